@@ -1,0 +1,307 @@
+//! `stratus-bench`: starts `stratus serve` (the release binary next to this one) on a temporary
+//! data dir and prints the figures of docs/benchmarks.md. A program, not a test: it measures
+//! and reports, it does not pass or fail.
+//!
+//! ```sh
+//! cargo build --release --bins && target/release/stratus-bench
+//! ```
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::Parser;
+use futures_util::{StreamExt, stream};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use sha2::Digest;
+
+const MIB: usize = 1 << 20;
+const MB: f64 = 1_000_000.0;
+
+#[derive(Parser)]
+#[command(about = "Measure Stratus on this machine")]
+struct Args {
+    /// Size of the large-file upload and download, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    large_mib: usize,
+    /// Number of small (4 KiB) files uploaded.
+    #[arg(long, default_value_t = 2000)]
+    small_files: usize,
+    /// Concurrent connections for the small-file uploads.
+    #[arg(long, default_value_t = 8)]
+    small_concurrency: usize,
+    /// Entries in the folder whose listing is timed.
+    #[arg(long, default_value_t = 10_000)]
+    entries: usize,
+    /// Metadata database (default: SQLite in the temporary data dir).
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+/// The server under test, stopped when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(database_url: Option<&str>) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let binary: PathBuf = exe.with_file_name("stratus");
+        if !binary.exists() {
+            bail!("{} is missing: build it with `cargo build --release --bins`", binary.display());
+        }
+        let dir = tempfile::tempdir()?;
+        let mut cmd = Command::new(&binary);
+        cmd.arg("serve")
+            .env("STRATUS_LISTEN", "127.0.0.1:0")
+            .env("STRATUS_DATA_DIR", dir.path())
+            .env("STRATUS_DEFAULT_QUOTA", (1u64 << 40).to_string())
+            .env("STRATUS_LOG", "warn,stratus=info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        match database_url {
+            Some(url) => cmd.env("STRATUS_DATABASE_URL", url),
+            None => cmd.env_remove("STRATUS_DATABASE_URL"),
+        };
+        let mut child = cmd.spawn().context("starting stratus serve")?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("listening on http://") {
+                    let addr = line[at + "listening on ".len()..].split_whitespace().next().unwrap_or("");
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+        });
+        let base = rx.recv_timeout(Duration::from_secs(30)).context("the server did not start")?;
+        Ok(Self { child, base, _dir: dir })
+    }
+
+    /// Peak resident memory of the server so far, in MiB (Linux `VmHWM`).
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Fast, deterministic, incompressible bytes (xorshift).
+fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn sha256_ceiling() -> f64 {
+    let data = random_bytes(256 * MIB, 99);
+    let start = Instant::now();
+    for chunk in data.chunks(4 * MIB) {
+        std::hint::black_box(sha2::Sha256::digest(chunk));
+    }
+    data.len() as f64 / MB / start.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("machine: {cores} cores; SHA-256 (one core): {:.0} MB/s", sha256_ceiling());
+
+    let server = Server::start(args.database_url.as_deref())?;
+    let api = format!("{}/api/v1", server.base);
+    let client = Client::new();
+    let post = |path: &str, body: Value| client.post(format!("{api}{path}")).json(&body).send();
+    let r = post(
+        "/auth/register",
+        json!({"username": "bench", "email": "bench@example.com", "password": "benchmark pw"}),
+    )
+    .await?;
+    anyhow::ensure!(r.status() == StatusCode::CREATED, "register: {}", r.text().await?);
+    let login: Value =
+        post("/auth/login", json!({"login": "bench", "password": "benchmark pw"})).await?.json().await?;
+    let token = login["token"].as_str().context("no token")?.to_string();
+    let root = login["user"]["root_id"].as_str().context("no root")?.to_string();
+    let auth = format!("Bearer {token}");
+
+    // 1. One large file, single stream, up and down.
+    let large = Bytes::from(random_bytes(args.large_mib * MIB, 1));
+    let start = Instant::now();
+    let r = client
+        .put(format!("{api}/nodes/{root}/files/large.bin"))
+        .header("authorization", &auth)
+        .body(large.clone())
+        .send()
+        .await?;
+    let up = start.elapsed();
+    anyhow::ensure!(r.status() == StatusCode::CREATED, "upload: {}", r.text().await?);
+    let node: Value = r.json().await?;
+    let rss_after_upload = server.peak_rss_mib();
+    drop(large);
+    let id = node["id"].as_str().context("no id")?;
+    let start = Instant::now();
+    let r = client.get(format!("{api}/nodes/{id}/content")).header("authorization", &auth).send().await?;
+    let mut body = r.bytes_stream();
+    let mut received = 0usize;
+    while let Some(chunk) = body.next().await {
+        received += chunk?.len();
+    }
+    let down = start.elapsed();
+    anyhow::ensure!(received == args.large_mib * MIB, "downloaded {received} bytes");
+    let bytes = (args.large_mib * MIB) as f64;
+    println!(
+        "upload   {} MiB single stream: {:>7.0} MB/s ({:.2} s); peak RSS so far {:.0} MiB",
+        args.large_mib,
+        bytes / MB / up.as_secs_f64(),
+        up.as_secs_f64(),
+        rss_after_upload
+    );
+    println!(
+        "download {} MiB single stream: {:>7.0} MB/s ({:.2} s)",
+        args.large_mib,
+        bytes / MB / down.as_secs_f64(),
+        down.as_secs_f64()
+    );
+
+    // 2. Many small files.
+    let small: Vec<Bytes> =
+        (0..args.small_files).map(|i| Bytes::from(random_bytes(4096, 1000 + i as u64))).collect();
+    let folder: Value = post_auth(
+        &client,
+        &api,
+        &auth,
+        &format!("/nodes/{root}/children"),
+        json!({"name": "small", "kind": "folder"}),
+    )
+    .await?;
+    let folder = folder["id"].as_str().context("no folder id")?.to_string();
+    let start = Instant::now();
+    let results: Vec<anyhow::Result<()>> = stream::iter(small.into_iter().enumerate())
+        .map(|(i, body)| {
+            let (client, api, auth, folder) = (&client, &api, &auth, &folder);
+            async move {
+                let r = client
+                    .put(format!("{api}/nodes/{folder}/files/f{i}.bin"))
+                    .header("authorization", auth)
+                    .body(body)
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status() == StatusCode::CREATED, "small upload: {}", r.status());
+                Ok(())
+            }
+        })
+        .buffer_unordered(args.small_concurrency)
+        .collect()
+        .await;
+    let small_time = start.elapsed();
+    results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+    println!(
+        "small    {} × 4 KiB, {} connections: {:>7.0} files/s ({:.2} s)",
+        args.small_files,
+        args.small_concurrency,
+        args.small_files as f64 / small_time.as_secs_f64(),
+        small_time.as_secs_f64()
+    );
+
+    // 3. Listing a large folder.
+    let many: Value = post_auth(
+        &client,
+        &api,
+        &auth,
+        &format!("/nodes/{root}/children"),
+        json!({"name": "many", "kind": "folder"}),
+    )
+    .await?;
+    let many = many["id"].as_str().context("no folder id")?.to_string();
+    let results: Vec<anyhow::Result<Value>> = stream::iter(0..args.entries)
+        .map(|i| {
+            let (client, api, auth, many) = (&client, &api, &auth, &many);
+            async move {
+                post_auth(
+                    client,
+                    api,
+                    auth,
+                    &format!("/nodes/{many}/children"),
+                    json!({"name": format!("entry {i:05}"), "kind": "folder"}),
+                )
+                .await
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    results.into_iter().collect::<anyhow::Result<Vec<Value>>>()?;
+    let mut full = Vec::new();
+    let mut first_page = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let mut cursor: Option<String> = None;
+        let mut seen = 0;
+        loop {
+            let mut url = format!("{api}/nodes/{many}/children?limit=1000");
+            if let Some(c) = &cursor {
+                url.push_str(&format!("&cursor={c}"));
+            }
+            let page: Value = client.get(url).header("authorization", &auth).send().await?.json().await?;
+            seen += page["items"].as_array().map_or(0, Vec::len);
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+        full.push(start.elapsed());
+        anyhow::ensure!(seen == args.entries, "listed {seen} entries");
+        let start = Instant::now();
+        client
+            .get(format!("{api}/nodes/{many}/children?limit=100"))
+            .header("authorization", &auth)
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        first_page.push(start.elapsed());
+    }
+    full.sort();
+    first_page.sort();
+    println!(
+        "listing  {} entries (pages of 1000), median of 5: {:>6.1} ms; one page of 100: {:.1} ms",
+        args.entries,
+        full[2].as_secs_f64() * 1000.0,
+        first_page[2].as_secs_f64() * 1000.0
+    );
+    println!("peak RSS of the server over the whole run: {:.0} MiB", server.peak_rss_mib());
+    Ok(())
+}
+
+async fn post_auth(client: &Client, api: &str, auth: &str, path: &str, body: Value) -> anyhow::Result<Value> {
+    let r = client.post(format!("{api}{path}")).header("authorization", auth).json(&body).send().await?;
+    anyhow::ensure!(r.status() == StatusCode::CREATED, "{path}: {}", r.status());
+    Ok(r.json().await?)
+}

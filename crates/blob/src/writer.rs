@@ -1,0 +1,110 @@
+//! The upload pipeline: cut a byte stream into blocks and store them in parallel.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use stratus_core::{BLOCK_SIZE, BlockHash, ContentHasher};
+use tokio::{sync::Semaphore, task::JoinHandle};
+
+use crate::{BlobError, BlockStore, Result};
+
+/// Blocks hashed and written concurrently for one upload.
+pub const IN_FLIGHT_BLOCKS: usize = 3;
+
+/// What an upload stored: its blocks in order (all durable), its size and content hash.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub blocks: Vec<(BlockHash, u32)>,
+    pub size: u64,
+    pub content_hash: String,
+}
+
+type Job = JoinHandle<Result<(BlockHash, u32)>>;
+
+pub struct BlockWriter {
+    store: BlockStore,
+    buf: BytesMut,
+    jobs: VecDeque<Job>,
+    done: Vec<(BlockHash, u32)>,
+    slots: Arc<Semaphore>,
+    size: u64,
+}
+
+impl BlockWriter {
+    pub(crate) fn new(store: BlockStore) -> Self {
+        Self {
+            store,
+            buf: BytesMut::new(),
+            jobs: VecDeque::new(),
+            done: Vec::new(),
+            slots: Arc::new(Semaphore::new(IN_FLIGHT_BLOCKS)),
+            size: 0,
+        }
+    }
+
+    /// Bytes accepted so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends `data`; every completed 4 MiB block is handed to a blocking thread. Waits
+    /// (applying back-pressure to the sender) while [`IN_FLIGHT_BLOCKS`] are being stored.
+    pub async fn write(&mut self, mut data: &[u8]) -> Result<()> {
+        self.size += data.len() as u64;
+        while !data.is_empty() {
+            if self.buf.capacity() == 0 {
+                self.buf.reserve(BLOCK_SIZE);
+            }
+            let take = (BLOCK_SIZE - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() == BLOCK_SIZE {
+                self.dispatch().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn dispatch(&mut self) -> Result<()> {
+        let block = self.buf.split().freeze();
+        let permit = self.slots.clone().acquire_owned().await.map_err(|_| closed())?;
+        self.collect_finished().await?;
+        let store = self.store.clone();
+        self.jobs.push_back(tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let len = u32::try_from(block.len()).map_err(|_| closed())?;
+            Ok((store.put_blocking(&block)?, len))
+        }));
+        Ok(())
+    }
+
+    /// Takes the results of jobs that already ended, in order, surfacing a failure early.
+    async fn collect_finished(&mut self) -> Result<()> {
+        while self.jobs.front().is_some_and(|job| job.is_finished()) {
+            if let Some(job) = self.jobs.pop_front() {
+                self.done.push(job.await.map_err(|_| closed())??);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores the last (short) block and waits until every block is durable.
+    pub async fn finish(mut self) -> Result<Written> {
+        if !self.buf.is_empty() {
+            self.dispatch().await?;
+        }
+        while let Some(job) = self.jobs.pop_front() {
+            self.done.push(job.await.map_err(|_| closed())??);
+        }
+        let mut hasher = ContentHasher::default();
+        for (hash, _) in &self.done {
+            hasher.push(hash);
+        }
+        Ok(Written { blocks: self.done, size: self.size, content_hash: hasher.finish() })
+    }
+}
+
+fn closed() -> BlobError {
+    BlobError::Io(std::io::Error::other("block writer task failed"))
+}

@@ -1,0 +1,170 @@
+//! The records the service layer returns and the adapters render. They serialise to the
+//! JSON shapes of the public contract (DESIGN.md §6).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{NodeId, TokenId, UserId, VersionId};
+
+/// Bytes a new account may store: 1 GiB.
+pub const DEFAULT_QUOTA_BYTES: u64 = 1 << 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    File,
+    Folder,
+}
+
+impl NodeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Folder => "folder",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "file" => Some(Self::File),
+            "folder" => Some(Self::Folder),
+            _ => None,
+        }
+    }
+}
+
+/// Who may reach an item without an account or a share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PublicAccess {
+    #[default]
+    None,
+    View,
+    Edit,
+}
+
+impl PublicAccess {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::View => "view",
+            Self::Edit => "edit",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "none" => Some(Self::None),
+            "view" => Some(Self::View),
+            "edit" => Some(Self::Edit),
+            _ => None,
+        }
+    }
+}
+
+/// A file or folder as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Node {
+    pub id: NodeId,
+    pub name: String,
+    pub kind: NodeKind,
+    /// Bytes of the current version (0 for folders).
+    pub size: u64,
+    /// Dropbox-style content hash of the current version; `null` for folders.
+    pub content_hash: Option<String>,
+    /// `null` only for a user's root folder.
+    pub parent_id: Option<NodeId>,
+    pub owner_id: UserId,
+    pub public_access: PublicAccess,
+    pub created_at: DateTime<Utc>,
+    pub modified_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub version_id: Option<VersionId>,
+}
+
+impl Node {
+    pub fn is_folder(&self) -> bool {
+        self.kind == NodeKind::Folder
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Quota {
+    /// Bytes counted against the quota: current versions of live and trashed files.
+    pub used: u64,
+    pub limit: u64,
+}
+
+/// An account as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub email: String,
+    pub is_admin: bool,
+    pub root_id: NodeId,
+    pub quota: Quota,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A named, revocable token for WebDAV and CLI clients. The secret is shown once, at creation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AppToken {
+    pub id: TokenId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A top-level item in the trash (its content comes back with it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TrashItem {
+    pub id: NodeId,
+    pub name: String,
+    pub kind: NodeKind,
+    /// Bytes of all files inside (or of the file itself).
+    pub size: u64,
+    /// Where it lived, e.g. `/Photos/2024`.
+    pub original_path: String,
+    pub trashed_at: DateTime<Utc>,
+}
+
+/// One stored version of a file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Version {
+    pub id: VersionId,
+    pub size: u64,
+    pub content_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SortKey {
+    #[default]
+    Name,
+    Modified,
+    Size,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SortOrder {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// What an upload does when its name is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictPolicy {
+    /// Refuse with 409 `name_conflict`.
+    #[default]
+    Fail,
+    /// Store a new version of the existing file.
+    Replace,
+    /// Store under `name (1).ext`, `name (2).ext`, …
+    KeepBoth,
+}

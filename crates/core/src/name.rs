@@ -1,0 +1,107 @@
+//! Names of files and folders: validated once, at the edge, then trusted.
+//!
+//! A name is NFC-normalised UTF-8, 1 to 255 bytes, not `.` or `..`, and holds no `/` or NUL.
+
+use std::fmt;
+
+use unicode_normalization::UnicodeNormalization;
+
+pub const MAX_NAME_BYTES: usize = 255;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("a name cannot be empty")]
+    Empty,
+    #[error("a name cannot be '.' or '..'")]
+    Dots,
+    #[error("a name cannot contain '/' or NUL")]
+    ForbiddenChar,
+    #[error("a name is at most {MAX_NAME_BYTES} bytes of UTF-8")]
+    TooLong,
+}
+
+/// A valid, NFC-normalised file or folder name.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeName(String);
+
+impl NodeName {
+    pub fn new(raw: &str) -> Result<Self, NameError> {
+        let name: String = raw.nfc().collect();
+        if name.is_empty() {
+            return Err(NameError::Empty);
+        }
+        if name == "." || name == ".." {
+            return Err(NameError::Dots);
+        }
+        if name.contains(['/', '\0']) {
+            return Err(NameError::ForbiddenChar);
+        }
+        if name.len() > MAX_NAME_BYTES {
+            return Err(NameError::TooLong);
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key listings sort by: case-folded, so `b` sorts between `A` and `C`.
+    pub fn sort_key(&self) -> String {
+        self.0.to_lowercase()
+    }
+
+    /// The `n`th alternative for `keep_both`: `name (n).ext`; a folder (or a name without an
+    /// extension, or a dot-file) gets the suffix at the end. `None` when it would be too long.
+    pub fn numbered(&self, n: u32, is_file: bool) -> Option<Self> {
+        let (stem, ext) = match self.0.rfind('.') {
+            Some(dot) if is_file && dot > 0 => self.0.split_at(dot),
+            _ => (self.0.as_str(), ""),
+        };
+        Self::new(&format!("{stem} ({n}){ext}")).ok()
+    }
+}
+
+impl fmt::Display for NodeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for NodeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_what_the_rules_forbid() {
+        assert_eq!(NodeName::new(""), Err(NameError::Empty));
+        assert_eq!(NodeName::new("."), Err(NameError::Dots));
+        assert_eq!(NodeName::new(".."), Err(NameError::Dots));
+        assert_eq!(NodeName::new("a/b"), Err(NameError::ForbiddenChar));
+        assert_eq!(NodeName::new("a\0b"), Err(NameError::ForbiddenChar));
+        assert_eq!(NodeName::new(&"é".repeat(128)), Err(NameError::TooLong));
+        assert!(NodeName::new(&"a".repeat(255)).is_ok());
+        assert!(NodeName::new("...").is_ok());
+    }
+
+    #[test]
+    fn normalises_to_nfc() {
+        let decomposed = NodeName::new("e\u{301}t\u{e9}").ok();
+        assert_eq!(decomposed.map(|n| n.0), Some("\u{e9}t\u{e9}".to_string()));
+    }
+
+    #[test]
+    fn numbers_alternatives_before_the_extension() {
+        let n = |s: &str, i, file| NodeName::new(s).ok().and_then(|n| n.numbered(i, file));
+        assert_eq!(n("report.pdf", 1, true).map(|n| n.0), Some("report (1).pdf".into()));
+        assert_eq!(n("v1.2", 2, false).map(|n| n.0), Some("v1.2 (2)".into()));
+        assert_eq!(n(".bashrc", 1, true).map(|n| n.0), Some(".bashrc (1)".into()));
+        assert_eq!(n("README", 3, true).map(|n| n.0), Some("README (3)".into()));
+    }
+}

@@ -1,0 +1,95 @@
+//! Extractors whose rejections are problem documents, and the caller's identity.
+//!
+//! Clients authenticate with `Authorization: Bearer <token>` (session or app token), with
+//! `Authorization: Basic` (username + password or app token), or — browsers — with the
+//! HttpOnly session cookie, in which case state-changing requests must also echo the CSRF
+//! cookie in an `X-CSRF-Token` header (double-submit).
+
+use axum::{
+    extract::{FromRequest, FromRequestParts},
+    http::{Method, header, request::Parts},
+};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use stratus_service::{Caller, Stratus};
+
+use crate::error::ApiError;
+
+pub const SESSION_COOKIE: &str = "stratus_session";
+pub const CSRF_COOKIE: &str = "stratus_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// `axum::Json` with problem+json rejections.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// `axum::extract::Query` with problem+json rejections.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+/// `axum::extract::Path` with problem+json rejections (a malformed id is a 404).
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// The authenticated caller; absent or bad credentials answer 401.
+pub struct Auth(pub Caller);
+
+impl FromRequestParts<Stratus> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, stratus: &Stratus) -> Result<Self, ApiError> {
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let value = value.to_str().map_err(|_| ApiError::unauthenticated())?;
+            let (scheme, credentials) = value.split_once(' ').ok_or_else(ApiError::unauthenticated)?;
+            let caller = if scheme.eq_ignore_ascii_case("bearer") {
+                stratus.authenticate_token(credentials.trim()).await?
+            } else if scheme.eq_ignore_ascii_case("basic") {
+                let decoded = STANDARD
+                    .decode(credentials.trim())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(ApiError::unauthenticated)?;
+                let (user, password) = decoded.split_once(':').ok_or_else(ApiError::unauthenticated)?;
+                stratus.authenticate_basic(user, password).await?
+            } else {
+                return Err(ApiError::unauthenticated());
+            };
+            return Ok(Self(caller));
+        }
+        let session = cookie(parts, SESSION_COOKIE).ok_or_else(ApiError::unauthenticated)?;
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if !safe {
+            let expected = cookie(parts, CSRF_COOKIE);
+            let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+            if expected.is_none() || sent != expected.as_deref() {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "csrf_failed",
+                    "a cookie-authenticated change needs the X-CSRF-Token header",
+                ));
+            }
+        }
+        Ok(Self(stratus.authenticate_token(&session).await?))
+    }
+}
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}

@@ -1,0 +1,90 @@
+//! Stratus HTTP adapter: the REST API under `/api/v1`, its OpenAPI document and docs page,
+//! operations endpoints, and the landing page.
+//!
+//! Handlers are thin: extract and parse, call the service with the authenticated caller, map
+//! the result. Every error leaves through [`error::ApiError`] as `application/problem+json`.
+
+pub mod error;
+pub mod extract;
+mod range;
+pub mod routes;
+
+use std::time::Duration;
+
+use axum::{Router, http::StatusCode, routing::get};
+use stratus_service::Stratus;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Stratus", description = "A self-hosted cloud drive."),
+    modifiers(&Security),
+    tags((name = "auth"), (name = "account"), (name = "files"), (name = "trash"))
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API's OpenAPI 3.1 document, generated from the handlers' annotations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    split().1
+}
+
+fn split() -> (Router<Stratus>, utoipa::openapi::OpenApi) {
+    let api = OpenApiRouter::new()
+        .merge(routes::auth::routes())
+        .merge(routes::nodes::routes())
+        .merge(routes::content::routes());
+    let (router, mut doc) =
+        OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api).split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    (router, doc)
+}
+
+/// The whole HTTP application.
+pub fn router(stratus: Stratus) -> Router {
+    let (api, doc) = split();
+    api.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", doc))
+        .route("/", get(routes::ops::index))
+        .route("/health", get(routes::ops::health))
+        .route("/ready", get(routes::ops::ready))
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this method is not allowed here",
+            )
+        })
+        .with_state(stratus)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// How long a graceful shutdown waits for requests in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);

@@ -1,0 +1,184 @@
+//! `/api/v1/auth/*` and `/api/v1/me*`: accounts, sessions and app tokens.
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::IntoResponse,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use stratus_core::{AppToken, TokenId, User, UserId};
+use stratus_service::{Registration, Stratus};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    error::{ApiResult, Problem},
+    extract::{Auth, CSRF_COOKIE, Json, Path, SESSION_COOKIE},
+};
+
+pub fn routes() -> OpenApiRouter<Stratus> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(verify))
+        .routes(routes!(me))
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(revoke_token))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    username: String,
+    email: String,
+    password: String,
+}
+
+/// The new account: its fields, and the same object under `user`.
+#[derive(Serialize, ToSchema)]
+pub struct RegisterResponse {
+    #[serde(flatten)]
+    account: User,
+    user: User,
+}
+
+/// Create an account (1 GiB free).
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = RegisterResponse), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn register(
+    State(stratus): State<Stratus>,
+    Json(r): Json<RegisterRequest>,
+) -> ApiResult<(StatusCode, Json<RegisterResponse>)> {
+    let user =
+        stratus.register(Registration { username: r.username, email: r.email, password: r.password }).await?;
+    Ok((StatusCode::CREATED, Json(RegisterResponse { account: user.clone(), user })))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// Username or email.
+    login: String,
+    password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// Bearer token; also set as an HttpOnly cookie for browsers.
+    token: String,
+    expires_at: DateTime<Utc>,
+    user: User,
+}
+
+/// Log in with username or email and password.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = Problem)))]
+async fn login(State(stratus): State<Stratus>, Json(r): Json<LoginRequest>) -> ApiResult<impl IntoResponse> {
+    let session = stratus.login(&r.login, &r.password).await?;
+    let max_age = (session.expires_at - Utc::now()).num_seconds().max(0);
+    let csrf = {
+        let mut bytes = [0u8; 16];
+        rand_bytes(&mut bytes);
+        hex::encode(bytes)
+    };
+    let mut headers = HeaderMap::new();
+    for cookie in [
+        format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}", session.token),
+        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict; Max-Age={max_age}"),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+    let body = LoginResponse { token: session.token, expires_at: session.expires_at, user: session.user };
+    Ok((headers, Json(body)))
+}
+
+fn rand_bytes(out: &mut [u8]) {
+    use rand::RngCore;
+    rand::thread_rng().fill_bytes(out);
+}
+
+/// End this session: its token stops working at once.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth",
+    responses((status = 204), (status = 401, body = Problem)), security(("bearer" = [])))]
+async fn logout(State(stratus): State<Stratus>, Auth(caller): Auth) -> ApiResult<impl IntoResponse> {
+    stratus.logout(&caller).await?;
+    let mut headers = HeaderMap::new();
+    for name in [SESSION_COOKIE, CSRF_COOKIE] {
+        if let Ok(value) = HeaderValue::from_str(&format!("{name}=; Path=/; Max-Age=0")) {
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+    Ok((StatusCode::NO_CONTENT, headers))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VerifyResponse {
+    user_id: UserId,
+    /// `null` for app tokens and password authentication, which do not expire.
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// Check a token.
+#[utoipa::path(get, path = "/auth/verify", tag = "auth",
+    responses((status = 200, body = VerifyResponse), (status = 401, body = Problem)), security(("bearer" = [])))]
+async fn verify(Auth(caller): Auth) -> Json<VerifyResponse> {
+    Json(VerifyResponse { user_id: caller.user, expires_at: caller.expires_at })
+}
+
+/// The caller's account, with quota.
+#[utoipa::path(get, path = "/me", tag = "account",
+    responses((status = 200, body = User), (status = 401, body = Problem)), security(("bearer" = [])))]
+async fn me(State(stratus): State<Stratus>, Auth(caller): Auth) -> ApiResult<Json<User>> {
+    Ok(Json(stratus.me(&caller).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateTokenRequest {
+    name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    info: AppToken,
+    /// The secret, shown only now: use it as the Basic-auth password or as a bearer token.
+    token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    items: Vec<AppToken>,
+}
+
+/// Create a named app token for WebDAV or CLI clients.
+#[utoipa::path(post, path = "/me/tokens", tag = "account", request_body = CreateTokenRequest,
+    responses((status = 201, body = CreatedToken), (status = 422, body = Problem)), security(("bearer" = [])))]
+async fn create_token(
+    State(stratus): State<Stratus>,
+    Auth(caller): Auth,
+    Json(r): Json<CreateTokenRequest>,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    let created = stratus.create_app_token(&caller, &r.name).await?;
+    Ok((StatusCode::CREATED, Json(CreatedToken { info: created.token, token: created.secret })))
+}
+
+/// List app tokens (never their secrets).
+#[utoipa::path(get, path = "/me/tokens", tag = "account",
+    responses((status = 200, body = TokenList)), security(("bearer" = [])))]
+async fn list_tokens(State(stratus): State<Stratus>, Auth(caller): Auth) -> ApiResult<Json<TokenList>> {
+    Ok(Json(TokenList { items: stratus.app_tokens(&caller).await? }))
+}
+
+/// Revoke an app token.
+#[utoipa::path(delete, path = "/me/tokens/{id}", tag = "account", params(("id" = TokenId, Path)),
+    responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
+async fn revoke_token(
+    State(stratus): State<Stratus>,
+    Auth(caller): Auth,
+    Path(id): Path<TokenId>,
+) -> ApiResult<StatusCode> {
+    stratus.revoke_app_token(&caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

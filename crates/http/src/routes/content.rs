@@ -1,0 +1,239 @@
+//! File content over HTTP: multipart and raw uploads, downloads with Range and ETags.
+
+use axum::{
+    body::Body,
+    extract::{DefaultBodyLimit, Multipart, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use futures_util::{StreamExt, TryStreamExt};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::{Deserialize, Serialize};
+use stratus_core::{ConflictPolicy, Node, NodeId};
+use stratus_service::{Caller, Stratus, UploadTarget, Uploaded};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    error::{ApiError, ApiResult, Problem},
+    extract::{Auth, Json, Path, Query},
+    range::{self, RangeRequest},
+};
+
+pub fn routes() -> OpenApiRouter<Stratus> {
+    OpenApiRouter::new()
+        .routes(routes!(upload_multipart))
+        .routes(routes!(put_named))
+        .routes(routes!(download, put_content))
+        .routes(routes!(list_versions))
+        .layer(DefaultBodyLimit::disable())
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ConflictParams {
+    /// `fail` (default, 409), `replace` (new version) or `keep_both` (`name (1).ext`).
+    on_conflict: Option<ConflictPolicy>,
+}
+
+/// Several files uploaded at once.
+#[derive(Serialize, ToSchema)]
+pub struct UploadedList {
+    items: Vec<Node>,
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// Upload one or more files as `multipart/form-data` (field `file`; a filename may be a
+/// relative path such as `album/2024/a.jpg`, whose folders are created). One file answers
+/// the node; several answer `{items}`.
+#[utoipa::path(post, path = "/nodes/{id}/files", tag = "files",
+    params(("id" = NodeId, Path), ConflictParams),
+    request_body(content_type = "multipart/form-data", description = "one or more `file` fields"),
+    responses((status = 201, body = Node), (status = 409, body = Problem), (status = 413, body = Problem)),
+    security(("bearer" = [])))]
+async fn upload_multipart(
+    State(s): State<Stratus>,
+    Auth(c): Auth,
+    Path(parent): Path<NodeId>,
+    Query(q): Query<ConflictParams>,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> ApiResult<Response> {
+    if let Some(len) = content_length(&headers) {
+        s.ensure_room(&c, len).await?;
+    }
+    let policy = q.on_conflict.unwrap_or_default();
+    let mut items = Vec::new();
+    while let Some(field) = form.next_field().await.map_err(bad_multipart)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let Some(path) = field.file_name().map(str::to_string) else {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "missing_filename",
+                "a file field needs a filename",
+            ));
+        };
+        let target = UploadTarget::Named { parent, path, policy };
+        let uploaded = s.upload(&c, target, None, field.map_err(|e| e.body_text())).await?;
+        items.push(uploaded.node);
+    }
+    match items.len() {
+        0 => Err(ApiError::new(StatusCode::BAD_REQUEST, "missing_file", "the form has no `file` field")),
+        1 => Ok((StatusCode::CREATED, Json(items.remove(0))).into_response()),
+        _ => Ok((StatusCode::CREATED, Json(UploadedList { items })).into_response()),
+    }
+}
+
+fn bad_multipart(err: axum::extract::multipart::MultipartError) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_multipart", err.body_text())
+}
+
+async fn stream_upload(
+    s: &Stratus,
+    c: &Caller,
+    target: UploadTarget,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Uploaded> {
+    let stream = body.into_data_stream().map_err(|e| e.to_string());
+    Ok(s.upload(c, target, content_length(headers), stream).await?)
+}
+
+/// Upload a file by name with a raw body of any size (streamed; bounded memory).
+#[utoipa::path(put, path = "/nodes/{id}/files/{name}", tag = "files",
+    params(("id" = NodeId, Path), ("name" = String, Path), ConflictParams),
+    request_body(content_type = "application/octet-stream"),
+    responses((status = 201, body = Node, description = "a new file"), (status = 200, body = Node, description = "a new version"),
+        (status = 409, body = Problem), (status = 413, body = Problem)),
+    security(("bearer" = [])))]
+async fn put_named(
+    State(s): State<Stratus>,
+    Auth(c): Auth,
+    Path((parent, name)): Path<(NodeId, String)>,
+    Query(q): Query<ConflictParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Node>)> {
+    let target = UploadTarget::Named {
+        parent,
+        path: name.replace('/', "\0"),
+        policy: q.on_conflict.unwrap_or_default(),
+    };
+    let up = stream_upload(&s, &c, target, &headers, body).await?;
+    Ok((if up.created { StatusCode::CREATED } else { StatusCode::OK }, Json(up.node)))
+}
+
+/// Replace a file's content: a new version (the previous one is kept).
+#[utoipa::path(put, path = "/nodes/{id}/content", tag = "files", params(("id" = NodeId, Path)),
+    request_body(content_type = "application/octet-stream"),
+    responses((status = 200, body = Node), (status = 404, body = Problem), (status = 413, body = Problem)),
+    security(("bearer" = [])))]
+async fn put_content(
+    State(s): State<Stratus>,
+    Auth(c): Auth,
+    Path(id): Path<NodeId>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Node>> {
+    Ok(Json(stream_upload(&s, &c, UploadTarget::Existing(id), &headers, body).await?.node))
+}
+
+/// Download a file. Supports `Range` (206/416), `If-None-Match` (304) and `If-Range`;
+/// the strong ETag is the content hash. Every block is verified before it is sent.
+#[utoipa::path(get, path = "/nodes/{id}/content", tag = "files", params(("id" = NodeId, Path)),
+    responses((status = 200, description = "the bytes"), (status = 206, description = "a range"),
+        (status = 304), (status = 404, body = Problem), (status = 416, body = Problem)),
+    security(("bearer" = [])))]
+async fn download(
+    State(s): State<Stratus>,
+    Auth(c): Auth,
+    Path(id): Path<NodeId>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let file = s.download(&c, id).await?;
+    let etag = format!("\"{}\"", file.content_hash);
+    let header_str = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let weak = format!("W/{etag}");
+    if let Some(tags) = header_str(header::IF_NONE_MATCH)
+        && tags.split(',').map(str::trim).any(|t| t == etag || t == weak || t == "*")
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    let range_header = match header_str(header::IF_RANGE) {
+        Some(tag) if tag.trim() != etag => None,
+        _ => header_str(header::RANGE),
+    };
+    let (status, start, end) = match range::parse(range_header, file.size) {
+        RangeRequest::Full => (StatusCode::OK, 0, file.size.saturating_sub(1)),
+        RangeRequest::Partial { start, end } => (StatusCode::PARTIAL_CONTENT, start, end),
+        RangeRequest::Unsatisfiable => {
+            let range = HeaderValue::from_str(&format!("bytes */{}", file.size)).map_err(internal)?;
+            return Err(ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                format!("the file has {} bytes", file.size),
+            )
+            .with_header(header::CONTENT_RANGE, range));
+        }
+    };
+    let length = if file.size == 0 { 0 } else { end - start + 1 };
+    let mime = mime_guess::from_path(&file.node.name).first_or_octet_stream();
+    let mut response = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, mime.as_ref())
+        .header(header::CONTENT_LENGTH, length)
+        .header(header::ETAG, &etag)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CACHE_CONTROL, "private, no-cache")
+        .header(header::CONTENT_DISPOSITION, disposition(&file.node.name));
+    if status == StatusCode::PARTIAL_CONTENT {
+        response = response.header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{}", file.size));
+    }
+    // Read and verify the first block before answering, so that an unreadable file gets a
+    // clean error instead of a response cut short.
+    let mut stream = Box::pin(file.stream(start, end));
+    let first = stream.next().await.transpose()?;
+    let rest = stream.map_err(|e| {
+        tracing::error!(error = %e, "download aborted");
+        std::io::Error::other(e.to_string())
+    });
+    let body = Body::from_stream(futures_util::stream::iter(first.map(Ok)).chain(rest));
+    response.body(body).map_err(internal)
+}
+
+/// `attachment` with an ASCII fallback and the exact UTF-8 name (RFC 6266).
+fn disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .collect();
+    format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+        utf8_percent_encode(name, NON_ALPHANUMERIC)
+    )
+}
+
+fn internal(err: impl std::fmt::Display) -> ApiError {
+    ApiError::from(stratus_service::ServiceError::Internal(err.to_string()))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VersionList {
+    /// Newest first; the first is the current content.
+    items: Vec<stratus_core::Version>,
+}
+
+/// A file's stored versions.
+#[utoipa::path(get, path = "/nodes/{id}/versions", tag = "files", params(("id" = NodeId, Path)),
+    responses((status = 200, body = VersionList), (status = 404, body = Problem)), security(("bearer" = [])))]
+async fn list_versions(
+    State(s): State<Stratus>,
+    Auth(c): Auth,
+    Path(id): Path<NodeId>,
+) -> ApiResult<Json<VersionList>> {
+    Ok(Json(VersionList { items: s.versions(&c, id).await? }))
+}

@@ -1,0 +1,6 @@
+//! Route modules, mirroring the URL tree under `/api/v1`.
+
+pub mod auth;
+pub mod content;
+pub mod nodes;
+pub mod ops;

@@ -1,0 +1,131 @@
+//! Stratus metadata store: every SQL statement of the system lives in this crate.
+//!
+//! [`Db`] holds a concrete SQLite or PostgreSQL pool (never sqlx's `Any` driver). Each area
+//! (users, tokens, tree, trash, content) is a module of methods on `Db`; one SQL text serves
+//! both engines, compiled against each driver by the [`on_db!`] and [`in_tx!`] macros. Writes
+//! that must be atomic are one method each, so a use case's transaction never leaks upward.
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    PgPool, SqlitePool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+pub use content::{CommitFile, CommitTarget, Committed, NewVersion, StoredContent};
+pub use error::MetaError;
+pub use nodes::{ChildCursor, CursorKey, NewFolder, NodeChange};
+pub use schema::ColumnInfo;
+pub use tokens::{NewToken, TokenKind, TokenOwner};
+pub use trash::Purged;
+pub use users::{LoginRecord, NewUser};
+
+pub type Result<T, E = MetaError> = std::result::Result<T, E>;
+
+/// The metadata database: one of the two supported engines.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool; the body is compiled once per engine.
+macro_rules! on_db {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::Db::Sqlite($pool) => $body,
+            $crate::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` inside a write transaction bound to `$tx` and commits it; an early return
+/// (`?`) rolls it back. SQLite takes its write lock up front (`BEGIN IMMEDIATE`) so that
+/// concurrent writers queue on the busy timeout instead of failing on lock upgrade.
+macro_rules! in_tx {
+    ($db:expr, |$tx:ident| $body:expr) => {
+        match $db {
+            $crate::Db::Sqlite(pool) => {
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::Db::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+
+mod content;
+mod error;
+mod nodes;
+mod row;
+mod schema;
+mod tokens;
+mod trash;
+mod users;
+
+impl Db {
+    /// Connects to `url` (`sqlite:…` or `postgres://…`) and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let db = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(32)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Self::Postgres(pool)
+        } else {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a commit is on disk before it is acknowledged (WAL fsync per commit).
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await?;
+            Self::Sqlite(pool)
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        match self {
+            Self::Sqlite(pool) => sqlx::migrate!("../../migrations/sqlite").run(pool).await?,
+            Self::Postgres(pool) => sqlx::migrate!("../../migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Which engine this is, for logs and `/ready`.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// A round trip to the database, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        on_db!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, |pool| pool.close().await)
+    }
+}

@@ -1,0 +1,363 @@
+//! The tree: lookups, keyset-paginated listings, folders, rename/move and server-side copy.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use stratus_core::{Node, NodeId, NodeKind, PublicAccess, SortKey, SortOrder, UserId, VersionId};
+
+use crate::{
+    Db, MetaError, Result,
+    row::{NodeRow, ms, node_columns, nodes},
+};
+
+/// Where the next page of a listing starts: just after this entry in the listing's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildCursor {
+    pub kind: NodeKind,
+    pub key: CursorKey,
+    pub id: NodeId,
+}
+
+/// The sort key's value of the cursor's entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CursorKey {
+    Text(String),
+    Int(i64),
+}
+
+impl ChildCursor {
+    /// The cursor just after `node` when listing by `key`.
+    pub fn after(node: &Node, key: SortKey) -> Self {
+        let key = match key {
+            SortKey::Name => CursorKey::Text(node.name.to_lowercase()),
+            SortKey::Modified => CursorKey::Int(node.modified_at.timestamp_millis()),
+            SortKey::Size => CursorKey::Int(i64::try_from(node.size).unwrap_or(i64::MAX)),
+        };
+        Self { kind: node.kind, key, id: node.id }
+    }
+}
+
+pub struct NewFolder<'a> {
+    pub id: NodeId,
+    pub owner: UserId,
+    pub parent: NodeId,
+    pub name: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// A rename, move and/or public-access change of one node.
+#[derive(Debug, Default)]
+pub struct NodeChange<'a> {
+    pub name: Option<&'a str>,
+    pub parent: Option<NodeId>,
+    pub public_access: Option<PublicAccess>,
+}
+
+/// One listing query per sort key and direction. Folders come first (`kind DESC`); the
+/// keyset condition continues strictly after the cursor `($2 kind, $3 key, $4 id)`.
+macro_rules! listing {
+    ($key:literal, $cmp:literal, $dir:literal) => {
+        concat!(
+            "SELECT ",
+            node_columns!(),
+            " FROM nodes WHERE parent_id = $1 AND trashed_at IS NULL ",
+            "AND (kind < $2 OR (kind = $2 AND (",
+            $key,
+            " ",
+            $cmp,
+            " $3 OR (",
+            $key,
+            " = $3 AND id ",
+            $cmp,
+            " $4)))) ORDER BY kind DESC, ",
+            $key,
+            " ",
+            $dir,
+            ", id ",
+            $dir,
+            " LIMIT $5"
+        )
+    };
+}
+
+/// Sorts after every kind, so a first page needs no separate query.
+const BEFORE_ALL_KINDS: &str = "~";
+
+impl Db {
+    /// A live (not trashed) node.
+    pub async fn live_node(&self, node: NodeId) -> Result<Node> {
+        let row: NodeRow = on_db!(self, |pool| {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                node_columns!(),
+                " FROM nodes WHERE id = $1 AND trashed_at IS NULL"
+            ))
+            .bind(node.to_string())
+            .fetch_one(pool)
+            .await?
+        });
+        row.try_into()
+    }
+
+    /// The live child of `parent` called `name`, if any.
+    pub async fn child_by_name(&self, parent: NodeId, name: &str) -> Result<Option<Node>> {
+        let row: Option<NodeRow> = on_db!(self, |pool| {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                node_columns!(),
+                " FROM nodes WHERE parent_id = $1 AND name = $2 AND trashed_at IS NULL"
+            ))
+            .bind(parent.to_string())
+            .bind(name)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(Node::try_from).transpose()
+    }
+
+    /// One page of a folder's live children, in one query whatever the folder's size.
+    pub async fn children(
+        &self,
+        parent: NodeId,
+        key: SortKey,
+        order: SortOrder,
+        after: Option<&ChildCursor>,
+        limit: u32,
+    ) -> Result<Vec<Node>> {
+        let sql = match (key, order) {
+            (SortKey::Name, SortOrder::Asc) => listing!("sort_name", ">", "ASC"),
+            (SortKey::Name, SortOrder::Desc) => listing!("sort_name", "<", "DESC"),
+            (SortKey::Modified, SortOrder::Asc) => listing!("modified_at", ">", "ASC"),
+            (SortKey::Modified, SortOrder::Desc) => listing!("modified_at", "<", "DESC"),
+            (SortKey::Size, SortOrder::Asc) => listing!("size", ">", "ASC"),
+            (SortKey::Size, SortOrder::Desc) => listing!("size", "<", "DESC"),
+        };
+        let (kind, cursor_id) = match after {
+            Some(c) => (c.kind.as_str(), c.id.to_string()),
+            None => (BEFORE_ALL_KINDS, String::new()),
+        };
+        let key = match after {
+            Some(c) => c.key.clone(),
+            None if key == SortKey::Name => CursorKey::Text(String::new()),
+            None => CursorKey::Int(0),
+        };
+        let rows: Vec<NodeRow> = on_db!(self, |pool| {
+            let query = sqlx::query_as(sql).bind(parent.to_string()).bind(kind);
+            let query = match &key {
+                CursorKey::Text(s) => query.bind(s.clone()),
+                CursorKey::Int(n) => query.bind(*n),
+            };
+            query.bind(cursor_id).bind(i64::from(limit)).fetch_all(pool).await?
+        });
+        nodes(rows)
+    }
+
+    /// The chain of live folders from the owner's root down to `node`, both included.
+    pub async fn ancestry(&self, node: NodeId) -> Result<Vec<Node>> {
+        let rows: Vec<NodeRow> = on_db!(self, |pool| {
+            sqlx::query_as(concat!(
+                "WITH RECURSIVE up(node_id, depth) AS (SELECT id, CAST(0 AS BIGINT) FROM nodes WHERE id = $1 ",
+                "UNION ALL SELECT n.parent_id, up.depth + 1 FROM nodes n JOIN up ON n.id = up.node_id ",
+                "WHERE n.parent_id IS NOT NULL) SELECT ", node_columns!(),
+                " FROM nodes JOIN up ON nodes.id = up.node_id ORDER BY up.depth DESC"
+            ))
+            .bind(node.to_string())
+            .fetch_all(pool)
+            .await?
+        });
+        if rows.is_empty() {
+            return Err(MetaError::NotFound);
+        }
+        nodes(rows)
+    }
+
+    pub async fn create_folder(&self, f: &NewFolder<'_>) -> Result<Node> {
+        let inserted = on_db!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO nodes (id, owner_id, parent_id, name, sort_name, kind, created_at, \
+                 modified_at) SELECT $1, $2, $3, $4, $5, 'folder', $6, $6 WHERE EXISTS (SELECT 1 \
+                 FROM nodes WHERE id = $3 AND owner_id = $2 AND kind = 'folder' AND trashed_at IS NULL)",
+            )
+            .bind(f.id.to_string())
+            .bind(f.owner.to_string())
+            .bind(f.parent.to_string())
+            .bind(f.name)
+            .bind(f.name.to_lowercase())
+            .bind(ms(f.now))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if inserted == 0 {
+            return Err(MetaError::NotFound);
+        }
+        self.live_node(f.id).await
+    }
+
+    /// Renames, moves and/or sets public access of a live node. A move into the node itself
+    /// or one of its descendants is refused, checked in the same transaction as the move.
+    pub async fn change_node(&self, node: &Node, change: &NodeChange<'_>) -> Result<Node> {
+        let target = node.id.to_string();
+        in_tx!(self, |tx| {
+            // Serialise tree changes per owner, so two crossing moves cannot make a cycle.
+            sqlx::query("UPDATE users SET quota_used = quota_used WHERE id = $1")
+                .bind(node.owner_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            if let Some(parent) = change.parent {
+                let parent_ok: Option<(i32,)> = sqlx::query_as(
+                    "SELECT 1 FROM nodes WHERE id = $1 AND owner_id = $2 AND kind = 'folder' \
+                     AND trashed_at IS NULL",
+                )
+                .bind(parent.to_string())
+                .bind(node.owner_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if parent_ok.is_none() {
+                    return Err(MetaError::NotFound);
+                }
+                let cycle: Option<(i32,)> = sqlx::query_as(
+                    "WITH RECURSIVE up(node_id) AS (SELECT id FROM nodes WHERE id = $1 UNION ALL \
+                     SELECT n.parent_id FROM nodes n JOIN up ON n.id = up.node_id \
+                     WHERE n.parent_id IS NOT NULL) SELECT 1 FROM up WHERE node_id = $2 LIMIT 1",
+                )
+                .bind(parent.to_string())
+                .bind(&target)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if cycle.is_some() {
+                    return Err(MetaError::Cycle);
+                }
+            }
+            let changed = sqlx::query(
+                "UPDATE nodes SET name = COALESCE($2, name), sort_name = COALESCE($3, sort_name), \
+                 parent_id = COALESCE($4, parent_id), public_access = COALESCE($5, public_access) \
+                 WHERE id = $1 AND trashed_at IS NULL",
+            )
+            .bind(&target)
+            .bind(change.name)
+            .bind(change.name.map(str::to_lowercase))
+            .bind(change.parent.map(|p| p.to_string()))
+            .bind(change.public_access.map(PublicAccess::as_str))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                return Err(MetaError::NotFound);
+            }
+        });
+        self.live_node(node.id).await
+    }
+
+    /// Copies the live subtree at `source` under `parent` as `name`, sharing every block
+    /// (reference counts go up; no byte is copied). The copy counts against the quota.
+    pub async fn copy_subtree(
+        &self,
+        source: &Node,
+        parent: NodeId,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Node> {
+        #[derive(sqlx::FromRow)]
+        struct CopyRow {
+            #[sqlx(flatten)]
+            node: NodeRow,
+            depth: i64,
+            blocks: Option<Vec<u8>>,
+        }
+        let owner = source.owner_id.to_string();
+        let now = ms(now);
+        let new_root = NodeId::new();
+        in_tx!(self, |tx| {
+            let rows: Vec<CopyRow> = sqlx::query_as(concat!(
+                "WITH RECURSIVE sub(id, depth) AS (SELECT id, CAST(0 AS BIGINT) FROM nodes WHERE id = $1 ",
+                "AND trashed_at IS NULL UNION ALL SELECT n.id, sub.depth + 1 FROM nodes n ",
+                "JOIN sub ON n.parent_id = sub.id WHERE n.trashed_at IS NULL) ",
+                "SELECT n.id, n.owner_id, n.parent_id, n.name, n.kind, n.size, n.content_hash, ",
+                "n.version_id, n.public_access, n.created_at, n.modified_at, sub.depth, v.blocks ",
+                "FROM sub JOIN nodes n ON n.id = sub.id LEFT JOIN versions v ON v.id = n.version_id ",
+                "ORDER BY sub.depth"
+            ))
+            .bind(source.id.to_string())
+            .fetch_all(&mut *tx)
+            .await?;
+            let total: i64 = rows.iter().map(|r| r.node.size).sum();
+            let granted = sqlx::query(
+                "UPDATE users SET quota_used = quota_used + $1 WHERE id = $2 \
+                 AND quota_used + quota_reserved + $1 <= quota_limit",
+            )
+            .bind(total)
+            .bind(&owner)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if granted == 0 {
+                return Err(MetaError::QuotaExceeded);
+            }
+            let mut new_ids: HashMap<String, String> = HashMap::new();
+            for row in &rows {
+                let node = Node::try_from(row.node.clone())?;
+                let copy_id = if row.depth == 0 { new_root } else { NodeId::new() };
+                let (copy_parent, copy_name) = match node.parent_id {
+                    Some(p) if row.depth > 0 => (
+                        new_ids
+                            .get(&p.to_string())
+                            .cloned()
+                            .ok_or_else(|| MetaError::corrupt("copy: child listed before its parent"))?,
+                        node.name.clone(),
+                    ),
+                    _ => (parent.to_string(), name.to_string()),
+                };
+                let version = node.version_id.map(|_| VersionId::new().to_string());
+                sqlx::query(
+                    "INSERT INTO nodes (id, owner_id, parent_id, name, sort_name, kind, size, \
+                     content_hash, version_id, created_at, modified_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(copy_id.to_string())
+                .bind(&owner)
+                .bind(&copy_parent)
+                .bind(&copy_name)
+                .bind(copy_name.to_lowercase())
+                .bind(node.kind.as_str())
+                .bind(row.node.size)
+                .bind(&node.content_hash)
+                .bind(&version)
+                .bind(now)
+                .bind(ms(node.modified_at))
+                .execute(&mut *tx)
+                .await?;
+                if let (Some(version), Some(blocks)) = (&version, &row.blocks) {
+                    sqlx::query(
+                        "INSERT INTO versions (id, node_id, size, content_hash, blocks, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(version)
+                    .bind(copy_id.to_string())
+                    .bind(row.node.size)
+                    .bind(node.content_hash.as_deref().unwrap_or_default())
+                    .bind(blocks)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    for hash in blocks.chunks_exact(32) {
+                        sqlx::query(
+                            "UPDATE blocks SET refcount = refcount + 1, unreferenced_since = NULL \
+                             WHERE hash = $1",
+                        )
+                        .bind(hash)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                new_ids.insert(node.id.to_string(), copy_id.to_string());
+            }
+        });
+        self.live_node(new_root).await
+    }
+
+    /// Whether `node` lies inside the subtree rooted at `ancestor` (or is it).
+    pub async fn is_within(&self, node: NodeId, ancestor: NodeId) -> Result<bool> {
+        Ok(self.ancestry(node).await?.iter().any(|n| n.id == ancestor))
+    }
+}

@@ -1,0 +1,131 @@
+//! Configuration: defaults, then a TOML file (`--config`), then `STRATUS_*` environment
+//! variables. A secret may also come from a file named by `STRATUS_<NAME>_FILE`.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context;
+use serde::Deserialize;
+use stratus_core::DEFAULT_QUOTA_BYTES;
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// Where the SQLite database and the block volume live (`./stratus-data`).
+    pub data_dir: PathBuf,
+    /// `postgres://…` for PostgreSQL; by default a SQLite file in the data dir.
+    pub database_url: Option<String>,
+    /// Quota of a new account, in bytes (1 GiB).
+    pub default_quota: u64,
+    /// Days a login session lasts (30).
+    pub session_days: i64,
+    /// `text` (default) or `json` logs.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./stratus-data"),
+            database_url: None,
+            default_quota: DEFAULT_QUOTA_BYTES,
+            session_days: 30,
+            log_format: "text".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    /// The database URL may hold a password: it never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database", &self.database_url.as_ref().map(|_| "<set>"))
+            .field("default_quota", &self.default_quota)
+            .field("session_days", &self.session_days)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Defaults ← `file` ← the process environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => Self::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        let secret = |name: &str| -> anyhow::Result<Option<String>> {
+            if let Some(path) = var(&format!("{name}_FILE")) {
+                let value = std::fs::read_to_string(&path).with_context(|| format!("reading {name}_FILE"))?;
+                return Ok(Some(value.trim().to_string()));
+            }
+            Ok(var(name))
+        };
+        if let Some(v) = var("STRATUS_LISTEN") {
+            self.listen = v.parse().context("STRATUS_LISTEN must be an address such as 127.0.0.1:8080")?;
+        }
+        if let Some(v) = var("STRATUS_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = secret("STRATUS_DATABASE_URL")? {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = var("STRATUS_DEFAULT_QUOTA") {
+            self.default_quota = v.parse().context("STRATUS_DEFAULT_QUOTA is a number of bytes")?;
+        }
+        if let Some(v) = var("STRATUS_SESSION_DAYS") {
+            self.session_days = v.parse().context("STRATUS_SESSION_DAYS is a number of days")?;
+        }
+        if let Some(v) = var("STRATUS_LOG_FORMAT") {
+            self.log_format = v;
+        }
+        Ok(())
+    }
+
+    /// The metadata database to open.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("stratus.db").display()),
+        }
+    }
+
+    pub fn blocks_dir(&self) -> PathBuf {
+        self.data_dir.join("blocks")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let mut config = Config::default();
+        let env = |name: &str| match name {
+            "STRATUS_LISTEN" => Some("0.0.0.0:9000".to_string()),
+            "STRATUS_DEFAULT_QUOTA" => Some("42".to_string()),
+            _ => None,
+        };
+        assert!(config.apply_env(env).is_ok());
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.default_quota, 42);
+        assert!(config.database_url().starts_with("sqlite://"));
+        assert!(!format!("{config:?}").contains("sqlite"));
+    }
+}

@@ -1,0 +1,66 @@
+//! The Stratus server: configuration and wiring. This is the only crate that picks concrete
+//! backends (SQLite or PostgreSQL, local volumes), and the `stratus` binary's library half,
+//! so tests and the benchmark start exactly what `stratus serve` starts.
+
+pub mod config;
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use stratus_blob::BlockStore;
+use stratus_core::SystemClock;
+use stratus_meta::Db;
+use stratus_service::{Settings, Stratus};
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+/// Opens the metadata and block stores named by `config` and builds the service.
+pub async fn open(config: &Config) -> anyhow::Result<(Stratus, Db)> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let db = Db::connect(&config.database_url()).await.context("opening the metadata database")?;
+    let blocks = BlockStore::open(config.blocks_dir()).await.context("opening the block volume")?;
+    let settings = Settings {
+        default_quota: config.default_quota,
+        session_ttl: chrono::Duration::days(config.session_days),
+        ..Settings::default()
+    };
+    Ok((Stratus::new(db.clone(), blocks, Arc::new(SystemClock), settings), db))
+}
+
+/// A server bound to its port and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    stratus: Stratus,
+    db: Db,
+}
+
+impl Application {
+    /// Opens the stores and binds the listener (port 0 picks a free port).
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        let (stratus, db) = open(config).await?;
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        Ok(Self { listener, stratus, db })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    pub fn stratus(&self) -> &Stratus {
+        &self.stratus
+    }
+
+    /// Serves until `shutdown` resolves, then lets requests in flight finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        if let Err(err) = self.stratus.expire_reservations().await {
+            tracing::warn!(error = %err, "could not release expired upload reservations");
+        }
+        let app = stratus_http::router(self.stratus);
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
+        self.db.close().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,119 @@
+//! `stratus`: run the drive (`serve`) or administer it (`admin`).
+
+use std::{io::BufRead, path::PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use stratus_server::{Application, Config};
+use stratus_service::Registration;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "stratus", version, about = "A self-hosted cloud drive")]
+struct Cli {
+    /// TOML configuration file (environment variables STRATUS_* override it).
+    #[arg(long, global = true, env = "STRATUS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the drive (default http://127.0.0.1:8080, data in ./stratus-data).
+    Serve,
+    /// Administer the drive on the same configuration.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Create an account (the first administrator, typically).
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// The password; else STRATUS_ADMIN_PASSWORD; else the first line of standard input.
+        #[arg(long, env = "STRATUS_ADMIN_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Make the account an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref())?;
+    init_logging(&config);
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Admin(Admin::CreateUser { username, email, password, admin }) => {
+            let password = match password {
+                Some(p) => p,
+                None => read_password()?,
+            };
+            let (stratus, _) = stratus_server::open(&config).await?;
+            let user = stratus
+                .create_user(Registration { username, email, password }, admin)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+            let role = if admin { "administrator" } else { "user" };
+            println!("created {role} {} (id {})", user.username, user.id);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(&config).await?;
+    let addr = app.local_addr()?;
+    tracing::info!(data_dir = %config.data_dir.display(), "listening on http://{addr}");
+    app.run_until(shutdown_signal()).await
+}
+
+fn read_password() -> anyhow::Result<String> {
+    eprintln!("password:");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        bail!("no password given (use --password, STRATUS_ADMIN_PASSWORD or standard input)");
+    }
+    Ok(password)
+}
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_from_env("STRATUS_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,299 @@
+//! File content: the content hash, uploads (multipart, raw, conflicts, quota, cut-offs),
+//! downloads (Range, ETag), integrity, dedup and versions.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::*;
+
+const MIB: usize = 1 << 20;
+
+/// Dropbox's content hash, computed by Python's hashlib: an implementation nobody here wrote.
+fn python_content_hash(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    std::fs::write(&path, bytes).unwrap();
+    let script = "import hashlib,sys\n\
+        d=open(sys.argv[1],'rb').read()\n\
+        B=4*1024*1024\n\
+        print(hashlib.sha256(b''.join(hashlib.sha256(d[i:i+B]).digest() for i in range(0,len(d),B))).hexdigest())";
+    let out = std::process::Command::new("python3").arg("-c").arg(script).arg(&path).output().unwrap();
+    assert!(out.status.success(), "python3 is needed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+dual_test!(async fn content_hashes_match_an_independent_implementation(backend) {
+    let app = TestApp::spawn(backend).await;
+    let u = app.register("hasher").await;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", vec![]),
+        ("abc", b"abc".to_vec()),
+        ("4MiB", data(4 * MIB, 1)),
+        ("4MiB+1", data(4 * MIB + 1, 2)),
+        ("8MiB", data(8 * MIB, 3)),
+    ];
+    for (name, bytes) in cases {
+        let expected = python_content_hash(&bytes);
+        let node = app.upload(&u, &u.root, name, bytes.clone()).await;
+        assert_eq!(node["content_hash"].as_str(), Some(expected.as_str()), "{name}");
+        assert_eq!(node["size"].as_u64(), Some(bytes.len() as u64));
+        let r = app.req(Method::GET, &format!("/api/v1/nodes/{}/content", node["id"].as_str().unwrap()), &u).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["etag"].to_str().unwrap(), format!("\"{expected}\""));
+        assert_eq!(r.bytes().await.unwrap().to_vec(), bytes, "{name}");
+    }
+});
+
+dual_test!(async fn multipart_uploads_one_or_many_files_and_folders(backend) {
+    let app = TestApp::spawn(backend).await;
+    let u = app.register("former").await;
+    let part = |name: &str, body: &[u8]| reqwest::multipart::Part::bytes(body.to_vec()).file_name(name.to_string());
+    let url = format!("/api/v1/nodes/{}/files", u.root);
+
+    let form = reqwest::multipart::Form::new().part("file", part("photo.jpg", b"jpeg bytes"));
+    let r = app.req(Method::POST, &url, &u).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let one: Value = r.json().await.unwrap();
+    assert_eq!((one["name"].as_str(), one["size"].as_u64()), (Some("photo.jpg"), Some(10)));
+
+    // A folder upload: many files with relative paths; other fields are ignored.
+    let form = reqwest::multipart::Form::new()
+        .text("note", "ignored")
+        .part("file", part("album/2024/a.txt", b"A"))
+        .part("file", part("album/2024/b.txt", b"BB"))
+        .part("file", part("album/c.txt", &data(5 * MIB, 4)));
+    let r = app.req(Method::POST, &url, &u).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let many: Value = r.json().await.unwrap();
+    assert_eq!(many["items"].as_array().unwrap().len(), 3);
+    let b = ok_json(app.req(Method::GET, "/api/v1/nodes/by-path?path=/album/2024/b.txt", &u).send().await.unwrap()).await;
+    assert_eq!(app.download(&u, b["id"].as_str().unwrap()).await, b"BB");
+    let c = ok_json(app.req(Method::GET, "/api/v1/nodes/by-path?path=/album/c.txt", &u).send().await.unwrap()).await;
+    assert_eq!(app.download(&u, c["id"].as_str().unwrap()).await, data(5 * MIB, 4));
+
+    // Conflicts follow the policy; bad forms are refused.
+    let form = reqwest::multipart::Form::new().part("file", part("photo.jpg", b"other"));
+    let r = app.req(Method::POST, &url, &u).multipart(form).send().await.unwrap();
+    assert_problem(r, StatusCode::CONFLICT, "name_conflict").await;
+    let form = reqwest::multipart::Form::new().part("file", part("photo.jpg", b"other"));
+    let r = app.req(Method::POST, &format!("{url}?on_conflict=keep_both"), &u).multipart(form).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["name"], "photo (1).jpg");
+    let form = reqwest::multipart::Form::new().text("note", "no file");
+    assert_problem(app.req(Method::POST, &url, &u).multipart(form).send().await.unwrap(), StatusCode::BAD_REQUEST, "missing_file").await;
+    let r = app.req(Method::POST, &url, &u).header("content-type", "multipart/form-data; boundary=x").body("garbage").send().await.unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_multipart").await;
+    let form = reqwest::multipart::Form::new().part("file", part("../escape.txt", b"x"));
+    assert_problem(app.req(Method::POST, &url, &u).multipart(form).send().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_name").await;
+    let r = app.req(Method::POST, &format!("{url}?on_conflict=sometimes"), &u).multipart(reqwest::multipart::Form::new()).send().await.unwrap();
+    assert_problem(r, StatusCode::BAD_REQUEST, "invalid_query").await;
+});
+
+dual_test!(async fn conflict_policies_fail_replace_or_keep_both(backend) {
+    let app = TestApp::spawn(backend).await;
+    let u = app.register("clasher").await;
+    let first = app.upload(&u, &u.root, "report.pdf", b"v1".to_vec()).await;
+    let id = first["id"].as_str().unwrap();
+    assert_problem(app.put(&u, &u.root, "report.pdf", b"v2".to_vec(), "fail").await, StatusCode::CONFLICT, "name_conflict").await;
+
+    let r = app.put(&u, &u.root, "report.pdf", b"version two".to_vec(), "replace").await;
+    assert_eq!(r.status(), StatusCode::OK, "a new version, not a new file");
+    let replaced: Value = r.json().await.unwrap();
+    assert_eq!((replaced["id"].as_str(), replaced["size"].as_u64()), (Some(id), Some(11)));
+    assert_eq!(app.download(&u, id).await, b"version two");
+    let r = app.req(Method::PUT, &format!("/api/v1/nodes/{id}/content"), &u).body("three").send().await.unwrap();
+    assert_eq!(ok_json(r).await["content_hash"], python_content_hash(b"three"));
+    let versions = ok_json(app.req(Method::GET, &format!("/api/v1/nodes/{id}/versions"), &u).send().await.unwrap()).await;
+    let sizes: Vec<u64> = versions["items"].as_array().unwrap().iter().map(|v| v["size"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [5, 11, 2], "previous versions are kept, newest first");
+    assert_eq!(app.used(&u).await, 5, "the quota counts the current version");
+
+    for expected in ["report (1).pdf", "report (2).pdf"] {
+        let r = app.put(&u, &u.root, "report.pdf", b"other".to_vec(), "keep_both").await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(r.json::<Value>().await.unwrap()["name"], expected);
+    }
+    // Replacing a folder with a file is a conflict, not a version.
+    app.mkdir(&u, &u.root, "dir").await;
+    assert_problem(app.put(&u, &u.root, "dir", b"x".to_vec(), "replace").await, StatusCode::CONFLICT, "name_conflict").await;
+    let dir = ok_json(app.req(Method::GET, "/api/v1/nodes/by-path?path=/dir", &u).send().await.unwrap()).await;
+    let r = app.req(Method::PUT, &format!("/api/v1/nodes/{}/content", dir["id"].as_str().unwrap()), &u).body("x").send().await.unwrap();
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "not_a_file").await;
+});
+
+dual_test!(async fn downloads_honour_ranges_and_etags(backend) {
+    let app = TestApp::spawn(backend).await;
+    let u = app.register("ranger").await;
+    let bytes = data(9 * MIB + 123, 5);
+    let node = app.upload(&u, &u.root, "movie.mp4", bytes.clone()).await;
+    let path = format!("/api/v1/nodes/{}/content", node["id"].as_str().unwrap());
+    let etag = format!("\"{}\"", node["content_hash"].as_str().unwrap());
+    let get = |headers: &[(&str, &str)]| {
+        let mut req = app.req(Method::GET, &path, &u);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send()
+    };
+    let total = bytes.len();
+    // Ranges inside a block, across block boundaries, open-ended and suffixes.
+    let cases = [(10, 19), (4 * MIB - 5, 4 * MIB + 5), (8 * MIB - 1, total - 1), (0, total - 1)];
+    for (start, end) in cases {
+        let r = get(&[("range", &format!("bytes={start}-{end}"))]).await.unwrap();
+        assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(r.headers()["content-range"].to_str().unwrap(), format!("bytes {start}-{end}/{total}"));
+        assert_eq!(r.bytes().await.unwrap().to_vec(), bytes[start..=end]);
+    }
+    let r = get(&[("range", "bytes=-100")]).await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().to_vec(), bytes[total - 100..]);
+    let r = get(&[("range", &format!("bytes={}-", total - 7))]).await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().to_vec(), bytes[total - 7..]);
+
+    let r = get(&[("range", &format!("bytes={total}-"))]).await.unwrap();
+    assert_eq!(r.headers()["content-range"].to_str().unwrap(), format!("bytes */{total}"));
+    assert_problem(r, StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable").await;
+
+    let r = get(&[("if-none-match", &etag)]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    assert!(r.bytes().await.unwrap().is_empty());
+    assert_eq!(get(&[("if-none-match", "\"other\"")]).await.unwrap().status(), StatusCode::OK);
+    // If-Range with a stale validator sends the whole (changed) file.
+    let r = get(&[("range", "bytes=0-9"), ("if-range", "\"stale\"")]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.bytes().await.unwrap().len(), total);
+    let r = get(&[("range", "bytes=0-9"), ("if-range", &etag)]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    // HEAD tells the length without the body.
+    let r = app.req(Method::HEAD, &path, &u).send().await.unwrap();
+    assert_eq!(r.headers()["content-length"].to_str().unwrap(), total.to_string());
+    // An empty file downloads as empty; any range of it is unsatisfiable.
+    let empty = app.upload(&u, &u.root, "empty", vec![]).await;
+    assert!(app.download(&u, empty["id"].as_str().unwrap()).await.is_empty());
+});
+
+dual_test!(async fn quota_is_enforced_before_and_while_reading_bodies(backend) {
+    let app = TestApp::spawn_with(backend, |c| c.default_quota = 10 * MIB as u64).await;
+    let u = app.register("quota").await;
+    // Refused from the Content-Length alone, before the body is read: the body never ends.
+    let endless = futures_util::stream::once(async { Ok::<_, std::io::Error>(vec![0u8; 1024]) })
+        .chain(futures_util::stream::pending());
+    let req = app
+        .req(Method::PUT, &format!("/api/v1/nodes/{}/files/huge.bin", u.root), &u)
+        .header("content-length", (11 * MIB).to_string())
+        .body(reqwest::Body::wrap_stream(endless));
+    let r = tokio::time::timeout(Duration::from_secs(20), req.send()).await.expect("answered before the body").unwrap();
+    assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded").await;
+
+    // Streamed (chunked, length unknown) uploads are cut off once they pass the quota.
+    let chunks = data(12 * MIB, 8).chunks(MIB).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>();
+    let r = app
+        .req(Method::PUT, &format!("/api/v1/nodes/{}/files/streamed.bin", u.root), &u)
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded").await;
+    assert_eq!(app.used(&u).await, 0);
+    assert!(app.names(&u, &u.root).await.is_empty());
+
+    // Concurrent uploads can never exceed it together. With their lengths declared, each
+    // reserves its whole size up front, atomically: exactly two 4 MiB files fit in 10 MiB.
+    let names: Vec<String> = (0..6).map(|i| format!("c{i}.bin")).collect();
+    let uploads = names.iter().zip(20..).map(|(name, seed)| app.put(&u, &u.root, name, data(4 * MIB, seed), "fail"));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(uploads).await.iter().map(|r| r.status()).collect();
+    let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+    assert_eq!(created, 2, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == StatusCode::CREATED || *s == StatusCode::PAYLOAD_TOO_LARGE), "{statuses:?}");
+    let me = app.me(&u).await;
+    assert_eq!(me["quota"]["used"].as_u64(), Some((created * 4 * MIB) as u64));
+    assert_eq!(app.names(&u, &u.root).await.len(), created);
+});
+
+dual_test!(async fn an_upload_cut_off_half_way_leaves_nothing(backend) {
+    let app = TestApp::spawn_with(backend, |c| c.default_quota = 12 * MIB as u64).await;
+    let u = app.register("cutter").await;
+    let declared = 10 * MIB;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "PUT /api/v1/nodes/{}/files/partial.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: {declared}\r\n\r\n",
+        u.root, u.token
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&data(6 * MIB, 11)).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    drop(stream);
+
+    // The reservation is released: the whole quota is usable again.
+    eventually("the cut-off upload's quota is released", || async {
+        app.put(&u, &u.root, "full.bin", data(12 * MIB, 12), "fail").await.status() == StatusCode::CREATED
+    })
+    .await;
+    assert_eq!(app.names(&u, &u.root).await, ["full.bin"]);
+    assert_eq!(app.used(&u).await, 12 * MIB as u64);
+    // Its blocks were written but nothing references them (the GC collects them later).
+    let (referenced, _) = app.stratus.referenced_blocks().await.unwrap();
+    assert_eq!(referenced, 3);
+    assert!(app.stratus.stored_block_files().await.unwrap() >= 4);
+});
+
+dual_test!(async fn corrupt_or_missing_blocks_are_never_served(backend) {
+    let app = TestApp::spawn(backend).await;
+    let u = app.register("verifier").await;
+    let small = app.upload(&u, &u.root, "small.txt", b"precious words".to_vec()).await;
+    let big = app.upload(&u, &u.root, "big.bin", data(6 * MIB, 13)).await;
+    let block_file = |bytes: &[u8]| {
+        let hex = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
+        app.data_dir().join("blocks").join(&hex[..2]).join(hex)
+    };
+    // Flip a byte in the small file's only block: a clean error, never the bytes.
+    let path = block_file(b"precious words");
+    let mut stored = std::fs::read(&path).unwrap();
+    stored[0] ^= 0xff;
+    std::fs::write(&path, &stored).unwrap();
+    let r = app.req(Method::GET, &format!("/api/v1/nodes/{}/content", small["id"].as_str().unwrap()), &u).send().await.unwrap();
+    assert_problem(r, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
+    // Remove the big file's second block: the download stops before serving anything of it.
+    std::fs::remove_file(block_file(&data(6 * MIB, 13)[4 * MIB..])).unwrap();
+    let r = app.req(Method::GET, &format!("/api/v1/nodes/{}/content", big["id"].as_str().unwrap()), &u).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.bytes().await;
+    assert!(body.is_err() || body.unwrap().len() < 6 * MIB, "a truncated body, never a complete one");
+});
+
+dual_test!(async fn identical_blocks_are_stored_once_across_files_and_users(backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app.register("ann").await;
+    let ben = app.register("ben").await;
+    let bytes = data(8 * MIB, 14);
+    app.upload(&ann, &ann.root, "a.bin", bytes.clone()).await;
+    let files_before = app.stratus.stored_block_files().await.unwrap();
+    app.upload(&ann, &ann.root, "a-again.bin", bytes.clone()).await;
+    let b = app.upload(&ben, &ben.root, "b.bin", bytes.clone()).await;
+    assert_eq!(app.stratus.stored_block_files().await.unwrap(), files_before);
+    assert_eq!(app.download(&ben, b["id"].as_str().unwrap()).await, bytes);
+    // Each user is charged for their own files.
+    assert_eq!(app.used(&ann).await, 16 * MIB as u64);
+    assert_eq!(app.used(&ben).await, 8 * MIB as u64);
+});
+
+dual_test!(async fn a_large_streamed_upload_round_trips(backend) {
+    let app = TestApp::spawn(backend).await;
+    let u = app.register("streamer").await;
+    let bytes = data(37 * MIB + 5, 15);
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = bytes.chunks(100_003).map(|c| Ok(c.to_vec())).collect();
+    let r = app
+        .req(Method::PUT, &format!("/api/v1/nodes/{}/files/stream.bin", u.root), &u)
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let node: Value = r.json().await.unwrap();
+    assert_eq!(node["content_hash"].as_str().unwrap(), python_content_hash(&bytes));
+    assert_eq!(app.download(&u, node["id"].as_str().unwrap()).await, bytes);
+});

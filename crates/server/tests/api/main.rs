@@ -1,0 +1,12 @@
+//! The integration suite: every public behaviour through HTTP (and the CLI), against SQLite
+//! and PostgreSQL. One binary, so it links once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod accounts;
+mod files;
+mod ops;
+mod schema;
+mod trash;
+mod tree;

@@ -1,0 +1,307 @@
+//! Accounts and authentication: registration, password login, sessions, app tokens.
+//!
+//! Passwords are hashed with Argon2id on a blocking thread. Token secrets are 256 random
+//! bits; only their SHA-256 is stored, so a database leak yields no usable token.
+
+use std::sync::OnceLock;
+
+use argon2::{
+    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
+    password_hash::{SaltString, rand_core::OsRng},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use stratus_core::{AppToken, NodeId, TokenId, User, UserId};
+use stratus_meta::{NewToken, NewUser, TokenKind};
+
+use crate::{Result, ServiceError, Stratus};
+
+const TOKEN_PREFIX: &str = "stx_";
+const MAX_PASSWORD_BYTES: usize = 1024;
+const MIN_PASSWORD_CHARS: usize = 8;
+
+/// An authenticated request's identity.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: UserId,
+    pub username: String,
+    /// The session or app token used, if any (none for password Basic auth).
+    pub token: Option<TokenId>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// A new login session: the bearer token is shown once.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+/// A new app token: the secret is shown once.
+#[derive(Debug, Clone)]
+pub struct NewAppToken {
+    pub token: AppToken,
+    pub secret: String,
+}
+
+impl Stratus {
+    /// Creates an account with the default quota and an empty root folder.
+    pub async fn register(&self, r: Registration) -> Result<User> {
+        self.create_user(r, false).await
+    }
+
+    /// Creates an account, optionally an administrator (the `stratus admin` path).
+    pub async fn create_user(&self, r: Registration, is_admin: bool) -> Result<User> {
+        let username = valid_username(&r.username)?;
+        let email = valid_email(&r.email)?;
+        valid_password(&r.password)?;
+        if let Some(what) = self.db().account_taken(&username, &email).await? {
+            return Err(stratus_meta::MetaError::Taken(what).into());
+        }
+        let password_hash = hash_password(r.password).await?;
+        let user = NewUser {
+            id: UserId::new(),
+            root_id: NodeId::new(),
+            username,
+            email,
+            password_hash,
+            is_admin,
+            quota_limit: self.0.settings.default_quota,
+            now: self.now(),
+        };
+        Ok(self.db().create_user(&user).await?)
+    }
+
+    /// Checks a password and opens a session.
+    pub async fn login(&self, login: &str, password: &str) -> Result<Session> {
+        let user = self.check_password(login, password).await?;
+        let secret = new_secret();
+        let now = self.now();
+        let expires_at = now + self.0.settings.session_ttl;
+        self.db()
+            .insert_token(&NewToken {
+                id: TokenId::new(),
+                user,
+                kind: TokenKind::Session,
+                name: "session",
+                secret_hash: digest(&secret),
+                now,
+                expires_at: Some(expires_at),
+            })
+            .await?;
+        Ok(Session { token: secret, expires_at, user: self.db().user(user).await? })
+    }
+
+    /// Ends the caller's session: its token stops working at once.
+    pub async fn logout(&self, caller: &Caller) -> Result<()> {
+        if let Some(token) = caller.token {
+            self.db().delete_token(caller.user, token, TokenKind::Session).await?;
+        }
+        Ok(())
+    }
+
+    /// Who a bearer token (session or app token) belongs to.
+    pub async fn authenticate_token(&self, secret: &str) -> Result<Caller> {
+        if !secret.starts_with(TOKEN_PREFIX) {
+            return Err(ServiceError::Unauthenticated);
+        }
+        let owner = self.db().token_owner(&digest(secret)).await?.ok_or(ServiceError::Unauthenticated)?;
+        let now = self.now();
+        if owner.user_disabled || owner.expires_at.is_some_and(|t| t <= now) {
+            return Err(ServiceError::Unauthenticated);
+        }
+        if owner.kind == TokenKind::App {
+            self.db().touch_token(owner.token, now).await?;
+        }
+        Ok(Caller {
+            user: owner.user,
+            username: owner.username,
+            token: Some(owner.token),
+            expires_at: owner.expires_at,
+        })
+    }
+
+    /// Basic auth, as WebDAV and CLI clients send it: the password may be an app token of
+    /// that user (cheap to check) or the account password.
+    pub async fn authenticate_basic(&self, username: &str, password: &str) -> Result<Caller> {
+        let login = username.trim().to_lowercase();
+        if password.starts_with(TOKEN_PREFIX) {
+            let caller = self.authenticate_token(password).await?;
+            let user = self.db().user(caller.user).await?;
+            if user.username == login || user.email == login {
+                return Ok(caller);
+            }
+            return Err(ServiceError::Unauthenticated);
+        }
+        let user = self.check_password(&login, password).await?;
+        let record = self.db().user(user).await?;
+        Ok(Caller { user, username: record.username, token: None, expires_at: None })
+    }
+
+    pub async fn me(&self, caller: &Caller) -> Result<User> {
+        Ok(self.db().user(caller.user).await?)
+    }
+
+    pub async fn create_app_token(&self, caller: &Caller, name: &str) -> Result<NewAppToken> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 100 {
+            return Err(ServiceError::invalid("invalid_token_name", "a token name is 1 to 100 bytes"));
+        }
+        let secret = new_secret();
+        let id = TokenId::new();
+        let now = self.now();
+        self.db()
+            .insert_token(&NewToken {
+                id,
+                user: caller.user,
+                kind: TokenKind::App,
+                name,
+                secret_hash: digest(&secret),
+                now,
+                expires_at: None,
+            })
+            .await?;
+        let token = AppToken { id, name: name.to_string(), created_at: now, last_used_at: None };
+        Ok(NewAppToken { token, secret })
+    }
+
+    pub async fn app_tokens(&self, caller: &Caller) -> Result<Vec<AppToken>> {
+        Ok(self.db().app_tokens(caller.user).await?)
+    }
+
+    pub async fn revoke_app_token(&self, caller: &Caller, token: TokenId) -> Result<()> {
+        match self.db().delete_token(caller.user, token, TokenKind::App).await? {
+            true => Ok(()),
+            false => Err(ServiceError::NotFound),
+        }
+    }
+
+    /// The user whose login and password these are. Unknown logins cost the same time as
+    /// wrong passwords, so accounts cannot be probed by timing.
+    async fn check_password(&self, login: &str, password: &str) -> Result<UserId> {
+        let login = login.trim().to_lowercase();
+        let record = self.db().login_record(&login).await?;
+        let hash = match &record {
+            Some(r) => r.password_hash.clone(),
+            None => dummy_hash().await?,
+        };
+        let ok = verify_password(password.to_string(), hash).await?;
+        match record {
+            Some(r) if ok && !r.disabled => Ok(r.id),
+            _ => Err(ServiceError::Unauthenticated),
+        }
+    }
+}
+
+fn valid_username(raw: &str) -> Result<String> {
+    let name = raw.trim().to_lowercase();
+    let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    let starts_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if !(3..=32).contains(&name.len()) || !ok_chars || !starts_ok {
+        return Err(ServiceError::invalid(
+            "invalid_username",
+            "a username is 3 to 32 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        ));
+    }
+    Ok(name)
+}
+
+fn valid_email(raw: &str) -> Result<String> {
+    let email = raw.trim().to_lowercase();
+    let valid = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    };
+    if !valid || email.len() > 254 {
+        return Err(ServiceError::invalid("invalid_email", "this is not a valid email address"));
+    }
+    Ok(email)
+}
+
+fn valid_password(password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
+        return Err(ServiceError::invalid(
+            "weak_password",
+            format!("a password is {MIN_PASSWORD_CHARS} characters to {MAX_PASSWORD_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+async fn hash_password(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(ServiceError::internal)
+    })
+    .await
+    .map_err(ServiceError::internal)?
+}
+
+async fn verify_password(password: String, hash: String) -> Result<bool> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Ok(false);
+    }
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&hash).map_err(ServiceError::internal)?;
+        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    })
+    .await
+    .map_err(ServiceError::internal)?
+}
+
+/// A real Argon2id hash of a random password, verified against when the login is unknown.
+async fn dummy_hash() -> Result<String> {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    if let Some(hash) = DUMMY.get() {
+        return Ok(hash.clone());
+    }
+    let hash = hash_password(new_secret()).await?;
+    Ok(DUMMY.get_or_init(|| hash).clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_and_emails_are_normalised_and_checked() {
+        assert_eq!(valid_username(" Alice ").ok(), Some("alice".into()));
+        assert!(valid_username("al").is_err());
+        assert!(valid_username("-alice").is_err());
+        assert!(valid_username("ali ce").is_err());
+        assert_eq!(valid_email("A@Example.COM").ok(), Some("a@example.com".into()));
+        assert!(valid_email("nobody").is_err());
+        assert!(valid_email("a@b").is_err());
+        assert!(valid_email("a b@c.d").is_err());
+    }
+}

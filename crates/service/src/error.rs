@@ -1,0 +1,92 @@
+//! The service layer's error: what went wrong in the user's terms, each with a stable code.
+//! Adapters map these to their protocol (HTTP status, WebDAV status, CLI exit code).
+
+use stratus_blob::BlobError;
+use stratus_core::NameError;
+use stratus_meta::MetaError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Absent, or not the caller's to see: the two are never told apart.
+    #[error("not found")]
+    NotFound,
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("invalid name: {0}")]
+    InvalidName(#[from] NameError),
+    /// Well-formed but unacceptable input (422).
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// Malformed input (400).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("an item with this name already exists here")]
+    NameConflict,
+    /// A clash other than names (409).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("this would exceed your storage quota")]
+    QuotaExceeded,
+    #[error("the upload ended before all of its content arrived: {0}")]
+    UploadIncomplete(String),
+    #[error("the storage volume is full")]
+    InsufficientStorage,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+impl ServiceError {
+    /// The stable, machine-readable code clients branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden(_) => "forbidden",
+            Self::InvalidName(_) => "invalid_name",
+            Self::Invalid { code, .. } | Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
+            Self::NameConflict => "name_conflict",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::UploadIncomplete(_) => "upload_incomplete",
+            Self::InsufficientStorage => "insufficient_storage",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid { code, message: message.into() }
+    }
+
+    pub(crate) fn internal(err: impl std::fmt::Display) -> Self {
+        Self::Internal(err.to_string())
+    }
+}
+
+impl From<MetaError> for ServiceError {
+    fn from(err: MetaError) -> Self {
+        match err {
+            MetaError::NotFound => Self::NotFound,
+            MetaError::NameConflict => Self::NameConflict,
+            MetaError::Taken(what) => Self::Conflict {
+                code: if what == "email" { "email_taken" } else { "username_taken" },
+                message: format!("this {what} is already registered"),
+            },
+            MetaError::QuotaExceeded => Self::QuotaExceeded,
+            MetaError::Cycle => Self::invalid("invalid_move", err.to_string()),
+            MetaError::Invalid(message) => Self::invalid("invalid_request", message),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<BlobError> for ServiceError {
+    fn from(err: BlobError) -> Self {
+        match err {
+            BlobError::NoSpace => Self::InsufficientStorage,
+            other => Self::internal(other),
+        }
+    }
+}

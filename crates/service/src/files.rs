@@ -1,0 +1,249 @@
+//! File content: streaming uploads (quota reserved as bytes arrive, blocks durable before the
+//! metadata commit) and verified, pipelined downloads.
+
+use std::fmt::Display;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt, stream};
+use stratus_blob::BlockStore;
+use stratus_core::{BLOCK_SIZE, BlockHash, ConflictPolicy, Node, NodeId, NodeName, VersionId};
+use stratus_meta::{CommitFile, CommitTarget, NewVersion};
+
+use crate::{Caller, Result, ServiceError, Stratus};
+
+/// Where an upload goes.
+#[derive(Debug, Clone)]
+pub enum UploadTarget {
+    /// A file at `path` (a name, or a relative path such as `a/b/c.txt` whose folders are
+    /// created) inside `parent`.
+    Named { parent: NodeId, path: String, policy: ConflictPolicy },
+    /// A new version of this file.
+    Existing(NodeId),
+}
+
+/// The smallest step by which a streaming upload of unknown length grows its reservation.
+const RESERVATION_STEP: u64 = 16 * BLOCK_SIZE as u64;
+
+/// Blocks read ahead of the one being sent.
+const READ_AHEAD: usize = 2;
+
+/// A file ready to be streamed to a client.
+#[derive(Debug, Clone)]
+pub struct Download {
+    pub node: Node,
+    pub size: u64,
+    pub content_hash: String,
+    blocks: Vec<BlockHash>,
+    store: BlockStore,
+}
+
+impl Download {
+    /// The bytes `start..=end` (inclusive, within the file), each block verified as it is read.
+    pub fn stream(&self, start: u64, end: u64) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
+        let block = BLOCK_SIZE as u64;
+        let (first, last) = if self.size == 0 { (1, 0) } else { (start / block, end / block) };
+        let wanted: Vec<(u64, BlockHash)> =
+            (first..=last).filter_map(|i| self.blocks.get(i as usize).map(|h| (i, *h))).collect();
+        let store = self.store.clone();
+        stream::iter(wanted)
+            .map(move |(i, hash)| {
+                let store = store.clone();
+                async move { store.get(hash).await.map(|data| (i, data)) }
+            })
+            .buffered(READ_AHEAD)
+            .map(move |read| {
+                let (i, data) = read?;
+                let offset = i * block;
+                let lo = start.saturating_sub(offset) as usize;
+                let hi = ((end + 1 - offset) as usize).min(data.len());
+                Ok(data.slice(lo.min(hi)..hi))
+            })
+    }
+}
+
+/// An upload's result.
+#[derive(Debug, Clone)]
+pub struct Uploaded {
+    pub node: Node,
+    /// A new file (`true`) or a new version of one (`false`).
+    pub created: bool,
+}
+
+impl Stratus {
+    /// Stores a file from a byte stream. With `declared` (a Content-Length), the quota is
+    /// reserved before any byte is read; otherwise it is reserved as bytes arrive. Nothing is
+    /// visible until every block is durable and the metadata commit succeeds; on any failure
+    /// the reservation is released and no file appears.
+    pub async fn upload<S, E>(
+        &self,
+        caller: &Caller,
+        target: UploadTarget,
+        declared: Option<u64>,
+        body: S,
+    ) -> Result<Uploaded>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Display,
+    {
+        let plan = self.plan_upload(caller, &target).await?;
+        let reservation = VersionId::new();
+        let mut reserved = 0;
+        if let Some(size) = declared {
+            self.reserve(caller, reservation, size).await?;
+            reserved = size;
+        }
+        let stored = self.receive(caller, reservation, &mut reserved, declared, body).await;
+        let result = match stored {
+            Ok(written) => self.commit_upload(caller, plan, reservation, reserved > 0, written).await,
+            Err(err) => Err(err),
+        };
+        if result.is_err()
+            && reserved > 0
+            && let Err(err) = self.db().release_quota(reservation).await
+        {
+            tracing::error!(%err, "could not release an upload's quota reservation");
+        }
+        result
+    }
+
+    async fn reserve(&self, caller: &Caller, reservation: VersionId, bytes: u64) -> Result<()> {
+        let expires = self.now() + self.0.settings.reservation_ttl;
+        Ok(self.db().reserve_quota(caller.user, reservation, bytes, expires).await?)
+    }
+
+    /// Validates the target before a byte is read, so a bad request fails fast.
+    async fn plan_upload(&self, caller: &Caller, target: &UploadTarget) -> Result<Plan> {
+        match target {
+            UploadTarget::Existing(node) => {
+                let node = self.owned(caller.user, *node).await?;
+                if node.is_folder() {
+                    return Err(ServiceError::invalid("not_a_file", "a folder has no content"));
+                }
+                Ok(Plan::Existing(node.id))
+            }
+            UploadTarget::Named { parent, path, policy } => {
+                let parent = self.owned_folder(caller.user, *parent).await?;
+                let mut segments = path
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .map(NodeName::new)
+                    .collect::<Result<Vec<_>, _>>()?;
+                let name = segments.pop().ok_or(stratus_core::NameError::Empty)?;
+                if segments.is_empty()
+                    && *policy == ConflictPolicy::Fail
+                    && self.db().child_by_name(parent.id, name.as_str()).await?.is_some()
+                {
+                    return Err(ServiceError::NameConflict);
+                }
+                Ok(Plan::Named { parent: parent.id, folders: segments, name, policy: *policy })
+            }
+        }
+    }
+
+    async fn receive<S, E>(
+        &self,
+        caller: &Caller,
+        reservation: VersionId,
+        reserved: &mut u64,
+        declared: Option<u64>,
+        body: S,
+    ) -> Result<stratus_blob::Written>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Display,
+    {
+        let mut writer = self.blocks().writer();
+        let mut body = std::pin::pin!(body);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| ServiceError::UploadIncomplete(e.to_string()))?;
+            let total = writer.size() + chunk.len() as u64;
+            if declared.is_some_and(|d| total > d) {
+                return Err(ServiceError::BadRequest {
+                    code: "length_mismatch",
+                    message: "the body is longer than its declared length".into(),
+                });
+            }
+            if total > *reserved {
+                // Grow in large steps; near the limit, reserve exactly what arrived.
+                let step = RESERVATION_STEP.max(total - *reserved);
+                let grown = match self.reserve(caller, reservation, step).await {
+                    Err(ServiceError::QuotaExceeded) => total - *reserved,
+                    other => {
+                        other?;
+                        step
+                    }
+                };
+                if grown != step {
+                    self.reserve(caller, reservation, grown).await?;
+                }
+                *reserved += grown;
+            }
+            writer.write(&chunk).await?;
+        }
+        if declared.is_some_and(|d| writer.size() != d) {
+            return Err(ServiceError::UploadIncomplete(format!(
+                "{} of {} bytes arrived",
+                writer.size(),
+                declared.unwrap_or_default()
+            )));
+        }
+        Ok(writer.finish().await?)
+    }
+
+    async fn commit_upload(
+        &self,
+        caller: &Caller,
+        plan: Plan,
+        reservation: VersionId,
+        reserved: bool,
+        written: stratus_blob::Written,
+    ) -> Result<Uploaded> {
+        let version = NewVersion {
+            id: reservation,
+            size: written.size,
+            content_hash: written.content_hash,
+            blocks: written.blocks,
+        };
+        let (target, name);
+        match plan {
+            Plan::Existing(node) => target = CommitTarget::Existing(node),
+            Plan::Named { parent, folders, name: file, policy } => {
+                let folder = self.ensure_folders(caller.user, parent, &folders).await?;
+                name = file;
+                target = CommitTarget::Named { parent: folder, name: &name, policy };
+            }
+        }
+        let commit = CommitFile { owner: caller.user, target, version: &version, reserved, now: self.now() };
+        let done = self.db().commit_file(&commit).await?;
+        Ok(Uploaded { node: done.node, created: done.created })
+    }
+
+    /// A file's stored versions, newest first.
+    pub async fn versions(&self, caller: &Caller, node: NodeId) -> Result<Vec<stratus_core::Version>> {
+        let node = self.owned(caller.user, node).await?;
+        if node.is_folder() {
+            return Err(ServiceError::invalid("not_a_file", "a folder has no versions"));
+        }
+        Ok(self.db().versions(node.id).await?)
+    }
+
+    /// A file's current content, ready to stream.
+    pub async fn download(&self, caller: &Caller, node: NodeId) -> Result<Download> {
+        let node = self.owned(caller.user, node).await?;
+        let version =
+            node.version_id.ok_or_else(|| ServiceError::invalid("not_a_file", "a folder has no content"))?;
+        let content = self.db().content(version).await?;
+        Ok(Download {
+            node,
+            size: content.size,
+            content_hash: content.content_hash,
+            blocks: content.blocks,
+            store: self.blocks().clone(),
+        })
+    }
+}
+
+enum Plan {
+    Existing(NodeId),
+    Named { parent: NodeId, folders: Vec<NodeName>, name: NodeName, policy: ConflictPolicy },
+}

@@ -1,0 +1,109 @@
+//! Stratus service layer: every use case of the drive, and every authorisation decision.
+//!
+//! Adapters (HTTP, WebDAV, jobs) hold a [`Stratus`] and call its methods with the
+//! authenticated [`Caller`]; they never touch the metadata or block stores directly. Each
+//! method checks that the caller may act on what it names — an item the caller cannot see
+//! answers [`ServiceError::NotFound`], exactly as one that does not exist.
+
+mod accounts;
+mod error;
+mod files;
+mod trash;
+mod tree;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use stratus_blob::BlockStore;
+use stratus_core::{Clock, DEFAULT_QUOTA_BYTES};
+use stratus_meta::Db;
+
+pub use accounts::{Caller, NewAppToken, Registration, Session};
+pub use error::{Result, ServiceError};
+pub use files::{Download, UploadTarget, Uploaded};
+pub use tree::{ListQuery, NodeUpdate, Page};
+
+/// Tunables of the service, from the server's configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Quota of a new account, in bytes.
+    pub default_quota: u64,
+    /// How long a login session lasts.
+    pub session_ttl: Duration,
+    /// After how long an upload's quota reservation is released if the upload never ended.
+    pub reservation_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            default_quota: DEFAULT_QUOTA_BYTES,
+            session_ttl: Duration::days(30),
+            reservation_ttl: Duration::hours(24),
+        }
+    }
+}
+
+/// The drive: a cheap handle to the metadata store, the block store, the clock and settings.
+#[derive(Clone)]
+pub struct Stratus(Arc<Inner>);
+
+struct Inner {
+    db: Db,
+    blocks: BlockStore,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+}
+
+impl Stratus {
+    pub fn new(db: Db, blocks: BlockStore, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        Self(Arc::new(Inner { db, blocks, clock, settings }))
+    }
+
+    fn db(&self) -> &Db {
+        &self.0.db
+    }
+
+    fn blocks(&self) -> &BlockStore {
+        &self.0.blocks
+    }
+
+    /// The clock's time at the database's resolution (milliseconds), so a value handed to a
+    /// client equals the value stored.
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let now = self.0.clock.now();
+        chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+    }
+
+    /// Whether the database answers and the volume takes writes.
+    pub async fn ready(&self) -> Result<()> {
+        self.db().ping().await?;
+        self.blocks().check().await?;
+        Ok(())
+    }
+
+    /// Number of block files on the volume (for tests and administration).
+    pub async fn stored_block_files(&self) -> Result<u64> {
+        Ok(self.blocks().count_blocks().await?)
+    }
+
+    /// Distinct referenced blocks and their bytes (for tests and administration).
+    pub async fn referenced_blocks(&self) -> Result<(u64, u64)> {
+        Ok(self.db().block_totals().await?)
+    }
+
+    /// Fails fast when `bytes` more would not fit the caller's quota (the atomic guard is the
+    /// reservation an upload takes; this only spares reading a body that cannot fit).
+    pub async fn ensure_room(&self, caller: &Caller, bytes: u64) -> Result<()> {
+        let quota = self.db().user(caller.user).await?.quota;
+        if quota.used.saturating_add(bytes) > quota.limit {
+            return Err(ServiceError::QuotaExceeded);
+        }
+        Ok(())
+    }
+
+    /// Releases the quota of uploads that died without ending (their process was killed).
+    pub async fn expire_reservations(&self) -> Result<u64> {
+        Ok(self.db().expire_reservations(self.now()).await?)
+    }
+}

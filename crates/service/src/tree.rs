@@ -1,0 +1,239 @@
+//! The tree: reading, listing, creating folders, rename, move, copy, lookup by path, delete.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde::{Deserialize, Serialize};
+use stratus_core::{Node, NodeId, NodeKind, NodeName, PublicAccess, SortKey, SortOrder, UserId};
+use stratus_meta::{ChildCursor, CursorKey, NewFolder, NodeChange};
+
+use crate::{Caller, Result, ServiceError, Stratus};
+
+pub const DEFAULT_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 1000;
+
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub sort: SortKey,
+    pub order: SortOrder,
+    pub limit: Option<u32>,
+    /// Opaque, from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<Node>,
+    pub next_cursor: Option<String>,
+}
+
+/// A PATCH of a node: any of rename, move, public access.
+#[derive(Debug, Clone, Default)]
+pub struct NodeUpdate {
+    pub name: Option<String>,
+    pub parent_id: Option<NodeId>,
+    pub public_access: Option<PublicAccess>,
+}
+
+/// The cursor's wire form: base64url of this JSON.
+#[derive(Serialize, Deserialize)]
+struct CursorWire {
+    s: SortKey,
+    k: NodeKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    t: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    n: Option<i64>,
+    i: NodeId,
+}
+
+fn encode_cursor(sort: SortKey, c: &ChildCursor) -> String {
+    let (t, n) = match &c.key {
+        CursorKey::Text(t) => (Some(t.clone()), None),
+        CursorKey::Int(n) => (None, Some(*n)),
+    };
+    let wire = CursorWire { s: sort, k: c.kind, t, n, i: c.id };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&wire).unwrap_or_default())
+}
+
+fn decode_cursor(sort: SortKey, raw: &str) -> Result<ChildCursor> {
+    let bad = || ServiceError::BadRequest {
+        code: "invalid_cursor",
+        message: "this cursor is not valid for this listing".into(),
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+    let wire: CursorWire = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let key = match (sort, wire.t, wire.n) {
+        (SortKey::Name, Some(t), None) => CursorKey::Text(t),
+        (SortKey::Modified | SortKey::Size, None, Some(n)) => CursorKey::Int(n),
+        _ => return Err(bad()),
+    };
+    if wire.s != sort {
+        return Err(bad());
+    }
+    Ok(ChildCursor { kind: wire.k, key, id: wire.i })
+}
+
+impl Stratus {
+    /// A live node the caller may act on (today: one they own).
+    pub(crate) async fn owned(&self, user: UserId, node: NodeId) -> Result<Node> {
+        let node = self.db().live_node(node).await?;
+        if node.owner_id != user {
+            return Err(ServiceError::NotFound);
+        }
+        Ok(node)
+    }
+
+    pub(crate) async fn owned_folder(&self, user: UserId, node: NodeId) -> Result<Node> {
+        let node = self.owned(user, node).await?;
+        if !node.is_folder() {
+            return Err(ServiceError::invalid("not_a_folder", "this item is not a folder"));
+        }
+        Ok(node)
+    }
+
+    pub async fn node(&self, caller: &Caller, node: NodeId) -> Result<Node> {
+        self.owned(caller.user, node).await
+    }
+
+    /// One page of a folder, in one query whatever the folder's size.
+    pub async fn children(&self, caller: &Caller, folder: NodeId, q: &ListQuery) -> Result<Page> {
+        let folder = self.owned_folder(caller.user, folder).await?;
+        let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ServiceError::BadRequest {
+                code: "invalid_limit",
+                message: format!("limit is 1 to {MAX_PAGE}"),
+            });
+        }
+        let after = q.cursor.as_deref().map(|c| decode_cursor(q.sort, c)).transpose()?;
+        let mut items = self.db().children(folder.id, q.sort, q.order, after.as_ref(), limit + 1).await?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|last| encode_cursor(q.sort, &ChildCursor::after(last, q.sort)))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    pub async fn mkdir(&self, caller: &Caller, parent: NodeId, name: &str) -> Result<Node> {
+        let name = NodeName::new(name)?;
+        let parent = self.owned_folder(caller.user, parent).await?;
+        self.create_folder(caller.user, parent.id, &name).await
+    }
+
+    async fn create_folder(&self, owner: UserId, parent: NodeId, name: &NodeName) -> Result<Node> {
+        let folder = NewFolder { id: NodeId::new(), owner, parent, name: name.as_str(), now: self.now() };
+        Ok(self.db().create_folder(&folder).await?)
+    }
+
+    /// Walks `segments` down from `from`, creating each missing folder (`mkdir -p`).
+    pub(crate) async fn ensure_folders(
+        &self,
+        owner: UserId,
+        from: NodeId,
+        segments: &[NodeName],
+    ) -> Result<NodeId> {
+        let mut at = from;
+        for name in segments {
+            at = match self.db().child_by_name(at, name.as_str()).await? {
+                Some(node) if node.is_folder() => node.id,
+                Some(_) => return Err(ServiceError::NameConflict),
+                None => match self.create_folder(owner, at, name).await {
+                    Ok(folder) => folder.id,
+                    // Created meanwhile by a concurrent request: use theirs.
+                    Err(ServiceError::NameConflict) => {
+                        match self.db().child_by_name(at, name.as_str()).await? {
+                            Some(node) if node.is_folder() => node.id,
+                            _ => return Err(ServiceError::NameConflict),
+                        }
+                    }
+                    Err(err) => return Err(err),
+                },
+            };
+        }
+        Ok(at)
+    }
+
+    /// Rename, move and/or public-access change.
+    pub async fn update_node(&self, caller: &Caller, node: NodeId, u: NodeUpdate) -> Result<Node> {
+        let node = self.owned(caller.user, node).await?;
+        if node.parent_id.is_none() && (u.name.is_some() || u.parent_id.is_some()) {
+            return Err(ServiceError::invalid("root_folder", "the root folder cannot be renamed or moved"));
+        }
+        let name = u.name.as_deref().map(NodeName::new).transpose()?;
+        let change = NodeChange {
+            name: name.as_ref().map(NodeName::as_str),
+            parent: u.parent_id.filter(|p| Some(*p) != node.parent_id),
+            public_access: u.public_access,
+        };
+        if let Some(parent) = change.parent {
+            self.owned_folder(caller.user, parent).await?;
+        }
+        Ok(self.db().change_node(&node, &change).await?)
+    }
+
+    /// Server-side copy: the new files share the source's blocks; no byte is copied.
+    pub async fn copy(
+        &self,
+        caller: &Caller,
+        source: NodeId,
+        parent: NodeId,
+        name: Option<&str>,
+    ) -> Result<Node> {
+        let source = self.owned(caller.user, source).await?;
+        if source.parent_id.is_none() {
+            return Err(ServiceError::invalid("root_folder", "the root folder cannot be copied"));
+        }
+        let parent = self.owned_folder(caller.user, parent).await?;
+        if source.is_folder() && self.db().is_within(parent.id, source.id).await? {
+            return Err(ServiceError::invalid("invalid_move", "a folder cannot be copied into itself"));
+        }
+        let name = NodeName::new(name.unwrap_or(&source.name))?;
+        if self.db().child_by_name(parent.id, name.as_str()).await?.is_some() {
+            return Err(ServiceError::NameConflict);
+        }
+        Ok(self.db().copy_subtree(&source, parent.id, name.as_str(), self.now()).await?)
+    }
+
+    /// The caller's node at `path` (`/` is their root; segments are NFC-normalised).
+    pub async fn by_path(&self, caller: &Caller, path: &str) -> Result<Node> {
+        let user = self.db().user(caller.user).await?;
+        let mut node = self.db().live_node(user.root_id).await?;
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            let name = NodeName::new(segment)?;
+            node = self.db().child_by_name(node.id, name.as_str()).await?.ok_or(ServiceError::NotFound)?;
+        }
+        Ok(node)
+    }
+
+    /// The path of a live node, e.g. `/Photos/2024` (`/` for the root).
+    pub async fn path_of(&self, node: NodeId) -> Result<String> {
+        let chain = self.db().ancestry(node).await?;
+        let names: Vec<&str> = chain.iter().skip(1).map(|n| n.name.as_str()).collect();
+        Ok(format!("/{}", names.join("/")))
+    }
+
+    /// Moves a node (and everything in it) to the trash.
+    pub async fn delete(&self, caller: &Caller, node: NodeId) -> Result<()> {
+        let node = self.owned(caller.user, node).await?;
+        let Some(parent) = node.parent_id else {
+            return Err(ServiceError::invalid("root_folder", "the root folder cannot be deleted"));
+        };
+        let from = self.path_of(parent).await?;
+        Ok(self.db().trash_node(&node, &from, self.now()).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_are_tied_to_their_sort() {
+        let c = ChildCursor { kind: NodeKind::File, key: CursorKey::Int(42), id: NodeId::new() };
+        let wire = encode_cursor(SortKey::Size, &c);
+        assert_eq!(decode_cursor(SortKey::Size, &wire).ok(), Some(c));
+        assert!(decode_cursor(SortKey::Modified, &wire).is_err());
+        assert!(decode_cursor(SortKey::Name, "garbage").is_err());
+    }
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Every check and every test: formatting, lints, unit tests, and the integration suite against
+# SQLite and PostgreSQL. Installs and starts what the tests need when it is missing.
+#   STRATUS_TEST_PG_URL   admin URL of the PostgreSQL server (default postgres://postgres@127.0.0.1:5432/test)
+#   STRATUS_TEST_SKIP_POSTGRES=1   run the SQLite half only (the PostgreSQL tests say they were skipped)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export STRATUS_TEST_PG_URL="${STRATUS_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+say() { printf '\n== %s\n' "$*"; }
+
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then echo "need root to install: $*" >&2; return 1; fi
+  if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_python() {
+  # The content-hash tests check Stratus against Python's hashlib.
+  command -v python3 >/dev/null || apt_install python3
+}
+
+ensure_postgres() {
+  [ "${STRATUS_TEST_SKIP_POSTGRES:-}" = 1 ] && return 0
+  command -v psql >/dev/null || apt_install postgresql postgresql-client
+  if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+    say "starting PostgreSQL"
+    command -v pg_ctlcluster >/dev/null || apt_install postgresql
+    local version
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    for _ in $(seq 60); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.5; done
+  fi
+  if ! psql "$STRATUS_TEST_PG_URL" -Atqc 'SELECT 1' >/dev/null 2>&1; then
+    # A fresh Debian cluster: let local connections in without a password, create `test`.
+    say "configuring PostgreSQL for local tests"
+    local hba
+    hba=$(su postgres -c "psql -Atqc 'SHOW hba_file'")
+    printf 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n' > "$hba"
+    su postgres -c "psql -qc 'SELECT pg_reload_conf()'" >/dev/null
+    su postgres -c "createdb test" 2>/dev/null || true
+  fi
+  psql "$STRATUS_TEST_PG_URL" -Atqc 'SELECT 1' >/dev/null
+}
+
+drop_test_databases() {
+  [ "${STRATUS_TEST_SKIP_POSTGRES:-}" = 1 ] && return 0
+  psql "$STRATUS_TEST_PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'stratus\_test\_%'" 2>/dev/null |
+    while read -r db; do psql "$STRATUS_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null; done
+}
+
+ensure_python
+ensure_postgres
+drop_test_databases
+trap drop_test_databases EXIT
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+say "cargo test (SQLite and PostgreSQL)"
+log=$(mktemp)
+cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
+# One closing line with the totals of every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
