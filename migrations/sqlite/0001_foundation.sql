@@ -45,7 +45,14 @@ CREATE TABLE nodes (
     trash_path TEXT
 );
 CREATE UNIQUE INDEX nodes_live_name ON nodes (parent_id, name) WHERE trashed_at IS NULL;
-CREATE INDEX nodes_listing ON nodes (parent_id, kind, sort_name, id) WHERE trashed_at IS NULL;
+-- One index per listing order (folders first, then the key, then the id as tie-breaker),
+-- so that any page of any folder is an index range scan, never a sort.
+CREATE INDEX nodes_by_name ON nodes (parent_id, kind DESC, sort_name, id) WHERE trashed_at IS NULL;
+CREATE INDEX nodes_by_name_desc ON nodes (parent_id, kind DESC, sort_name DESC, id DESC) WHERE trashed_at IS NULL;
+CREATE INDEX nodes_by_modified ON nodes (parent_id, kind DESC, modified_at, id) WHERE trashed_at IS NULL;
+CREATE INDEX nodes_by_modified_desc ON nodes (parent_id, kind DESC, modified_at DESC, id DESC) WHERE trashed_at IS NULL;
+CREATE INDEX nodes_by_size ON nodes (parent_id, kind DESC, size, id) WHERE trashed_at IS NULL;
+CREATE INDEX nodes_by_size_desc ON nodes (parent_id, kind DESC, size DESC, id DESC) WHERE trashed_at IS NULL;
 CREATE INDEX nodes_trash ON nodes (trash_id);
 CREATE INDEX nodes_owner ON nodes (owner_id, trashed_at);
 

@@ -3,7 +3,7 @@
 //! and reports, it does not pass or fail.
 //!
 //! ```sh
-//! cargo build --release --bins && target/release/stratus-bench
+//! cargo build --release --workspace --bins && target/release/stratus-bench
 //! ```
 
 use std::{
@@ -57,7 +57,10 @@ impl Server {
         let exe = std::env::current_exe()?;
         let binary: PathBuf = exe.with_file_name("stratus");
         if !binary.exists() {
-            bail!("{} is missing: build it with `cargo build --release --bins`", binary.display());
+            bail!(
+                "{} is missing: build it with `cargo build --release --workspace --bins`",
+                binary.display()
+            );
         }
         let dir = tempfile::tempdir()?;
         let mut cmd = Command::new(&binary);
@@ -269,10 +272,10 @@ async fn main() -> anyhow::Result<()> {
             if let Some(c) = &cursor {
                 url.push_str(&format!("&cursor={c}"));
             }
-            let page: Value = client.get(url).header("authorization", &auth).send().await?.json().await?;
-            seen += page["items"].as_array().map_or(0, Vec::len);
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_string()),
+            let page: Page = client.get(url).header("authorization", &auth).send().await?.json().await?;
+            seen += page.items.len();
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
                 None => break,
             }
         }
@@ -298,6 +301,23 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("peak RSS of the server over the whole run: {:.0} MiB", server.peak_rss_mib());
     Ok(())
+}
+
+/// A listing page as a typed client (the CLI, say) reads it.
+#[derive(serde::Deserialize)]
+struct Page {
+    items: Vec<Entry>,
+    next_cursor: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct Entry {
+    id: String,
+    name: String,
+    kind: String,
+    size: u64,
+    modified_at: String,
 }
 
 async fn post_auth(client: &Client, api: &str, auth: &str, path: &str, body: Value) -> anyhow::Result<Value> {

@@ -86,9 +86,9 @@ impl BlockStore {
         &self.root
     }
 
-    /// A pipelined writer for one upload.
-    pub fn writer(&self) -> BlockWriter {
-        BlockWriter::new(self.clone())
+    /// A pipelined writer for one upload of `expected` bytes (if known).
+    pub fn writer(&self, expected: Option<u64>) -> BlockWriter {
+        BlockWriter::new(self.clone(), expected)
     }
 
     fn path_of(&self, hash: &BlockHash) -> PathBuf {
@@ -100,10 +100,15 @@ impl BlockStore {
     pub fn put_blocking(&self, data: &[u8]) -> Result<BlockHash> {
         let hash = BlockHash::of(data);
         let path = self.path_of(&hash);
-        if path.exists() {
-            // Already stored: refresh its age so a concurrent GC's grace period restarts.
-            File::options().write(true).open(&path)?.set_modified(SystemTime::now())?;
-            return Ok(hash);
+        // Already stored: refresh its age, which tells a concurrent GC the block is in use
+        // (see `collect`). If the GC took it away meanwhile, write it again.
+        match File::options().write(true).open(&path) {
+            Ok(file) => {
+                file.set_modified(SystemTime::now())?;
+                return Ok(hash);
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err.into()),
         }
         let tmp = path.with_extension(format!("{:016x}.tmp", rand::random::<u64>()));
         let written = (|| -> io::Result<()> {
@@ -135,17 +140,45 @@ impl BlockStore {
         .map_err(|e| BlobError::Io(io::Error::other(e)))?
     }
 
-    /// Whether a block file exists (not verified).
-    pub fn contains(&self, hash: &BlockHash) -> bool {
-        self.path_of(hash).exists()
+    /// Every block on the volume with the time it was last written or reused.
+    pub async fn list(&self) -> Result<Vec<(BlockHash, SystemTime)>> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || -> Result<Vec<(BlockHash, SystemTime)>> {
+            let mut out = Vec::new();
+            for prefix in 0..=255u8 {
+                for entry in fs::read_dir(root.join(hex::encode([prefix])))? {
+                    let entry = entry?;
+                    let name = entry.file_name();
+                    let Some(hash) = name.to_str().and_then(|n| n.parse::<BlockHash>().ok()) else {
+                        continue;
+                    };
+                    out.push((hash, entry.metadata()?.modified()?));
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| BlobError::Io(io::Error::other(e)))?
     }
 
-    /// Removes a block file; a missing one is not an error.
-    pub async fn delete(&self, hash: BlockHash) -> Result<()> {
+    /// Deletes a block unless it was written or reused after `unused_since`. Safe against a
+    /// concurrent upload that dedups onto it: the file is first renamed aside, so a new put
+    /// either refreshed its time before (and the block is put back) or finds it gone and
+    /// writes it again. Returns whether it was deleted.
+    pub async fn collect(&self, hash: BlockHash, unused_since: SystemTime) -> Result<bool> {
         let path = self.path_of(&hash);
-        tokio::task::spawn_blocking(move || match fs::remove_file(path) {
-            Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err.into()),
-            _ => Ok(()),
+        let aside = path.with_extension("gc.tmp");
+        tokio::task::spawn_blocking(move || -> Result<bool> {
+            match fs::rename(&path, &aside) {
+                Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
+                other => other?,
+            }
+            if fs::metadata(&aside)?.modified()? > unused_since {
+                fs::rename(&aside, &path)?;
+                return Ok(false);
+            }
+            fs::remove_file(&aside)?;
+            Ok(true)
         })
         .await
         .map_err(|e| BlobError::Io(io::Error::other(e)))?

@@ -29,10 +29,12 @@ pub struct BlockWriter {
     done: Vec<(BlockHash, u32)>,
     slots: Arc<Semaphore>,
     size: u64,
+    /// The total the caller expects, if known: a small file never gets a 4 MiB buffer.
+    expected: Option<u64>,
 }
 
 impl BlockWriter {
-    pub(crate) fn new(store: BlockStore) -> Self {
+    pub(crate) fn new(store: BlockStore, expected: Option<u64>) -> Self {
         Self {
             store,
             buf: BytesMut::new(),
@@ -40,6 +42,7 @@ impl BlockWriter {
             done: Vec::new(),
             slots: Arc::new(Semaphore::new(IN_FLIGHT_BLOCKS)),
             size: 0,
+            expected,
         }
     }
 
@@ -51,10 +54,14 @@ impl BlockWriter {
     /// Appends `data`; every completed 4 MiB block is handed to a blocking thread. Waits
     /// (applying back-pressure to the sender) while [`IN_FLIGHT_BLOCKS`] are being stored.
     pub async fn write(&mut self, mut data: &[u8]) -> Result<()> {
+        let before = self.size;
         self.size += data.len() as u64;
         while !data.is_empty() {
             if self.buf.capacity() == 0 {
-                self.buf.reserve(BLOCK_SIZE);
+                // A whole block, unless the caller said less is coming (it may still grow).
+                let left = self.expected.map_or(u64::MAX, |e| e.saturating_sub(before));
+                let want = left.clamp(data.len() as u64, BLOCK_SIZE as u64);
+                self.buf.reserve(usize::try_from(want).unwrap_or(BLOCK_SIZE));
             }
             let take = (BLOCK_SIZE - self.buf.len()).min(data.len());
             self.buf.extend_from_slice(&data[..take]);

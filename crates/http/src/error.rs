@@ -62,6 +62,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::BadRequest { .. } | ServiceError::UploadIncomplete(_) => StatusCode::BAD_REQUEST,
             ServiceError::NameConflict | ServiceError::Conflict { .. } => StatusCode::CONFLICT,
             ServiceError::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+            ServiceError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ServiceError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

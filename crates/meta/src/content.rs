@@ -6,7 +6,7 @@ use stratus_core::{BlockHash, ConflictPolicy, Node, NodeId, NodeName, UserId, Ve
 
 use crate::{
     Db, MetaError, Result,
-    row::{decode_blocks, encode_blocks, ms, node_columns, size},
+    row::{decode_blocks, encode_blocks, ms, size},
 };
 
 /// Deletes a reservation and returns its bytes to the user, inside the caller's transaction.
@@ -300,20 +300,25 @@ impl Db {
             .collect()
     }
 
-    /// Files of `owner` whose current version is exactly this content (for tests and fsck).
-    pub async fn files_with_hash(&self, owner: UserId, content_hash: &str) -> Result<Vec<Node>> {
-        let rows: Vec<crate::row::NodeRow> = on_db!(self, |pool| {
-            sqlx::query_as(concat!(
-                "SELECT ",
-                node_columns!(),
-                " FROM nodes WHERE owner_id = $1 AND content_hash = $2 AND trashed_at IS NULL"
-            ))
-            .bind(owner.to_string())
-            .bind(content_hash)
+    /// Every block some version still references.
+    pub async fn referenced_hashes(&self) -> Result<std::collections::HashSet<BlockHash>> {
+        let rows: Vec<(Vec<u8>,)> = on_db!(self, |pool| {
+            sqlx::query_as("SELECT hash FROM blocks WHERE refcount > 0").fetch_all(pool).await?
+        });
+        Ok(rows.iter().filter_map(|(h,)| BlockHash::from_slice(h)).collect())
+    }
+
+    /// Forgets blocks that lost their last reference before `before`; returns their hashes.
+    pub async fn forget_unreferenced(&self, before: DateTime<Utc>) -> Result<Vec<BlockHash>> {
+        let rows: Vec<(Vec<u8>,)> = on_db!(self, |pool| {
+            sqlx::query_as(
+                "DELETE FROM blocks WHERE refcount <= 0 AND unreferenced_since < $1 RETURNING hash",
+            )
+            .bind(ms(before))
             .fetch_all(pool)
             .await?
         });
-        crate::row::nodes(rows)
+        Ok(rows.iter().filter_map(|(h,)| BlockHash::from_slice(h)).collect())
     }
 
     /// How many distinct blocks the store references, and their total bytes.

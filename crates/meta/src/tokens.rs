@@ -43,6 +43,7 @@ pub struct TokenOwner {
     pub username: String,
     pub kind: TokenKind,
     pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
     pub user_disabled: bool,
 }
 
@@ -68,17 +69,17 @@ impl Db {
 
     /// The owner of the token whose secret hashes to `secret_hash`, if it exists.
     pub async fn token_owner(&self, secret_hash: &[u8; 32]) -> Result<Option<TokenOwner>> {
-        type Row = (String, String, String, String, Option<i64>, bool);
+        type Row = (String, String, String, String, Option<i64>, Option<i64>, bool);
         let row: Option<Row> = on_db!(self, |pool| {
             sqlx::query_as(
-                "SELECT t.id, t.user_id, u.username, t.kind, t.expires_at, u.disabled \
+                "SELECT t.id, t.user_id, u.username, t.kind, t.expires_at, t.last_used_at, u.disabled \
                  FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = $1",
             )
             .bind(&secret_hash[..])
             .fetch_optional(pool)
             .await?
         });
-        let Some((token, user, username, kind, expires_at, user_disabled)) = row else {
+        let Some((token, user, username, kind, expires_at, last_used_at, user_disabled)) = row else {
             return Ok(None);
         };
         Ok(Some(TokenOwner {
@@ -87,11 +88,13 @@ impl Db {
             username,
             kind: if kind == "app" { TokenKind::App } else { TokenKind::Session },
             expires_at: expires_at.map(time).transpose()?,
+            last_used_at: last_used_at.map(time).transpose()?,
             user_disabled,
         }))
     }
 
-    /// Records use of an app token, at most once a minute so requests do not all write.
+    /// Records use of an app token (callers do so at most once a minute, so requests do not
+    /// all write; the condition keeps concurrent callers from writing twice).
     pub async fn touch_token(&self, token: TokenId, now: DateTime<Utc>) -> Result<()> {
         on_db!(self, |pool| {
             sqlx::query(

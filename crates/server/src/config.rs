@@ -25,6 +25,8 @@ pub struct Config {
     pub session_days: i64,
     /// `text` (default) or `json` logs.
     pub log_format: String,
+    /// Seconds an upload may send nothing before it is abandoned (60).
+    pub body_idle_secs: u64,
 }
 
 impl Default for Config {
@@ -36,6 +38,7 @@ impl Default for Config {
             default_quota: DEFAULT_QUOTA_BYTES,
             session_days: 30,
             log_format: "text".into(),
+            body_idle_secs: 60,
         }
     }
 }
@@ -90,6 +93,9 @@ impl Config {
         }
         if let Some(v) = var("STRATUS_SESSION_DAYS") {
             self.session_days = v.parse().context("STRATUS_SESSION_DAYS is a number of days")?;
+        }
+        if let Some(v) = var("STRATUS_BODY_IDLE_SECS") {
+            self.body_idle_secs = v.parse().context("STRATUS_BODY_IDLE_SECS is a number of seconds")?;
         }
         if let Some(v) = var("STRATUS_LOG_FORMAT") {
             self.log_format = v;

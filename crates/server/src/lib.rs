@@ -24,6 +24,7 @@ pub async fn open(config: &Config) -> anyhow::Result<(Stratus, Db)> {
     let settings = Settings {
         default_quota: config.default_quota,
         session_ttl: chrono::Duration::days(config.session_days),
+        body_idle_timeout: std::time::Duration::from_secs(config.body_idle_secs),
         ..Settings::default()
     };
     Ok((Stratus::new(db.clone(), blocks, Arc::new(SystemClock), settings), db))

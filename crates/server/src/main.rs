@@ -42,6 +42,12 @@ enum Admin {
         #[arg(long)]
         admin: bool,
     },
+    /// Delete block files nothing references (after a grace period, so uploads in flight are safe).
+    Gc {
+        /// Only blocks unused for this many seconds are deleted.
+        #[arg(long, default_value_t = 3600)]
+        grace_secs: u64,
+    },
 }
 
 #[tokio::main]
@@ -63,6 +69,15 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
             let role = if admin { "administrator" } else { "user" };
             println!("created {role} {} (id {})", user.username, user.id);
+            Ok(())
+        }
+        Command::Admin(Admin::Gc { grace_secs }) => {
+            let (stratus, _) = stratus_server::open(&config).await?;
+            let done = stratus
+                .collect_garbage(std::time::Duration::from_secs(grace_secs))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+            println!("examined {} block files, deleted {}", done.examined, done.blocks);
             Ok(())
         }
     }

@@ -120,7 +120,8 @@ impl Stratus {
         if owner.user_disabled || owner.expires_at.is_some_and(|t| t <= now) {
             return Err(ServiceError::Unauthenticated);
         }
-        if owner.kind == TokenKind::App {
+        let stale = owner.last_used_at.is_none_or(|t| now - t > chrono::Duration::minutes(1));
+        if owner.kind == TokenKind::App && stale {
             self.db().touch_token(owner.token, now).await?;
         }
         Ok(Caller {

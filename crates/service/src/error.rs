@@ -31,6 +31,8 @@ pub enum ServiceError {
     QuotaExceeded,
     #[error("the upload ended before all of its content arrived: {0}")]
     UploadIncomplete(String),
+    #[error("the client sent nothing for too long")]
+    Timeout,
     #[error("the storage volume is full")]
     InsufficientStorage,
     #[error("internal error: {0}")]
@@ -51,6 +53,7 @@ impl ServiceError {
             Self::NameConflict => "name_conflict",
             Self::QuotaExceeded => "quota_exceeded",
             Self::UploadIncomplete(_) => "upload_incomplete",
+            Self::Timeout => "request_timeout",
             Self::InsufficientStorage => "insufficient_storage",
             Self::Internal(_) => "internal",
         }

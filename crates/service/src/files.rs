@@ -152,9 +152,12 @@ impl Stratus {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Display,
     {
-        let mut writer = self.blocks().writer();
+        let mut writer = self.blocks().writer(declared);
         let mut body = std::pin::pin!(body);
-        while let Some(chunk) = body.next().await {
+        let idle = self.0.settings.body_idle_timeout;
+        while let Some(chunk) =
+            tokio::time::timeout(idle, body.next()).await.map_err(|_| ServiceError::Timeout)?
+        {
             let chunk = chunk.map_err(|e| ServiceError::UploadIncomplete(e.to_string()))?;
             let total = writer.size() + chunk.len() as u64;
             if declared.is_some_and(|d| total > d) {

@@ -8,6 +8,7 @@
 mod accounts;
 mod error;
 mod files;
+mod gc;
 mod trash;
 mod tree;
 
@@ -21,6 +22,7 @@ use stratus_meta::Db;
 pub use accounts::{Caller, NewAppToken, Registration, Session};
 pub use error::{Result, ServiceError};
 pub use files::{Download, UploadTarget, Uploaded};
+pub use gc::Collected;
 pub use tree::{ListQuery, NodeUpdate, Page};
 
 /// Tunables of the service, from the server's configuration.
@@ -32,6 +34,8 @@ pub struct Settings {
     pub session_ttl: Duration,
     /// After how long an upload's quota reservation is released if the upload never ended.
     pub reservation_ttl: Duration,
+    /// How long an upload may send nothing before it is abandoned (slow-loris bodies).
+    pub body_idle_timeout: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -40,6 +44,7 @@ impl Default for Settings {
             default_quota: DEFAULT_QUOTA_BYTES,
             session_ttl: Duration::days(30),
             reservation_ttl: Duration::hours(24),
+            body_idle_timeout: std::time::Duration::from_secs(60),
         }
     }
 }

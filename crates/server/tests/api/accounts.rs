@@ -162,28 +162,17 @@ dual_test!(async fn browser_sessions_use_an_httponly_cookie_with_csrf(backend) {
 
 dual_test!(async fn the_admin_cli_creates_the_first_administrator(backend) {
     let app = TestApp::spawn(backend).await;
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stratus"));
-    cmd.args(["admin", "create-user", "--username", "root", "--email", "root@example.com", "--admin"])
-        .env("STRATUS_DATA_DIR", app.data_dir())
-        .env("STRATUS_ADMIN_PASSWORD", "admin password");
-    match &app.config.database_url {
-        Some(url) => cmd.env("STRATUS_DATABASE_URL", url),
-        None => cmd.env_remove("STRATUS_DATABASE_URL"),
-    };
-    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+    let out = app
+        .cli(&["admin", "create-user", "--username", "root", "--email", "root@example.com", "--admin", "--password", "admin password"])
+        .await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("created administrator root"));
     let login = app.login("root", "admin password").await;
     assert_eq!(login["user"]["is_admin"], true);
     // Running it again for the same name fails with a clear message and a non-zero exit.
-    let mut again = std::process::Command::new(env!("CARGO_BIN_EXE_stratus"));
-    again
-        .args(["admin", "create-user", "--username", "root", "--email", "other@example.com", "--password", "another password"])
-        .env("STRATUS_DATA_DIR", app.data_dir());
-    if let Some(url) = &app.config.database_url {
-        again.env("STRATUS_DATABASE_URL", url);
-    }
-    let out = tokio::task::spawn_blocking(move || again.output()).await.unwrap().unwrap();
+    let out = app
+        .cli(&["admin", "create-user", "--username", "root", "--email", "other@example.com", "--password", "another password"])
+        .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("username_taken"));
 });

@@ -235,10 +235,36 @@ dual_test!(async fn an_upload_cut_off_half_way_leaves_nothing(backend) {
     .await;
     assert_eq!(app.names(&u, &u.root).await, ["full.bin"]);
     assert_eq!(app.used(&u).await, 12 * MIB as u64);
-    // Its blocks were written but nothing references them (the GC collects them later).
+    // Its blocks were written but nothing references them; the GC collects them.
     let (referenced, _) = app.stratus.referenced_blocks().await.unwrap();
     assert_eq!(referenced, 3);
     assert!(app.stratus.stored_block_files().await.unwrap() >= 4);
+    app.gc().await;
+    assert_eq!(app.stratus.stored_block_files().await.unwrap(), 3);
+    let full = app.children(&u, &u.root).await;
+    assert_eq!(app.download(&u, full[0]["id"].as_str().unwrap()).await, data(12 * MIB, 12));
+});
+
+dual_test!(async fn a_stalled_upload_times_out_and_leaves_nothing(backend) {
+    let app = TestApp::spawn_with(backend, |c| c.body_idle_secs = 1).await;
+    let u = app.register("sloth").await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "PUT /api/v1/nodes/{}/files/slow.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: 1000\r\n\r\n",
+        u.root, u.token
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&[7u8; 10]).await.unwrap();
+    // Send nothing more: the server gives up on its own and says why.
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut answer)).await.expect("an answer").unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert!(app.names(&u, &u.root).await.is_empty());
+    assert_eq!(app.used(&u).await, 0);
+    let out = app.put(&u, &u.root, "fits.bin", data(1000, 1), "fail").await;
+    assert_eq!(out.status(), StatusCode::CREATED);
 });
 
 dual_test!(async fn corrupt_or_missing_blocks_are_never_served(backend) {

@@ -142,6 +142,23 @@ impl TestApp {
         self.client.request(method, self.url(path))
     }
 
+    /// Runs the `stratus` binary on this server's configuration.
+    pub async fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stratus"));
+        cmd.args(args).env("STRATUS_DATA_DIR", self.data_dir()).env("NO_COLOR", "1");
+        match &self.config.database_url {
+            Some(url) => cmd.env("STRATUS_DATABASE_URL", url),
+            None => cmd.env_remove("STRATUS_DATABASE_URL"),
+        };
+        tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap()
+    }
+
+    /// Runs `stratus admin gc --grace-secs 0` and checks it succeeded.
+    pub async fn gc(&self) {
+        let out = self.cli(&["admin", "gc", "--grace-secs", "0"]).await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
     pub async fn register(&self, username: &str) -> TestUser {
         let password = format!("{username}-secret-pw");
         let r = self
