@@ -263,7 +263,7 @@ async fn main() -> anyhow::Result<()> {
     results.into_iter().collect::<anyhow::Result<Vec<Value>>>()?;
     let mut full = Vec::new();
     let mut first_page = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..11 {
         let start = Instant::now();
         let mut cursor: Option<String> = None;
         let mut seen = 0;
@@ -294,10 +294,11 @@ async fn main() -> anyhow::Result<()> {
     full.sort();
     first_page.sort();
     println!(
-        "listing  {} entries (pages of 1000), median of 5: {:>6.1} ms; one page of 100: {:.1} ms",
+        "listing  {} entries (pages of 1000), median of 11: {:>6.1} ms (best {:.1}); one page of 100: {:.1} ms",
         args.entries,
-        full[2].as_secs_f64() * 1000.0,
-        first_page[2].as_secs_f64() * 1000.0
+        full[5].as_secs_f64() * 1000.0,
+        full[0].as_secs_f64() * 1000.0,
+        first_page[5].as_secs_f64() * 1000.0
     );
     println!("peak RSS of the server over the whole run: {:.0} MiB", server.peak_rss_mib());
     Ok(())
