@@ -88,7 +88,7 @@ impl Stratus {
         let plan = self.plan_upload(caller, &target).await?;
         let reservation = VersionId::new();
         let mut reserved = 0;
-        if let Some(size) = declared {
+        if let Some(size) = declared.filter(|&size| size > 0) {
             self.reserve(caller, reservation, size).await?;
             reserved = size;
         }
@@ -168,18 +168,16 @@ impl Stratus {
             }
             if total > *reserved {
                 // Grow in large steps; near the limit, reserve exactly what arrived.
-                let step = RESERVATION_STEP.max(total - *reserved);
-                let grown = match self.reserve(caller, reservation, step).await {
-                    Err(ServiceError::QuotaExceeded) => total - *reserved,
-                    other => {
-                        other?;
-                        step
+                let needed = total - *reserved;
+                let step = RESERVATION_STEP.max(needed);
+                *reserved += match self.reserve(caller, reservation, step).await {
+                    Ok(()) => step,
+                    Err(ServiceError::QuotaExceeded) if step > needed => {
+                        self.reserve(caller, reservation, needed).await?;
+                        needed
                     }
+                    Err(err) => return Err(err),
                 };
-                if grown != step {
-                    self.reserve(caller, reservation, grown).await?;
-                }
-                *reserved += grown;
             }
             writer.write(&chunk).await?;
         }
