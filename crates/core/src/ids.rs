@@ -80,4 +80,8 @@ typed_id!(
     VersionId,
     /// A session or app token (the id, never the secret).
     TokenId,
+    /// A share of a node with a user.
+    ShareId,
+    /// A public link.
+    LinkId,
 );

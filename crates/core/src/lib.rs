@@ -3,14 +3,16 @@
 //! Typed ids, validated names, the content-hash rule, the domain records the service hands
 //! to adapters, quota rules and the clock. No I/O lives here, so everything is unit-testable.
 
+pub mod access;
 pub mod clock;
 pub mod hash;
 pub mod ids;
 pub mod model;
 pub mod name;
 
+pub use access::Action;
 pub use clock::{Clock, SystemClock};
 pub use hash::{BLOCK_SIZE, BlockHash, ContentHasher, content_hash};
-pub use ids::{NodeId, TokenId, UserId, VersionId};
+pub use ids::{LinkId, NodeId, ShareId, TokenId, UserId, VersionId};
 pub use model::*;
 pub use name::{NameError, NodeName};

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{NodeId, TokenId, UserId, VersionId};
+use crate::{LinkId, NodeId, ShareId, TokenId, UserId, VersionId};
 
 /// Bytes a new account may store: 1 GiB.
 pub const DEFAULT_QUOTA_BYTES: u64 = 1 << 30;
@@ -167,4 +167,71 @@ pub enum ConflictPolicy {
     Replace,
     /// Store under `name (1).ext`, `name (2).ext`, …
     KeepBoth,
+}
+
+/// What a user may do with an item: owner > editor > viewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Editor,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Editor => "editor",
+            Self::Owner => "owner",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "viewer" => Some(Self::Viewer),
+            "editor" => Some(Self::Editor),
+            "owner" => Some(Self::Owner),
+            _ => None,
+        }
+    }
+}
+
+/// A grant of one node (and, for a folder, everything in it) to another user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Share {
+    pub id: ShareId,
+    pub node_id: NodeId,
+    pub owner_id: UserId,
+    pub user_id: UserId,
+    pub username: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An item someone shared with the caller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SharedItem {
+    pub share_id: ShareId,
+    pub role: Role,
+    pub owner_username: String,
+    pub node: Node,
+}
+
+/// A public link to a node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Link {
+    pub id: LinkId,
+    pub node_id: NodeId,
+    /// The secret part of the URL (at least 128 random bits).
+    pub token: String,
+    /// `/s/{token}`, relative to the server.
+    pub url: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub has_password: bool,
+    pub max_downloads: Option<u64>,
+    pub downloads: u64,
+    pub upload_only: bool,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
 }

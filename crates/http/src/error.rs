@@ -56,7 +56,8 @@ impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         let status = match &err {
             ServiceError::NotFound => StatusCode::NOT_FOUND,
-            ServiceError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ServiceError::Unauthenticated | ServiceError::LinkPassword => StatusCode::UNAUTHORIZED,
+            ServiceError::Gone { .. } => StatusCode::GONE,
             ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServiceError::InvalidName(_) | ServiceError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::BadRequest { .. } | ServiceError::UploadIncomplete(_) => StatusCode::BAD_REQUEST,

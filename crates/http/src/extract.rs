@@ -81,6 +81,23 @@ impl FromRequestParts<Stratus> for Auth {
     }
 }
 
+/// The caller if the request carries credentials (which must then be valid), else anonymous:
+/// for what public access lets anyone do.
+pub struct MaybeAuth(pub Option<Caller>);
+
+impl FromRequestParts<Stratus> for MaybeAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, stratus: &Stratus) -> Result<Self, ApiError> {
+        let has_credentials =
+            parts.headers.contains_key(header::AUTHORIZATION) || cookie(parts, SESSION_COOKIE).is_some();
+        if !has_credentials {
+            return Ok(Self(None));
+        }
+        Auth::from_request_parts(parts, stratus).await.map(|Auth(c)| Self(Some(c)))
+    }
+}
+
 /// The value of cookie `name`, if the request carries it.
 pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
     parts

@@ -30,7 +30,7 @@ use crate::error::ApiError;
 #[openapi(
     info(title = "Stratus", description = "A self-hosted cloud drive."),
     modifiers(&Security),
-    tags((name = "auth"), (name = "account"), (name = "files"), (name = "trash"))
+    tags((name = "auth"), (name = "account"), (name = "files"), (name = "trash"), (name = "sharing"), (name = "public"))
 )]
 struct ApiDoc;
 
@@ -55,7 +55,9 @@ fn split() -> (Router<Stratus>, utoipa::openapi::OpenApi) {
     let api = OpenApiRouter::new()
         .merge(routes::auth::routes())
         .merge(routes::nodes::routes())
-        .merge(routes::content::routes());
+        .merge(routes::content::routes())
+        .merge(routes::shares::routes())
+        .merge(routes::links::routes());
     let (router, mut doc) =
         OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api).split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
@@ -69,6 +71,9 @@ pub fn router(stratus: Stratus) -> Router {
         .route("/", get(routes::ops::index))
         .route("/health", get(routes::ops::health))
         .route("/ready", get(routes::ops::ready))
+        .route("/s/{token}", get(routes::links::link_page))
+        .route("/s/{token}/download", get(routes::links::link_download))
+        .route("/dl/{id}", get(routes::links::signed_download))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

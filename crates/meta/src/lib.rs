@@ -15,6 +15,7 @@ use sqlx::{
 
 pub use content::{CommitFile, CommitTarget, Committed, NewVersion, StoredContent};
 pub use error::MetaError;
+pub use links::{LinkRecord, NewLink};
 pub use nodes::{ChildCursor, CursorKey, NewFolder, NodeChange};
 pub use schema::ColumnInfo;
 pub use tokens::{NewToken, TokenKind, TokenOwner};
@@ -64,9 +65,11 @@ macro_rules! in_tx {
 
 mod content;
 mod error;
+mod links;
 mod nodes;
 mod row;
 mod schema;
+mod shares;
 mod tokens;
 mod trash;
 mod users;

@@ -249,12 +249,13 @@ impl Db {
         self.live_node(node.id).await
     }
 
-    /// Copies the live subtree at `source` under `parent` as `name`, sharing every block
-    /// (reference counts go up; no byte is copied). The copy counts against the quota.
+    /// Copies the live subtree at `source` under the folder `parent` as `name`, sharing every
+    /// block (reference counts go up; no byte is copied). The copy belongs to, and counts
+    /// against the quota of, the parent's owner.
     pub async fn copy_subtree(
         &self,
         source: &Node,
-        parent: NodeId,
+        parent: &Node,
         name: &str,
         now: DateTime<Utc>,
     ) -> Result<Node> {
@@ -265,7 +266,7 @@ impl Db {
             depth: i64,
             blocks: Option<Vec<u8>>,
         }
-        let owner = source.owner_id.to_string();
+        let owner = parent.owner_id.to_string();
         let now = ms(now);
         let new_root = NodeId::new();
         in_tx!(self, |tx| {
@@ -306,7 +307,7 @@ impl Db {
                             .ok_or_else(|| MetaError::corrupt("copy: child listed before its parent"))?,
                         node.name.clone(),
                     ),
-                    _ => (parent.to_string(), name.to_string()),
+                    _ => (parent.id.to_string(), name.to_string()),
                 };
                 let version = node.version_id.map(|_| VersionId::new().to_string());
                 sqlx::query(
@@ -354,6 +355,40 @@ impl Db {
             }
         });
         self.live_node(new_root).await
+    }
+
+    /// The live subtree under `folder` (excluded), parents before children, each with its path
+    /// relative to `folder` (`a`, `a/b.txt`, …), in name order within a folder.
+    pub async fn subtree(&self, folder: NodeId) -> Result<Vec<(String, Node)>> {
+        let rows: Vec<NodeRow> = on_db!(self, |pool| {
+            sqlx::query_as(concat!(
+                "WITH RECURSIVE sub(node_id) AS (SELECT id FROM nodes WHERE parent_id = $1 ",
+                "AND trashed_at IS NULL UNION ALL SELECT n.id FROM nodes n JOIN sub ",
+                "ON n.parent_id = sub.node_id WHERE n.trashed_at IS NULL) SELECT ",
+                node_columns!(),
+                " FROM nodes WHERE id IN (SELECT node_id FROM sub) ORDER BY sort_name, id"
+            ))
+            .bind(folder.to_string())
+            .fetch_all(pool)
+            .await?
+        });
+        let all = nodes(rows)?;
+        let by_id: HashMap<NodeId, &Node> = all.iter().map(|n| (n.id, n)).collect();
+        let path_of = |node: &Node| -> Option<String> {
+            let mut parts = vec![node.name.as_str()];
+            let mut at = node.parent_id?;
+            while at != folder {
+                let parent = by_id.get(&at)?;
+                parts.push(parent.name.as_str());
+                at = parent.parent_id?;
+            }
+            parts.reverse();
+            Some(parts.join("/"))
+        };
+        let mut out: Vec<(String, Node)> =
+            all.iter().filter_map(|n| path_of(n).map(|p| (p, n.clone()))).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
     }
 
     /// Whether `node` lies inside the subtree rooted at `ancestor` (or is it).

@@ -124,6 +124,17 @@ impl Db {
         Ok(LoginRecord { id: user, password_hash, disabled })
     }
 
+    /// The account whose username or email is `login` (stored lowercase), with its username.
+    pub async fn find_user(&self, login: &str) -> Result<Option<(UserId, String)>> {
+        let row: Option<(String, String)> = on_db!(self, |pool| {
+            sqlx::query_as("SELECT id, username FROM users WHERE username = $1 OR email = $1")
+                .bind(login)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(|(user, name)| Ok((id(&user)?, name))).transpose()
+    }
+
     /// Whether the username or the email is already registered.
     pub async fn account_taken(&self, username: &str, email: &str) -> Result<Option<&'static str>> {
         let row: Option<(String, String)> = on_db!(self, |pool| {

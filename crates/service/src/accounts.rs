@@ -256,7 +256,7 @@ fn digest(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-async fn hash_password(password: String) -> Result<String> {
+pub(crate) async fn hash_password(password: String) -> Result<String> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -268,7 +268,7 @@ async fn hash_password(password: String) -> Result<String> {
     .map_err(ServiceError::internal)?
 }
 
-async fn verify_password(password: String, hash: String) -> Result<bool> {
+pub(crate) async fn verify_password(password: String, hash: String) -> Result<bool> {
     if password.len() > MAX_PASSWORD_BYTES {
         return Ok(false);
     }

@@ -27,6 +27,12 @@ pub enum ServiceError {
     /// A clash other than names (409).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// It existed, and is gone for good (an expired link or URL, an exhausted link).
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
+    /// A link's password is missing or wrong (nothing else is revealed).
+    #[error("this link needs its password")]
+    LinkPassword,
     #[error("this would exceed your storage quota")]
     QuotaExceeded,
     #[error("the upload ended before all of its content arrived: {0}")]
@@ -49,7 +55,11 @@ impl ServiceError {
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
             Self::InvalidName(_) => "invalid_name",
-            Self::Invalid { code, .. } | Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
+            Self::Invalid { code, .. }
+            | Self::BadRequest { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Gone { code, .. } => code,
+            Self::LinkPassword => "link_password",
             Self::NameConflict => "name_conflict",
             Self::QuotaExceeded => "quota_exceeded",
             Self::UploadIncomplete(_) => "upload_incomplete",

@@ -6,7 +6,9 @@ use std::fmt::Display;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
 use stratus_blob::BlockStore;
-use stratus_core::{BLOCK_SIZE, BlockHash, ConflictPolicy, Node, NodeId, NodeName, VersionId};
+use stratus_core::{
+    Action, BLOCK_SIZE, BlockHash, ConflictPolicy, Node, NodeId, NodeName, UserId, VersionId,
+};
 use stratus_meta::{CommitFile, CommitTarget, NewVersion};
 
 use crate::{Caller, Result, ServiceError, Stratus};
@@ -70,13 +72,14 @@ pub struct Uploaded {
 }
 
 impl Stratus {
-    /// Stores a file from a byte stream. With `declared` (a Content-Length), the quota is
-    /// reserved before any byte is read; otherwise it is reserved as bytes arrive. Nothing is
+    /// Stores a file from a byte stream into a folder (or file) the caller may write to; it
+    /// belongs to, and counts against the quota of, that folder's owner. With `declared` (a
+    /// Content-Length), the quota is reserved before any byte is read; otherwise it is reserved as bytes arrive. Nothing is
     /// visible until every block is durable and the metadata commit succeeds; on any failure
     /// the reservation is released and no file appears.
     pub async fn upload<S, E>(
         &self,
-        caller: &Caller,
+        caller: Option<&Caller>,
         target: UploadTarget,
         declared: Option<u64>,
         body: S,
@@ -86,15 +89,30 @@ impl Stratus {
         E: Display,
     {
         let plan = self.plan_upload(caller, &target).await?;
+        self.upload_planned(plan, declared, body).await
+    }
+
+    /// Stores an upload whose target was already authorised.
+    pub(crate) async fn upload_planned<S, E>(
+        &self,
+        plan: Plan,
+        declared: Option<u64>,
+        body: S,
+    ) -> Result<Uploaded>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Display,
+    {
+        let owner = plan.owner();
         let reservation = VersionId::new();
         let mut reserved = 0;
         if let Some(size) = declared.filter(|&size| size > 0) {
-            self.reserve(caller, reservation, size).await?;
+            self.reserve(owner, reservation, size).await?;
             reserved = size;
         }
-        let stored = self.receive(caller, reservation, &mut reserved, declared, body).await;
+        let stored = self.receive(owner, reservation, &mut reserved, declared, body).await;
         let result = match stored {
-            Ok(written) => self.commit_upload(caller, plan, reservation, reserved > 0, written).await,
+            Ok(written) => self.commit_upload(plan, reservation, reserved > 0, written).await,
             Err(err) => Err(err),
         };
         if result.is_err()
@@ -106,23 +124,23 @@ impl Stratus {
         result
     }
 
-    async fn reserve(&self, caller: &Caller, reservation: VersionId, bytes: u64) -> Result<()> {
+    async fn reserve(&self, owner: UserId, reservation: VersionId, bytes: u64) -> Result<()> {
         let expires = self.now() + self.0.settings.reservation_ttl;
-        Ok(self.db().reserve_quota(caller.user, reservation, bytes, expires).await?)
+        Ok(self.db().reserve_quota(owner, reservation, bytes, expires).await?)
     }
 
     /// Validates the target before a byte is read, so a bad request fails fast.
-    async fn plan_upload(&self, caller: &Caller, target: &UploadTarget) -> Result<Plan> {
+    async fn plan_upload(&self, caller: Option<&Caller>, target: &UploadTarget) -> Result<Plan> {
         match target {
             UploadTarget::Existing(node) => {
-                let node = self.owned(caller.user, *node).await?;
+                let node = self.authorize(caller, *node, Action::Write).await?.node;
                 if node.is_folder() {
                     return Err(ServiceError::invalid("not_a_file", "a folder has no content"));
                 }
-                Ok(Plan::Existing(node.id))
+                Ok(Plan::Existing { node: node.id, owner: node.owner_id })
             }
             UploadTarget::Named { parent, path, policy } => {
-                let parent = self.owned_folder(caller.user, *parent).await?;
+                let parent = self.authorize_folder(caller, *parent, Action::Write).await?.node;
                 let mut segments = path
                     .split('/')
                     .filter(|s| !s.is_empty())
@@ -135,14 +153,20 @@ impl Stratus {
                 {
                     return Err(ServiceError::NameConflict);
                 }
-                Ok(Plan::Named { parent: parent.id, folders: segments, name, policy: *policy })
+                Ok(Plan::Named {
+                    parent: parent.id,
+                    owner: parent.owner_id,
+                    folders: segments,
+                    name,
+                    policy: *policy,
+                })
             }
         }
     }
 
     async fn receive<S, E>(
         &self,
-        caller: &Caller,
+        owner: UserId,
         reservation: VersionId,
         reserved: &mut u64,
         declared: Option<u64>,
@@ -170,10 +194,10 @@ impl Stratus {
                 // Grow in large steps; near the limit, reserve exactly what arrived.
                 let needed = total - *reserved;
                 let step = RESERVATION_STEP.max(needed);
-                *reserved += match self.reserve(caller, reservation, step).await {
+                *reserved += match self.reserve(owner, reservation, step).await {
                     Ok(()) => step,
                     Err(ServiceError::QuotaExceeded) if step > needed => {
-                        self.reserve(caller, reservation, needed).await?;
+                        self.reserve(owner, reservation, needed).await?;
                         needed
                     }
                     Err(err) => return Err(err),
@@ -193,7 +217,6 @@ impl Stratus {
 
     async fn commit_upload(
         &self,
-        caller: &Caller,
         plan: Plan,
         reservation: VersionId,
         reserved: bool,
@@ -205,23 +228,28 @@ impl Stratus {
             content_hash: written.content_hash,
             blocks: written.blocks,
         };
+        let owner = plan.owner();
         let (target, name);
         match plan {
-            Plan::Existing(node) => target = CommitTarget::Existing(node),
-            Plan::Named { parent, folders, name: file, policy } => {
-                let folder = self.ensure_folders(caller.user, parent, &folders).await?;
+            Plan::Existing { node, .. } => target = CommitTarget::Existing(node),
+            Plan::Named { parent, folders, name: file, policy, .. } => {
+                let folder = self.ensure_folders(owner, parent, &folders).await?;
                 name = file;
                 target = CommitTarget::Named { parent: folder, name: &name, policy };
             }
         }
-        let commit = CommitFile { owner: caller.user, target, version: &version, reserved, now: self.now() };
+        let commit = CommitFile { owner, target, version: &version, reserved, now: self.now() };
         let done = self.db().commit_file(&commit).await?;
         Ok(Uploaded { node: done.node, created: done.created })
     }
 
     /// A file's stored versions, newest first.
-    pub async fn versions(&self, caller: &Caller, node: NodeId) -> Result<Vec<stratus_core::Version>> {
-        let node = self.owned(caller.user, node).await?;
+    pub async fn versions(
+        &self,
+        caller: Option<&Caller>,
+        node: NodeId,
+    ) -> Result<Vec<stratus_core::Version>> {
+        let node = self.authorize(caller, node, Action::Read).await?.node;
         if node.is_folder() {
             return Err(ServiceError::invalid("not_a_file", "a folder has no versions"));
         }
@@ -229,8 +257,13 @@ impl Stratus {
     }
 
     /// A file's current content, ready to stream.
-    pub async fn download(&self, caller: &Caller, node: NodeId) -> Result<Download> {
-        let node = self.owned(caller.user, node).await?;
+    pub async fn download(&self, caller: Option<&Caller>, node: NodeId) -> Result<Download> {
+        let node = self.authorize(caller, node, Action::Read).await?.node;
+        self.content_of(node).await
+    }
+
+    /// The content of a node the caller was already allowed to read.
+    pub(crate) async fn content_of(&self, node: Node) -> Result<Download> {
         let version =
             node.version_id.ok_or_else(|| ServiceError::invalid("not_a_file", "a folder has no content"))?;
         let content = self.db().content(version).await?;
@@ -244,7 +277,17 @@ impl Stratus {
     }
 }
 
-enum Plan {
-    Existing(NodeId),
-    Named { parent: NodeId, folders: Vec<NodeName>, name: NodeName, policy: ConflictPolicy },
+/// An authorised upload target.
+pub(crate) enum Plan {
+    Existing { node: NodeId, owner: UserId },
+    Named { parent: NodeId, owner: UserId, folders: Vec<NodeName>, name: NodeName, policy: ConflictPolicy },
+}
+
+impl Plan {
+    /// Whose drive, and quota, the file goes to.
+    fn owner(&self) -> UserId {
+        match self {
+            Self::Existing { owner, .. } | Self::Named { owner, .. } => *owner,
+        }
+    }
 }

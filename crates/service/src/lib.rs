@@ -5,12 +5,16 @@
 //! method checks that the caller may act on what it names — an item the caller cannot see
 //! answers [`ServiceError::NotFound`], exactly as one that does not exist.
 
+mod access;
 mod accounts;
 mod error;
 mod files;
 mod gc;
+mod links;
+mod shares;
 mod trash;
 mod tree;
+mod zip;
 
 use std::sync::Arc;
 
@@ -23,7 +27,9 @@ pub use accounts::{Caller, NewAppToken, Registration, Session};
 pub use error::{Result, ServiceError};
 pub use files::{Download, UploadTarget, Uploaded};
 pub use gc::Collected;
+pub use links::{LinkOptions, LinkVisit, MAX_URL_SECONDS};
 pub use tree::{ListQuery, NodeUpdate, Page};
+pub use zip::ZipStream;
 
 /// Tunables of the service, from the server's configuration.
 #[derive(Debug, Clone)]
@@ -58,11 +64,13 @@ struct Inner {
     blocks: BlockStore,
     clock: Arc<dyn Clock>,
     settings: Settings,
+    /// The key signing download URLs, loaded from the database on first use.
+    url_key: tokio::sync::OnceCell<Vec<u8>>,
 }
 
 impl Stratus {
     pub fn new(db: Db, blocks: BlockStore, clock: Arc<dyn Clock>, settings: Settings) -> Self {
-        Self(Arc::new(Inner { db, blocks, clock, settings }))
+        Self(Arc::new(Inner { db, blocks, clock, settings, url_key: tokio::sync::OnceCell::new() }))
     }
 
     fn db(&self) -> &Db {

@@ -2,7 +2,9 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
-use stratus_core::{Node, NodeId, NodeKind, NodeName, PublicAccess, SortKey, SortOrder, UserId};
+use stratus_core::{
+    Action, Node, NodeId, NodeKind, NodeName, PublicAccess, Role, SortKey, SortOrder, UserId,
+};
 use stratus_meta::{ChildCursor, CursorKey, NewFolder, NodeChange};
 
 use crate::{Caller, Result, ServiceError, Stratus};
@@ -90,13 +92,18 @@ impl Stratus {
         Ok(node)
     }
 
-    pub async fn node(&self, caller: &Caller, node: NodeId) -> Result<Node> {
-        self.owned(caller.user, node).await
+    pub async fn node(&self, caller: Option<&Caller>, node: NodeId) -> Result<Node> {
+        Ok(self.authorize(caller, node, Action::Read).await?.node)
     }
 
     /// One page of a folder, in one query whatever the folder's size.
-    pub async fn children(&self, caller: &Caller, folder: NodeId, q: &ListQuery) -> Result<Page> {
-        let folder = self.owned_folder(caller.user, folder).await?;
+    pub async fn children(&self, caller: Option<&Caller>, folder: NodeId, q: &ListQuery) -> Result<Page> {
+        let folder = self.authorize_folder(caller, folder, Action::Read).await?.node;
+        self.list_folder(&folder, q).await
+    }
+
+    /// One page of a folder the caller was already allowed to read.
+    pub(crate) async fn list_folder(&self, folder: &Node, q: &ListQuery) -> Result<Page> {
         let limit = q.limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(ServiceError::BadRequest {
@@ -115,10 +122,11 @@ impl Stratus {
         Ok(Page { items, next_cursor })
     }
 
-    pub async fn mkdir(&self, caller: &Caller, parent: NodeId, name: &str) -> Result<Node> {
+    /// Creates a folder (owned by the parent's owner, whoever the caller).
+    pub async fn mkdir(&self, caller: Option<&Caller>, parent: NodeId, name: &str) -> Result<Node> {
         let name = NodeName::new(name)?;
-        let parent = self.owned_folder(caller.user, parent).await?;
-        self.create_folder(caller.user, parent.id, &name).await
+        let parent = self.authorize_folder(caller, parent, Action::Write).await?.node;
+        self.create_folder(parent.owner_id, parent.id, &name).await
     }
 
     async fn create_folder(&self, owner: UserId, parent: NodeId, name: &NodeName) -> Result<Node> {
@@ -154,25 +162,44 @@ impl Stratus {
         Ok(at)
     }
 
-    /// Rename, move and/or public-access change.
+    /// Rename, move and/or public-access change. Editors work within the shared tree: they
+    /// cannot move an item out of it, nor rename, move or delete the shared item itself.
     pub async fn update_node(&self, caller: &Caller, node: NodeId, u: NodeUpdate) -> Result<Node> {
-        let node = self.owned(caller.user, node).await?;
-        if node.parent_id.is_none() && (u.name.is_some() || u.parent_id.is_some()) {
+        let access = self.authorize(Some(caller), node, Action::Write).await?;
+        let node = &access.node;
+        let moves = u.parent_id.filter(|p| Some(*p) != node.parent_id);
+        if node.parent_id.is_none() && (u.name.is_some() || moves.is_some()) {
             return Err(ServiceError::invalid("root_folder", "the root folder cannot be renamed or moved"));
         }
+        if access.is_grant_root() && (u.name.is_some() || moves.is_some()) {
+            return Err(ServiceError::Forbidden("only the owner can rename or move a shared item"));
+        }
         let name = u.name.as_deref().map(NodeName::new).transpose()?;
+        if let Some(parent) = moves {
+            let dest = self.authorize_folder(Some(caller), parent, Action::Write).await?;
+            if dest.node.owner_id != node.owner_id {
+                return Err(ServiceError::invalid(
+                    "cross_owner_move",
+                    "items move only within one drive; copy instead",
+                ));
+            }
+            let within = access.role == Role::Owner || dest.roots.iter().any(|r| access.roots.contains(r));
+            if !within {
+                return Err(ServiceError::Forbidden(
+                    "only the owner can move an item out of a shared folder",
+                ));
+            }
+        }
         let change = NodeChange {
             name: name.as_ref().map(NodeName::as_str),
-            parent: u.parent_id.filter(|p| Some(*p) != node.parent_id),
+            parent: moves,
             public_access: u.public_access,
         };
-        if let Some(parent) = change.parent {
-            self.owned_folder(caller.user, parent).await?;
-        }
-        Ok(self.db().change_node(&node, &change).await?)
+        Ok(self.db().change_node(node, &change).await?)
     }
 
-    /// Server-side copy: the new files share the source's blocks; no byte is copied.
+    /// Server-side copy into a folder the caller may write to: the new files share the
+    /// source's blocks (no byte is copied) and count against the destination owner's quota.
     pub async fn copy(
         &self,
         caller: &Caller,
@@ -180,11 +207,11 @@ impl Stratus {
         parent: NodeId,
         name: Option<&str>,
     ) -> Result<Node> {
-        let source = self.owned(caller.user, source).await?;
+        let source = self.authorize(Some(caller), source, Action::Read).await?.node;
         if source.parent_id.is_none() {
             return Err(ServiceError::invalid("root_folder", "the root folder cannot be copied"));
         }
-        let parent = self.owned_folder(caller.user, parent).await?;
+        let parent = self.authorize_folder(Some(caller), parent, Action::Write).await?.node;
         if source.is_folder() && self.db().is_within(parent.id, source.id).await? {
             return Err(ServiceError::invalid("invalid_move", "a folder cannot be copied into itself"));
         }
@@ -192,7 +219,7 @@ impl Stratus {
         if self.db().child_by_name(parent.id, name.as_str()).await?.is_some() {
             return Err(ServiceError::NameConflict);
         }
-        Ok(self.db().copy_subtree(&source, parent.id, name.as_str(), self.now()).await?)
+        Ok(self.db().copy_subtree(&source, &parent, name.as_str(), self.now()).await?)
     }
 
     /// The caller's node at `path` (`/` is their root; segments are NFC-normalised).
@@ -213,12 +240,16 @@ impl Stratus {
         Ok(format!("/{}", names.join("/")))
     }
 
-    /// Moves a node (and everything in it) to the trash.
+    /// Moves a node (and everything in it) to its owner's trash.
     pub async fn delete(&self, caller: &Caller, node: NodeId) -> Result<()> {
-        let node = self.owned(caller.user, node).await?;
+        let access = self.authorize(Some(caller), node, Action::Write).await?;
+        let node = access.node.clone();
         let Some(parent) = node.parent_id else {
             return Err(ServiceError::invalid("root_folder", "the root folder cannot be deleted"));
         };
+        if access.is_grant_root() {
+            return Err(ServiceError::Forbidden("only the owner can delete a shared item"));
+        }
         let from = self.path_of(parent).await?;
         Ok(self.db().trash_node(&node, &from, self.now()).await?)
     }

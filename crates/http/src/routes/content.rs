@@ -10,13 +10,13 @@ use futures_util::{StreamExt, TryStreamExt};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use stratus_core::{ConflictPolicy, Node, NodeId};
-use stratus_service::{Caller, Stratus, UploadTarget, Uploaded};
+use stratus_service::{Caller, Download, Stratus, UploadTarget, Uploaded};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     error::{ApiError, ApiResult, Problem},
-    extract::{Auth, Json, Path, Query},
+    extract::{Json, MaybeAuth, Path, Query},
     range::{self, RangeRequest},
 };
 
@@ -26,6 +26,7 @@ pub fn routes() -> OpenApiRouter<Stratus> {
         .routes(routes!(put_named))
         .routes(routes!(download, put_content))
         .routes(routes!(list_versions))
+        .routes(routes!(zip_folder))
         .layer(DefaultBodyLimit::disable())
 }
 
@@ -55,14 +56,14 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
     security(("bearer" = [])))]
 async fn upload_multipart(
     State(s): State<Stratus>,
-    Auth(c): Auth,
+    MaybeAuth(c): MaybeAuth,
     Path(parent): Path<NodeId>,
     Query(q): Query<ConflictParams>,
     headers: HeaderMap,
     mut form: Multipart,
 ) -> ApiResult<Response> {
-    if let Some(len) = content_length(&headers) {
-        s.ensure_room(&c, len).await?;
+    if let (Some(len), Some(c)) = (content_length(&headers), &c) {
+        s.ensure_room(c, len).await?;
     }
     let policy = q.on_conflict.unwrap_or_default();
     let mut items = Vec::new();
@@ -78,7 +79,7 @@ async fn upload_multipart(
             ));
         };
         let target = UploadTarget::Named { parent, path, policy };
-        let uploaded = s.upload(&c, target, None, field.map_err(|e| e.body_text())).await?;
+        let uploaded = s.upload(c.as_ref(), target, None, field.map_err(|e| e.body_text())).await?;
         items.push(uploaded.node);
     }
     match items.len() {
@@ -94,7 +95,7 @@ fn bad_multipart(err: axum::extract::multipart::MultipartError) -> ApiError {
 
 async fn stream_upload(
     s: &Stratus,
-    c: &Caller,
+    c: Option<&Caller>,
     target: UploadTarget,
     headers: &HeaderMap,
     body: Body,
@@ -112,7 +113,7 @@ async fn stream_upload(
     security(("bearer" = [])))]
 async fn put_named(
     State(s): State<Stratus>,
-    Auth(c): Auth,
+    MaybeAuth(c): MaybeAuth,
     Path((parent, name)): Path<(NodeId, String)>,
     Query(q): Query<ConflictParams>,
     headers: HeaderMap,
@@ -123,7 +124,7 @@ async fn put_named(
         path: name.replace('/', "\0"),
         policy: q.on_conflict.unwrap_or_default(),
     };
-    let up = stream_upload(&s, &c, target, &headers, body).await?;
+    let up = stream_upload(&s, c.as_ref(), target, &headers, body).await?;
     Ok((if up.created { StatusCode::CREATED } else { StatusCode::OK }, Json(up.node)))
 }
 
@@ -134,12 +135,12 @@ async fn put_named(
     security(("bearer" = [])))]
 async fn put_content(
     State(s): State<Stratus>,
-    Auth(c): Auth,
+    MaybeAuth(c): MaybeAuth,
     Path(id): Path<NodeId>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Node>> {
-    Ok(Json(stream_upload(&s, &c, UploadTarget::Existing(id), &headers, body).await?.node))
+    Ok(Json(stream_upload(&s, c.as_ref(), UploadTarget::Existing(id), &headers, body).await?.node))
 }
 
 /// Download a file. Supports `Range` (206/416), `If-None-Match` (304) and `If-Range`;
@@ -150,11 +151,15 @@ async fn put_content(
     security(("bearer" = [])))]
 async fn download(
     State(s): State<Stratus>,
-    Auth(c): Auth,
+    MaybeAuth(c): MaybeAuth,
     Path(id): Path<NodeId>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let file = s.download(&c, id).await?;
+    serve_file(s.download(c.as_ref(), id).await?, &headers).await
+}
+
+/// Answers a GET for a file: conditional requests, ranges, and the verified bytes.
+pub(crate) async fn serve_file(file: Download, headers: &HeaderMap) -> ApiResult<Response> {
     let etag = format!("\"{}\"", file.content_hash);
     let header_str = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     let weak = format!("W/{etag}");
@@ -205,8 +210,22 @@ async fn download(
     response.body(body).map_err(internal)
 }
 
+/// Answers with a folder as a streamed ZIP archive.
+pub(crate) fn serve_zip(name: &str, zip: stratus_service::ZipStream) -> ApiResult<Response> {
+    let body = Body::from_stream(zip.map_err(|e| {
+        tracing::error!(error = %e, "zip aborted");
+        std::io::Error::other(e.to_string())
+    }));
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/zip")
+        .header(header::CONTENT_DISPOSITION, disposition(name))
+        .header(header::CACHE_CONTROL, "private, no-cache")
+        .body(body)
+        .map_err(internal)
+}
+
 /// `attachment` with an ASCII fallback and the exact UTF-8 name (RFC 6266).
-fn disposition(name: &str) -> String {
+pub(crate) fn disposition(name: &str) -> String {
     let ascii: String = name
         .chars()
         .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
@@ -232,8 +251,21 @@ pub struct VersionList {
     responses((status = 200, body = VersionList), (status = 404, body = Problem)), security(("bearer" = [])))]
 async fn list_versions(
     State(s): State<Stratus>,
-    Auth(c): Auth,
+    MaybeAuth(c): MaybeAuth,
     Path(id): Path<NodeId>,
 ) -> ApiResult<Json<VersionList>> {
-    Ok(Json(VersionList { items: s.versions(&c, id).await? }))
+    Ok(Json(VersionList { items: s.versions(c.as_ref(), id).await? }))
+}
+
+/// Download a folder as a streamed ZIP archive (ZIP64 when needed; bounded memory).
+#[utoipa::path(get, path = "/nodes/{id}/zip", tag = "files", params(("id" = NodeId, Path)),
+    responses((status = 200, content_type = "application/zip"), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn zip_folder(
+    State(s): State<Stratus>,
+    MaybeAuth(c): MaybeAuth,
+    Path(id): Path<NodeId>,
+) -> ApiResult<Response> {
+    let (name, zip) = s.zip(c.as_ref(), id).await?;
+    serve_zip(&name, zip)
 }

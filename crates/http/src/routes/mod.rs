@@ -2,5 +2,7 @@
 
 pub mod auth;
 pub mod content;
+pub mod links;
 pub mod nodes;
 pub mod ops;
+pub mod shares;

@@ -9,7 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     error::{ApiError, ApiResult, Problem},
-    extract::{Auth, Json, Path, Query},
+    extract::{Auth, Json, MaybeAuth, Path, Query},
 };
 
 pub fn routes() -> OpenApiRouter<Stratus> {
@@ -26,12 +26,24 @@ pub fn routes() -> OpenApiRouter<Stratus> {
 /// A file or folder's metadata.
 #[utoipa::path(get, path = "/nodes/{id}", tag = "files", params(("id" = NodeId, Path)),
     responses((status = 200, body = Node), (status = 404, body = Problem)), security(("bearer" = [])))]
-async fn get_node(State(s): State<Stratus>, Auth(c): Auth, Path(id): Path<NodeId>) -> ApiResult<Json<Node>> {
-    Ok(Json(s.node(&c, id).await?))
+async fn get_node(
+    State(s): State<Stratus>,
+    MaybeAuth(c): MaybeAuth,
+    Path(id): Path<NodeId>,
+) -> ApiResult<Json<Node>> {
+    Ok(Json(s.node(c.as_ref(), id).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
 pub struct ChildrenParams {
+    /// For public links: the path inside the link's folder.
+    #[serde(default)]
+    #[param(ignore)]
+    pub(crate) path: Option<String>,
+    /// For public links with a password.
+    #[serde(default)]
+    #[param(ignore)]
+    pub(crate) password: Option<String>,
     /// `name` (default), `modified` or `size`; folders always come first.
     sort: Option<SortKey>,
     /// `asc` (default) or `desc`.
@@ -42,11 +54,22 @@ pub struct ChildrenParams {
     cursor: Option<String>,
 }
 
+impl ChildrenParams {
+    pub(crate) fn query(&self) -> ListQuery {
+        ListQuery {
+            sort: self.sort.unwrap_or_default(),
+            order: self.order.unwrap_or_default(),
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct NodePage {
-    items: Vec<Node>,
+    pub(crate) items: Vec<Node>,
     /// Pass as `cursor` for the next page; `null` on the last page.
-    next_cursor: Option<String>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// List a folder, one page at a time.
@@ -55,17 +78,11 @@ pub struct NodePage {
     responses((status = 200, body = NodePage), (status = 404, body = Problem)), security(("bearer" = [])))]
 async fn list_children(
     State(s): State<Stratus>,
-    Auth(c): Auth,
+    MaybeAuth(c): MaybeAuth,
     Path(id): Path<NodeId>,
     Query(p): Query<ChildrenParams>,
 ) -> ApiResult<Json<NodePage>> {
-    let query = ListQuery {
-        sort: p.sort.unwrap_or_default(),
-        order: p.order.unwrap_or_default(),
-        limit: p.limit,
-        cursor: p.cursor,
-    };
-    let page = s.children(&c, id, &query).await?;
+    let page = s.children(c.as_ref(), id, &p.query()).await?;
     Ok(Json(NodePage { items: page.items, next_cursor: page.next_cursor }))
 }
 
@@ -83,7 +100,7 @@ pub struct CreateChild {
     security(("bearer" = [])))]
 async fn create_child(
     State(s): State<Stratus>,
-    Auth(c): Auth,
+    MaybeAuth(c): MaybeAuth,
     Path(id): Path<NodeId>,
     Json(r): Json<CreateChild>,
 ) -> ApiResult<(StatusCode, Json<Node>)> {
@@ -94,7 +111,7 @@ async fn create_child(
             "only folders are created here; upload files to /nodes/{id}/files",
         ));
     }
-    Ok((StatusCode::CREATED, Json(s.mkdir(&c, id, &r.name).await?)))
+    Ok((StatusCode::CREATED, Json(s.mkdir(c.as_ref(), id, &r.name).await?)))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -1,0 +1,409 @@
+//! Public links: managing them (`/api/v1/nodes/{id}/links`, `/api/v1/links/{id}`), visiting
+//! them (`/api/v1/public/{token}`, `/s/{token}`, `/s/{token}/download`), and signed download
+//! URLs (`/api/v1/nodes/{id}/download-url`, `/dl/{id}`).
+
+use axum::{
+    extract::{Multipart, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use stratus_core::{Link, LinkId, Node, NodeId};
+use stratus_service::{LinkOptions, LinkVisit, Stratus};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    error::{ApiError, ApiResult, Problem},
+    extract::{Auth, Json, Path, Query},
+    routes::{
+        content::{serve_file, serve_zip},
+        nodes::{ChildrenParams, NodePage},
+    },
+};
+
+pub const PASSWORD_HEADER: &str = "x-link-password";
+
+pub fn routes() -> OpenApiRouter<Stratus> {
+    OpenApiRouter::new()
+        .routes(routes!(list_links, create_link))
+        .routes(routes!(update_link, delete_link))
+        .routes(routes!(public_view))
+        .routes(routes!(public_drop))
+        .routes(routes!(download_url))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateLink {
+    expires_at: Option<DateTime<Utc>>,
+    /// At most 1 KiB; stored hashed.
+    password: Option<String>,
+    /// At least 1.
+    max_downloads: Option<i64>,
+    /// A file drop: visitors can upload into the folder, not list or download.
+    #[serde(default)]
+    upload_only: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateLink {
+    active: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LinkList {
+    items: Vec<Link>,
+}
+
+/// A node's public links (owner or editor).
+#[utoipa::path(get, path = "/nodes/{id}/links", tag = "sharing", params(("id" = NodeId, Path)),
+    responses((status = 200, body = LinkList), (status = 404, body = Problem)), security(("bearer" = [])))]
+async fn list_links(
+    State(s): State<Stratus>,
+    Auth(c): Auth,
+    Path(id): Path<NodeId>,
+) -> ApiResult<Json<LinkList>> {
+    Ok(Json(LinkList { items: s.links(&c, id).await? }))
+}
+
+/// Create a public link: optional expiry, password, download limit, or file-drop mode.
+#[utoipa::path(post, path = "/nodes/{id}/links", tag = "sharing", params(("id" = NodeId, Path)),
+    request_body = CreateLink,
+    responses((status = 201, body = Link), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn create_link(
+    State(s): State<Stratus>,
+    Auth(c): Auth,
+    Path(id): Path<NodeId>,
+    Json(r): Json<CreateLink>,
+) -> ApiResult<(StatusCode, Json<Link>)> {
+    let options = LinkOptions {
+        expires_at: r.expires_at,
+        password: r.password,
+        max_downloads: r.max_downloads,
+        upload_only: r.upload_only,
+    };
+    Ok((StatusCode::CREATED, Json(s.create_link(&c, id, options).await?)))
+}
+
+/// Deactivate or reactivate a link.
+#[utoipa::path(patch, path = "/links/{id}", tag = "sharing", params(("id" = LinkId, Path)),
+    request_body = UpdateLink, responses((status = 200, body = Link), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn update_link(
+    State(s): State<Stratus>,
+    Auth(c): Auth,
+    Path(id): Path<LinkId>,
+    Json(r): Json<UpdateLink>,
+) -> ApiResult<Json<Link>> {
+    Ok(Json(s.set_link_active(&c, id, r.active).await?))
+}
+
+/// Delete a link.
+#[utoipa::path(delete, path = "/links/{id}", tag = "sharing", params(("id" = LinkId, Path)),
+    responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
+async fn delete_link(
+    State(s): State<Stratus>,
+    Auth(c): Auth,
+    Path(id): Path<LinkId>,
+) -> ApiResult<StatusCode> {
+    s.delete_link(&c, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The link's password: the `X-Link-Password` header, else the `password` parameter.
+fn password<'a>(headers: &'a HeaderMap, param: Option<&'a str>) -> Option<&'a str> {
+    headers.get(PASSWORD_HEADER).and_then(|v| v.to_str().ok()).or(param)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PublicLink {
+    upload_only: bool,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PublicView {
+    link: PublicLink,
+    /// The item at `path` inside the link (the link's own item by default).
+    node: PublicNode,
+    /// A folder's content (not for file drops).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    children: Option<NodePage>,
+}
+
+/// What a visitor sees of a node: no owner, no ids of what lies outside the link.
+#[derive(Serialize, ToSchema)]
+pub struct PublicNode {
+    name: String,
+    kind: stratus_core::NodeKind,
+    size: u64,
+    content_hash: Option<String>,
+    modified_at: DateTime<Utc>,
+}
+
+impl From<&Node> for PublicNode {
+    fn from(n: &Node) -> Self {
+        Self {
+            name: n.name.clone(),
+            kind: n.kind,
+            size: n.size,
+            content_hash: n.content_hash.clone(),
+            modified_at: n.modified_at,
+        }
+    }
+}
+
+/// What a public link shows: the item, and a folder's content page by page (`path` walks
+/// inside it; a password goes in `X-Link-Password` or `password`).
+#[utoipa::path(get, path = "/public/{token}", tag = "public", params(("token" = String, Path)),
+    responses((status = 200, body = PublicView), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 410, body = Problem)))]
+async fn public_view(
+    State(s): State<Stratus>,
+    Path(token): Path<String>,
+    Query(p): Query<ChildrenParams>,
+    headers: HeaderMap,
+) -> ApiResult<Json<PublicView>> {
+    let visit =
+        s.visit(&token, password(&headers, p.password.as_deref()), p.path.as_deref().unwrap_or("/")).await?;
+    let children = if visit.target.is_folder() && !visit.link.upload_only {
+        let page = s.visit_children(&visit, &p.query()).await?;
+        Some(NodePage { items: page.items, next_cursor: page.next_cursor })
+    } else {
+        None
+    };
+    let node =
+        if visit.link.upload_only { PublicNode::from(&visit.root) } else { PublicNode::from(&visit.target) };
+    let link = PublicLink { upload_only: visit.link.upload_only, expires_at: visit.link.expires_at };
+    Ok(Json(PublicView { link, node, children }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct VisitParams {
+    /// The item inside the link's folder, e.g. `/photos/a.jpg`.
+    path: Option<String>,
+    /// The link's password (or send `X-Link-Password`).
+    password: Option<String>,
+}
+
+/// Drop files into a file-drop link's folder (multipart field `file`); clashes keep both.
+#[utoipa::path(post, path = "/public/{token}/files", tag = "public", params(("token" = String, Path), VisitParams),
+    request_body(content_type = "multipart/form-data"),
+    responses((status = 201, body = PublicNode), (status = 403, body = Problem), (status = 413, body = Problem)))]
+async fn public_drop(
+    State(s): State<Stratus>,
+    Path(token): Path<String>,
+    Query(p): Query<VisitParams>,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> ApiResult<(StatusCode, Json<Vec<PublicNode>>)> {
+    let visit =
+        s.visit(&token, password(&headers, p.password.as_deref()), p.path.as_deref().unwrap_or("/")).await?;
+    let mut dropped = Vec::new();
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_multipart", e.body_text()))?
+    {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = field.file_name().unwrap_or_default().to_string();
+        let up = s.drop_file(&visit, &name, None, field.map_err(|e| e.body_text())).await?;
+        dropped.push(PublicNode::from(&up.node));
+    }
+    if dropped.is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "missing_file", "the form has no `file` field"));
+    }
+    Ok((StatusCode::CREATED, Json(dropped)))
+}
+
+/// `GET /s/{token}/download`: the file, or a folder as a ZIP archive; counts against the
+/// link's download limit.
+pub async fn link_download(
+    State(s): State<Stratus>,
+    Path(token): Path<String>,
+    Query(p): Query<VisitParams>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let visit =
+        s.visit(&token, password(&headers, p.password.as_deref()), p.path.as_deref().unwrap_or("/")).await?;
+    // A range request after the first byte continues a download already counted.
+    let continues = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|r| !r.trim().starts_with("bytes=0-"));
+    if !continues {
+        s.count_link_download(&visit).await?;
+    } else if visit.link.upload_only {
+        return Err(stratus_service::ServiceError::Forbidden("this link only accepts uploads").into());
+    }
+    if visit.target.is_folder() {
+        let (name, zip) = s.link_zip(&visit).await?;
+        return serve_zip(&name, zip);
+    }
+    serve_file(s.link_file(&visit).await?, &headers).await
+}
+
+/// `GET /s/{token}`: a small page a browser can use (a password form when one is needed).
+pub async fn link_page(
+    State(s): State<Stratus>,
+    Path(token): Path<String>,
+    Query(p): Query<VisitParams>,
+    headers: HeaderMap,
+) -> Response {
+    let path = p.path.clone().unwrap_or_else(|| "/".into());
+    let page = match s.visit(&token, password(&headers, p.password.as_deref()), &path).await {
+        Ok(visit) => visit_page(&s, &token, &visit, p.password.as_deref(), &path).await,
+        Err(stratus_service::ServiceError::LinkPassword) => {
+            (StatusCode::UNAUTHORIZED, password_page(p.password.is_some()))
+        }
+        Err(err) => {
+            let status = ApiError::from(err).status;
+            (status, page("Stratus", "<p>This link does not exist or is no longer available.</p>"))
+        }
+    };
+    let mut response = (page.0, Html(page.1)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"),
+    );
+    response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+async fn visit_page(
+    s: &Stratus,
+    token: &str,
+    visit: &LinkVisit,
+    password: Option<&str>,
+    path: &str,
+) -> (StatusCode, String) {
+    let enc =
+        |v: &str| percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let secret = password.map(|p| format!("&password={}", enc(p))).unwrap_or_default();
+    let download = |p: &str| format!("/s/{}/download?path={}{secret}", enc(token), enc(p));
+    if visit.link.upload_only {
+        let body = format!(
+            "<h1>{}</h1><p>Drop files here: this link accepts uploads only.</p>\
+             <form method=\"post\" enctype=\"multipart/form-data\" action=\"/api/v1/public/{}/files?path=/{secret}\">\
+             <input type=\"file\" name=\"file\" multiple required> <button>Upload</button></form>",
+            escape(&visit.root.name),
+            enc(token)
+        );
+        return (StatusCode::OK, page(&visit.root.name, &body));
+    }
+    let target = &visit.target;
+    if !target.is_folder() {
+        let body = format!(
+            "<h1>{}</h1><p>{} bytes</p><p><a href=\"{}\">Download</a></p>",
+            escape(&target.name),
+            target.size,
+            escape(&download(path))
+        );
+        return (StatusCode::OK, page(&target.name, &body));
+    }
+    let mut rows = String::new();
+    let q = stratus_service::ListQuery { limit: Some(1000), ..Default::default() };
+    if let Ok(listing) = s.visit_children(visit, &q).await {
+        for child in listing.items {
+            let child_path = format!("{}/{}", path.trim_end_matches('/'), child.name);
+            let href = if child.is_folder() {
+                format!("/s/{}?path={}{secret}", enc(token), enc(&child_path))
+            } else {
+                download(&child_path)
+            };
+            let size = if child.is_folder() { "folder".to_string() } else { format!("{} bytes", child.size) };
+            rows.push_str(&format!(
+                "<li><a href=\"{}\">{}</a> <small>{size}</small></li>",
+                escape(&href),
+                escape(&child.name)
+            ));
+        }
+    }
+    let body = format!(
+        "<h1>{}</h1><p><a href=\"{}\">Download all (zip)</a></p><ul>{rows}</ul>",
+        escape(&target.name),
+        escape(&download(path))
+    );
+    (StatusCode::OK, page(&target.name, &body))
+}
+
+fn password_page(wrong: bool) -> String {
+    let note = if wrong { "<p>That password is not right.</p>" } else { "" };
+    page(
+        "Password needed",
+        &format!(
+            "<h1>This link is protected</h1>{note}<form method=\"get\">\
+             <label>Password <input type=\"password\" name=\"password\" required autofocus></label> \
+             <button>Open</button></form>"
+        ),
+    )
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · Stratus</title><style>:root{{color-scheme:light dark;font-family:system-ui,sans-serif}}\
+         body{{max-width:42rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}li{{margin:.3rem 0}}</style>\
+         </head><body>{body}</body></html>",
+        escape(title)
+    )
+}
+
+/// Text as HTML: user-provided names never become markup.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct DownloadUrlRequest {
+    /// Seconds until the URL stops working (1 to 604800).
+    expires_in: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DownloadUrl {
+    /// Relative to the server; works without an auth header.
+    url: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// A signed, expiring URL that downloads the file without an auth header.
+#[utoipa::path(post, path = "/nodes/{id}/download-url", tag = "files", params(("id" = NodeId, Path)),
+    request_body = DownloadUrlRequest,
+    responses((status = 200, body = DownloadUrl), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn download_url(
+    State(s): State<Stratus>,
+    Auth(c): Auth,
+    Path(id): Path<NodeId>,
+    Json(r): Json<DownloadUrlRequest>,
+) -> ApiResult<Json<DownloadUrl>> {
+    let (url, expires_at) = s.signed_url(&c, id, r.expires_in).await?;
+    Ok(Json(DownloadUrl { url, expires_at }))
+}
+
+#[derive(Deserialize)]
+pub struct SignedParams {
+    expires: i64,
+    signature: String,
+}
+
+/// `GET /dl/{id}`: a signed download URL.
+pub async fn signed_download(
+    State(s): State<Stratus>,
+    Path(id): Path<NodeId>,
+    Query(p): Query<SignedParams>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    serve_file(s.signed_download(id, p.expires, &p.signature).await?, &headers).await
+}

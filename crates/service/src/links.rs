@@ -1,0 +1,256 @@
+//! Public links (expiry, password, download limit, file drop) and signed download URLs.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use stratus_core::{Action, ConflictPolicy, Link, LinkId, Node, NodeId, NodeName};
+use stratus_meta::{LinkRecord, NewLink};
+
+use crate::{Caller, Page, Result, ServiceError, Stratus, Uploaded, files::Plan, tree::ListQuery};
+
+const MAX_LINK_PASSWORD: usize = 1024;
+/// Signed download URLs live at most a week.
+pub const MAX_URL_SECONDS: u64 = 7 * 24 * 3600;
+
+/// What a new link may carry.
+#[derive(Debug, Clone, Default)]
+pub struct LinkOptions {
+    pub expires_at: Option<DateTime<Utc>>,
+    pub password: Option<String>,
+    pub max_downloads: Option<i64>,
+    pub upload_only: bool,
+}
+
+/// A visitor's view through a link: the link, its node, and the node `path` names inside it.
+#[derive(Debug, Clone)]
+pub struct LinkVisit {
+    pub link: Link,
+    pub root: Node,
+    pub target: Node,
+}
+
+impl Stratus {
+    /// Creates a public link (owner or editor). The token carries 256 random bits.
+    pub async fn create_link(&self, caller: &Caller, node: NodeId, o: LinkOptions) -> Result<Link> {
+        let node = self.authorize(Some(caller), node, Action::Write).await?.node;
+        if o.expires_at.is_some_and(|t| t <= self.now()) {
+            return Err(ServiceError::invalid("invalid_expiry", "the expiry is in the past"));
+        }
+        let max_downloads = match o.max_downloads {
+            Some(n) if n < 1 => {
+                return Err(ServiceError::invalid("invalid_limit", "a download limit is at least 1"));
+            }
+            other => other.map(|n| n as u64),
+        };
+        if o.upload_only && !node.is_folder() {
+            return Err(ServiceError::invalid("not_a_folder", "a file drop needs a folder"));
+        }
+        let password_hash = match o.password {
+            Some(p) if p.is_empty() || p.len() > MAX_LINK_PASSWORD => {
+                return Err(ServiceError::invalid("invalid_password", "a link password is 1 to 1024 bytes"));
+            }
+            Some(p) => Some(crate::accounts::hash_password(p).await?),
+            None => None,
+        };
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let token = URL_SAFE_NO_PAD.encode(bytes);
+        let record = self
+            .db()
+            .insert_link(&NewLink {
+                id: LinkId::new(),
+                node: node.id,
+                owner: node.owner_id,
+                created_by: caller.user,
+                token: &token,
+                password_hash: password_hash.as_deref(),
+                expires_at: o.expires_at,
+                max_downloads,
+                upload_only: o.upload_only,
+                now: self.now(),
+            })
+            .await?;
+        Ok(record.link)
+    }
+
+    pub async fn links(&self, caller: &Caller, node: NodeId) -> Result<Vec<Link>> {
+        self.authorize(Some(caller), node, Action::Write).await?;
+        Ok(self.db().links_of(node).await?)
+    }
+
+    /// The link, if the caller may manage links on its node.
+    async fn managed_link(&self, caller: &Caller, link: LinkId) -> Result<LinkRecord> {
+        let record = self.db().link(link).await?;
+        self.authorize(Some(caller), record.link.node_id, Action::Write).await?;
+        Ok(record)
+    }
+
+    pub async fn set_link_active(&self, caller: &Caller, link: LinkId, active: bool) -> Result<Link> {
+        self.managed_link(caller, link).await?;
+        self.db().set_link_active(link, active).await?;
+        Ok(self.db().link(link).await?.link)
+    }
+
+    pub async fn delete_link(&self, caller: &Caller, link: LinkId) -> Result<()> {
+        self.managed_link(caller, link).await?;
+        Ok(self.db().delete_link(link).await?)
+    }
+
+    /// Opens a link for a visitor: it must be active, unexpired and, if it has one, given its
+    /// password; `path` (e.g. `/sub/file.txt`) names a node inside a folder link and can never
+    /// reach outside it.
+    pub async fn visit(&self, token: &str, password: Option<&str>, path: &str) -> Result<LinkVisit> {
+        let record = self.db().link_by_token(token).await?;
+        if !record.link.active {
+            return Err(ServiceError::NotFound);
+        }
+        if record.link.expires_at.is_some_and(|t| t <= self.now()) {
+            return Err(ServiceError::Gone { code: "link_expired", message: "this link has expired".into() });
+        }
+        if let Some(hash) = &record.password_hash {
+            let given = password.unwrap_or_default().to_string();
+            if given.is_empty() || !crate::accounts::verify_password(given, hash.clone()).await? {
+                return Err(ServiceError::LinkPassword);
+            }
+        }
+        let root = self.db().live_node(record.link.node_id).await?;
+        let mut target = root.clone();
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            let name = NodeName::new(segment)?;
+            target =
+                self.db().child_by_name(target.id, name.as_str()).await?.ok_or(ServiceError::NotFound)?;
+        }
+        Ok(LinkVisit { link: record.link, root, target })
+    }
+
+    /// A page of a folder seen through a link (not for file drops).
+    pub async fn visit_children(&self, visit: &LinkVisit, q: &ListQuery) -> Result<Page> {
+        if visit.link.upload_only {
+            return Err(ServiceError::Forbidden("this link only accepts uploads"));
+        }
+        if !visit.target.is_folder() {
+            return Err(ServiceError::invalid("not_a_folder", "this item is not a folder"));
+        }
+        self.list_folder(&visit.target, q).await
+    }
+
+    /// Counts a download through a link against its limit, atomically.
+    pub async fn count_link_download(&self, visit: &LinkVisit) -> Result<()> {
+        if visit.link.upload_only {
+            return Err(ServiceError::Forbidden("this link only accepts uploads"));
+        }
+        if !self.db().count_download(visit.link.id).await? {
+            return Err(ServiceError::Gone {
+                code: "link_exhausted",
+                message: "this link reached its download limit".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The file a link (or a path inside it) names, for download.
+    pub async fn link_file(&self, visit: &LinkVisit) -> Result<crate::Download> {
+        if visit.link.upload_only {
+            return Err(ServiceError::Forbidden("this link only accepts uploads"));
+        }
+        self.content_of(visit.target.clone()).await
+    }
+
+    /// The folder a link (or a path inside it) names, as a ZIP archive.
+    pub async fn link_zip(&self, visit: &LinkVisit) -> Result<(String, crate::ZipStream)> {
+        if visit.link.upload_only {
+            return Err(ServiceError::Forbidden("this link only accepts uploads"));
+        }
+        self.zip_of(visit.target.clone()).await
+    }
+
+    /// Uploads through a file-drop link into its folder (or a folder inside it), charged to the
+    /// owner. A clash keeps both: a drop never overwrites and never reveals what is there.
+    pub async fn drop_file<S, E>(
+        &self,
+        visit: &LinkVisit,
+        name: &str,
+        declared: Option<u64>,
+        body: S,
+    ) -> Result<Uploaded>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        if !visit.link.upload_only {
+            return Err(ServiceError::Forbidden("this link does not accept uploads"));
+        }
+        if !visit.target.is_folder() {
+            return Err(ServiceError::invalid("not_a_folder", "files are dropped into a folder"));
+        }
+        let name = NodeName::new(name)?;
+        let plan = Plan::Named {
+            parent: visit.target.id,
+            owner: visit.target.owner_id,
+            folders: Vec::new(),
+            name,
+            policy: ConflictPolicy::KeepBoth,
+        };
+        self.upload_planned(plan, declared, body).await
+    }
+
+    /// A URL that downloads the file without an auth header until `expires_in` seconds pass
+    /// or the file is deleted.
+    pub async fn signed_url(
+        &self,
+        caller: &Caller,
+        node: NodeId,
+        expires_in: u64,
+    ) -> Result<(String, DateTime<Utc>)> {
+        let node = self.authorize(Some(caller), node, Action::Read).await?.node;
+        if node.is_folder() {
+            return Err(ServiceError::invalid("not_a_file", "only files have download URLs"));
+        }
+        if !(1..=MAX_URL_SECONDS).contains(&expires_in) {
+            return Err(ServiceError::invalid(
+                "invalid_expiry",
+                format!("expires_in is 1 to {MAX_URL_SECONDS} seconds"),
+            ));
+        }
+        let expires_at = self.now() + chrono::Duration::seconds(expires_in as i64);
+        let expires = expires_at.timestamp();
+        let signature = hex::encode(self.url_mac(node.id, expires).await?.finalize().into_bytes());
+        Ok((format!("/dl/{}?expires={expires}&signature={signature}", node.id), expires_at))
+    }
+
+    /// The file behind a signed URL, if the signature holds and it has not expired.
+    pub async fn signed_download(
+        &self,
+        node: NodeId,
+        expires: i64,
+        signature: &str,
+    ) -> Result<crate::Download> {
+        let given = hex::decode(signature).map_err(|_| ServiceError::NotFound)?;
+        self.url_mac(node, expires).await?.verify_slice(&given).map_err(|_| ServiceError::NotFound)?;
+        if expires <= self.now().timestamp() {
+            return Err(ServiceError::Gone {
+                code: "url_expired",
+                message: "this download URL has expired".into(),
+            });
+        }
+        let node = self.db().live_node(node).await?;
+        self.content_of(node).await
+    }
+
+    async fn url_mac(&self, node: NodeId, expires: i64) -> Result<Hmac<Sha256>> {
+        let key = self
+            .0
+            .url_key
+            .get_or_try_init(|| async {
+                let mut fresh = [0u8; 32];
+                rand::thread_rng().fill_bytes(&mut fresh);
+                self.db().secret("download_url_key", &fresh).await
+            })
+            .await?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).map_err(ServiceError::internal)?;
+        mac.update(format!("{node}:{expires}").as_bytes());
+        Ok(mac)
+    }
+}

@@ -1,0 +1,66 @@
+//! Sharing with users: share, list, change role, revoke, and "shared with me".
+
+use stratus_core::{Action, NodeId, Role, Share, ShareId, SharedItem};
+
+use crate::{Caller, Result, ServiceError, Stratus};
+
+impl Stratus {
+    /// Shares a node with the user named `user` (username or email). Sharing with the same
+    /// user again changes the role; only the owner may share.
+    pub async fn share(&self, caller: &Caller, node: NodeId, user: &str, role: Role) -> Result<Share> {
+        let node = self.authorize(Some(caller), node, Action::Share).await?.node;
+        if role == Role::Owner {
+            return Err(ServiceError::invalid("invalid_role", "a share is `viewer` or `editor`"));
+        }
+        let (grantee, _) = self
+            .db()
+            .find_user(&user.trim().to_lowercase())
+            .await?
+            .ok_or_else(|| ServiceError::invalid("unknown_user", "no user has this username or email"))?;
+        if grantee == node.owner_id {
+            return Err(ServiceError::invalid("invalid_share", "an item cannot be shared with its owner"));
+        }
+        Ok(self.db().upsert_share(&node, grantee, role, self.now()).await?)
+    }
+
+    /// The node's shares (owner only).
+    pub async fn shares(&self, caller: &Caller, node: NodeId) -> Result<Vec<Share>> {
+        self.authorize(Some(caller), node, Action::Share).await?;
+        Ok(self.db().shares_of(node).await?)
+    }
+
+    pub async fn update_share(
+        &self,
+        caller: &Caller,
+        node: NodeId,
+        share: ShareId,
+        role: Role,
+    ) -> Result<Share> {
+        self.authorize(Some(caller), node, Action::Share).await?;
+        if role == Role::Owner {
+            return Err(ServiceError::invalid("invalid_role", "a share is `viewer` or `editor`"));
+        }
+        let found = self.db().share(share).await?;
+        if found.node_id != node {
+            return Err(ServiceError::NotFound);
+        }
+        self.db().set_share_role(share, role).await?;
+        Ok(self.db().share(share).await?)
+    }
+
+    /// Revokes a share: the owner may revoke any, the grantee may leave their own.
+    pub async fn revoke_share(&self, caller: &Caller, node: NodeId, share: ShareId) -> Result<()> {
+        let found = self.db().share(share).await?;
+        if found.node_id != node {
+            return Err(ServiceError::NotFound);
+        }
+        if found.user_id != caller.user {
+            self.authorize(Some(caller), node, Action::Share).await?;
+        }
+        Ok(self.db().delete_share(share).await?)
+    }
+
+    pub async fn shared_with_me(&self, caller: &Caller) -> Result<Vec<SharedItem>> {
+        Ok(self.db().shared_with(caller.user).await?)
+    }
+}
