@@ -6,7 +6,10 @@ mod helpers;
 
 mod accounts;
 mod files;
+mod links;
+mod matrix;
 mod ops;
 mod schema;
+mod sharing;
 mod trash;
 mod tree;
