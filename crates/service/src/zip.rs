@@ -285,6 +285,38 @@ mod tests {
     }
 
     #[test]
+    fn entries_and_offsets_past_4_gib_get_zip64() -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom, Write};
+        let size: u64 = (4 << 30) + 1;
+        let path = std::env::temp_dir().join(format!("stratus-zip64-{}", uuid::Uuid::now_v7()));
+        let mut file = std::fs::File::create(&path)?;
+        let mut zip = ZipBuilder::default();
+        file.write_all(&zip.start_file("big.bin", &node(size)))?;
+        // The entry's bytes are zeros: a hole in a sparse file, checksummed all the same.
+        file.seek(SeekFrom::Current(size as i64))?;
+        let zeros = vec![0u8; 1 << 20];
+        let mut crc = crc32fast::Hasher::new();
+        for _ in 0..(size >> 20) {
+            crc.update(&zeros);
+        }
+        crc.update(&zeros[..(size % (1 << 20)) as usize]);
+        file.write_all(&zip.end_file(crc.finalize(), size))?;
+        file.write_all(&zip.start_file("after.txt", &node(3)))?;
+        file.write_all(b"abc")?;
+        file.write_all(&zip.end_file(crc32fast::hash(b"abc"), 3))?;
+        file.write_all(&zip.finish())?;
+        drop(file);
+        let script = "import sys,zipfile\nz=zipfile.ZipFile(sys.argv[1])\ni=z.getinfo('big.bin')\n\
+            print(i.file_size, z.getinfo('after.txt').header_offset > 2**32, z.read('after.txt').decode())";
+        let out = std::process::Command::new("python3").arg("-c").arg(script).arg(&path).output()?;
+        let _ = std::fs::remove_file(&path);
+        let printed =
+            String::from_utf8_lossy(&out.stdout).trim().to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(printed, format!("{size} True abc"));
+        Ok(())
+    }
+
+    #[test]
     fn more_than_65535_entries_need_and_get_zip64() {
         let mut zip = ZipBuilder::default();
         let mut bytes = Vec::new();
