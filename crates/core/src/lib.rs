@@ -11,7 +11,7 @@ pub mod model;
 pub mod name;
 
 pub use access::Action;
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, OffsetClock, SystemClock};
 pub use hash::{BLOCK_SIZE, BlockHash, ContentHasher, content_hash};
 pub use ids::{LinkId, NodeId, ShareId, TokenId, UserId, VersionId};
 pub use model::*;

@@ -235,3 +235,19 @@ pub struct Link {
     pub active: bool,
     pub created_at: DateTime<Utc>,
 }
+
+/// One run of a background job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobRun {
+    pub id: VersionId,
+    pub name: String,
+    /// Which server process ran it.
+    pub holder: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `running`, `ok` or `failed`.
+    pub outcome: String,
+    /// What it handled: items purged, links removed, blocks collected…
+    pub items: u64,
+    pub detail: Option<String>,
+}

@@ -28,6 +28,35 @@ macro_rules! release_in {
     }};
 }
 
+/// Inserts a version row for `$node` and makes it the node's current content.
+macro_rules! make_current {
+    ($tx:expr, $node:expr, $version:expr, $size:expr, $hash:expr, $blocks:expr, $now:expr) => {{
+        sqlx::query(
+            "INSERT INTO versions (id, node_id, size, content_hash, blocks, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind($version.to_string())
+        .bind($node.to_string())
+        .bind($size)
+        .bind($hash)
+        .bind($blocks)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
+        sqlx::query(
+            "UPDATE nodes SET size = $2, content_hash = $3, version_id = $4, modified_at = $5 \
+             WHERE id = $1",
+        )
+        .bind($node.to_string())
+        .bind($size)
+        .bind($hash)
+        .bind($version.to_string())
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
 /// A version about to be committed: its blocks are already durable in the block store.
 #[derive(Debug, Clone)]
 pub struct NewVersion {
@@ -238,29 +267,15 @@ impl Db {
                 .await?;
             }
             let hashes: Vec<BlockHash> = c.version.blocks.iter().map(|(h, _)| *h).collect();
-            sqlx::query(
-                "INSERT INTO versions (id, node_id, size, content_hash, blocks, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(c.version.id.to_string())
-            .bind(node_id.to_string())
-            .bind(new_size)
-            .bind(&c.version.content_hash)
-            .bind(encode_blocks(&hashes))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE nodes SET size = $2, content_hash = $3, version_id = $4, modified_at = $5 \
-                 WHERE id = $1",
-            )
-            .bind(node_id.to_string())
-            .bind(new_size)
-            .bind(&c.version.content_hash)
-            .bind(c.version.id.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            make_current!(
+                tx,
+                node_id,
+                c.version.id,
+                new_size,
+                &c.version.content_hash,
+                encode_blocks(&hashes),
+                now
+            );
             (node_id, create_as.is_some())
         });
         Ok(Committed { node: self.live_node(node_id).await?, created })
@@ -275,6 +290,67 @@ impl Db {
                 .await?
         });
         Ok(StoredContent { size: size(bytes)?, content_hash, blocks: decode_blocks(&blocks)? })
+    }
+
+    /// One version of `node` (not necessarily the current one).
+    pub async fn version_content(&self, node: NodeId, version: VersionId) -> Result<StoredContent> {
+        let (bytes, content_hash, blocks): (i64, String, Vec<u8>) = on_db!(self, |pool| {
+            sqlx::query_as("SELECT size, content_hash, blocks FROM versions WHERE id = $1 AND node_id = $2")
+                .bind(version.to_string())
+                .bind(node.to_string())
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(StoredContent { size: size(bytes)?, content_hash, blocks: decode_blocks(&blocks)? })
+    }
+
+    /// Makes an older version of a file current again, as a new version (`new_version`) with
+    /// the same blocks: the history is kept, block references go up, the quota follows the
+    /// size.
+    pub async fn restore_version(
+        &self,
+        node: &Node,
+        old: VersionId,
+        new_version: VersionId,
+        now: DateTime<Utc>,
+    ) -> Result<Node> {
+        let now = ms(now);
+        in_tx!(self, |tx| {
+            let (bytes, hash, blocks): (i64, String, Vec<u8>) = sqlx::query_as(
+                "SELECT size, content_hash, blocks FROM versions WHERE id = $1 AND node_id = $2",
+            )
+            .bind(old.to_string())
+            .bind(node.id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+            let (current,): (i64,) =
+                sqlx::query_as("SELECT size FROM nodes WHERE id = $1 AND trashed_at IS NULL")
+                    .bind(node.id.to_string())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let granted = sqlx::query(
+                "UPDATE users SET quota_used = quota_used + $1 WHERE id = $2 \
+                 AND ($1 <= 0 OR quota_used + quota_reserved + $1 <= quota_limit)",
+            )
+            .bind(bytes - current)
+            .bind(node.owner_id.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if granted == 0 {
+                return Err(MetaError::QuotaExceeded);
+            }
+            for hash in decode_blocks(&blocks)? {
+                sqlx::query(
+                    "UPDATE blocks SET refcount = refcount + 1, unreferenced_since = NULL WHERE hash = $1",
+                )
+                .bind(&hash.0[..])
+                .execute(&mut *tx)
+                .await?;
+            }
+            make_current!(tx, node.id, new_version, bytes, &hash, &blocks, now);
+        });
+        self.live_node(node.id).await
     }
 
     /// The versions of a file, newest first.

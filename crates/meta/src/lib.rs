@@ -65,6 +65,7 @@ macro_rules! in_tx {
 
 mod content;
 mod error;
+mod jobs;
 mod links;
 mod nodes;
 mod row;

@@ -3,12 +3,13 @@
 //! so tests and the benchmark start exactly what `stratus serve` starts.
 
 pub mod config;
+pub mod jobs;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use stratus_blob::BlockStore;
-use stratus_core::SystemClock;
+use stratus_core::{Clock, SystemClock};
 use stratus_meta::Db;
 use stratus_service::{Settings, Stratus};
 use tokio::net::TcpListener;
@@ -17,6 +18,11 @@ pub use config::Config;
 
 /// Opens the metadata and block stores named by `config` and builds the service.
 pub async fn open(config: &Config) -> anyhow::Result<(Stratus, Db)> {
+    open_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// Like [`open`], with the service's clock chosen by the caller (tests move time).
+pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<(Stratus, Db)> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let db = Db::connect(&config.database_url()).await.context("opening the metadata database")?;
@@ -27,7 +33,7 @@ pub async fn open(config: &Config) -> anyhow::Result<(Stratus, Db)> {
         body_idle_timeout: std::time::Duration::from_secs(config.body_idle_secs),
         ..Settings::default()
     };
-    Ok((Stratus::new(db.clone(), blocks, Arc::new(SystemClock), settings), db))
+    Ok((Stratus::new(db.clone(), blocks, clock, settings), db))
 }
 
 /// A server bound to its port and ready to run.
@@ -40,7 +46,12 @@ pub struct Application {
 impl Application {
     /// Opens the stores and binds the listener (port 0 picks a free port).
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let (stratus, db) = open(config).await?;
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`build`](Self::build), with the clock chosen by the caller (tests move time).
+    pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let (stratus, db) = open_with_clock(config, clock).await?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         Ok(Self { listener, stratus, db })
@@ -54,14 +65,19 @@ impl Application {
         &self.stratus
     }
 
-    /// Serves until `shutdown` resolves, then lets requests in flight finish.
+    /// Serves, with the background jobs running, until `shutdown` resolves; then lets
+    /// requests in flight and job runs under way finish.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         if let Err(err) = self.stratus.expire_reservations().await {
             tracing::warn!(error = %err, "could not release expired upload reservations");
         }
+        let (stop_jobs, jobs_stop) = tokio::sync::watch::channel(false);
+        let mut jobs = jobs::spawn(self.stratus.clone(), jobs_stop);
         let app = stratus_http::router(self.stratus);
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let _ = stop_jobs.send(true);
+        while jobs.join_next().await.is_some() {}
         self.db.close().await;
-        Ok(())
+        Ok(served?)
     }
 }

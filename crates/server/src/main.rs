@@ -42,6 +42,10 @@ enum Admin {
         #[arg(long)]
         admin: bool,
     },
+    /// The recent runs of the background jobs.
+    Jobs,
+    /// Run a background job now: purge-trash, expire-links, expire-uploads, version-retention, gc.
+    RunJob { name: String },
     /// Delete block files nothing references (after a grace period, so uploads in flight are safe).
     Gc {
         /// Only blocks unused for this many seconds are deleted.
@@ -69,6 +73,38 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
             let role = if admin { "administrator" } else { "user" };
             println!("created {role} {} (id {})", user.username, user.id);
+            Ok(())
+        }
+        Command::Admin(Admin::Jobs) => {
+            let (stratus, _) = stratus_server::open(&config).await?;
+            let runs = stratus.recent_job_runs().await.map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+            for run in runs {
+                let ended = run.finished_at.map_or("-".to_string(), |t| t.to_rfc3339());
+                println!(
+                    "{}\t{}\t{}\t{ended}\t{} items\t{}",
+                    run.name,
+                    run.outcome,
+                    run.started_at.to_rfc3339(),
+                    run.items,
+                    run.holder
+                );
+            }
+            Ok(())
+        }
+        Command::Admin(Admin::RunJob { name }) => {
+            let job = stratus_service::Job::parse(&name).with_context(|| {
+                let names: Vec<&str> = stratus_service::Job::ALL.iter().map(|j| j.name()).collect();
+                format!("no job called {name:?}; the jobs are {}", names.join(", "))
+            })?;
+            let (stratus, _) = stratus_server::open(&config).await?;
+            match stratus
+                .run_job(job, stratus.node_name())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?
+            {
+                Some(run) => println!("{}: {} ({} items)", run.name, run.outcome, run.items),
+                None => bail!("another server is running {name} right now"),
+            }
             Ok(())
         }
         Command::Admin(Admin::Gc { grace_secs }) => {

@@ -256,6 +256,33 @@ impl Stratus {
         Ok(self.db().versions(node.id).await?)
     }
 
+    /// One version of a file, ready to stream.
+    pub async fn version_download(
+        &self,
+        caller: Option<&Caller>,
+        node: NodeId,
+        version: VersionId,
+    ) -> Result<Download> {
+        let node = self.authorize(caller, node, Action::Read).await?.node;
+        let content = self.db().version_content(node.id, version).await?;
+        Ok(Download {
+            node,
+            size: content.size,
+            content_hash: content.content_hash,
+            blocks: content.blocks,
+            store: self.blocks().clone(),
+        })
+    }
+
+    /// Makes an older version current again (as a new version; the history is kept).
+    pub async fn restore_version(&self, caller: &Caller, node: NodeId, version: VersionId) -> Result<Node> {
+        let node = self.authorize(Some(caller), node, Action::Write).await?.node;
+        if node.is_folder() {
+            return Err(ServiceError::invalid("not_a_file", "a folder has no versions"));
+        }
+        Ok(self.db().restore_version(&node, version, VersionId::new(), self.now()).await?)
+    }
+
     /// A file's current content, ready to stream.
     pub async fn download(&self, caller: Option<&Caller>, node: NodeId) -> Result<Download> {
         let node = self.authorize(caller, node, Action::Read).await?.node;

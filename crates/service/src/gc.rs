@@ -23,7 +23,8 @@ impl Stratus {
             .ok()
             .and_then(|g| self.now().checked_sub_signed(g))
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
-        let unused_since = SystemTime::now().checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH);
+        // The service's clock, not the wall clock, so that a test moving time ages blocks too.
+        let unused_since = SystemTime::from(self.now()).checked_sub(grace).unwrap_or(SystemTime::UNIX_EPOCH);
         // Rows first: a block that lost its last reference before the cutoff is forgotten, so a
         // later commit that reuses it inserts a fresh row.
         self.db().forget_unreferenced(cutoff).await?;

@@ -10,6 +10,7 @@ mod accounts;
 mod error;
 mod files;
 mod gc;
+mod jobs;
 mod links;
 mod shares;
 mod trash;
@@ -27,6 +28,7 @@ pub use accounts::{Caller, NewAppToken, Registration, Session};
 pub use error::{Result, ServiceError};
 pub use files::{Download, UploadTarget, Uploaded};
 pub use gc::Collected;
+pub use jobs::Job;
 pub use links::{LinkOptions, LinkVisit, MAX_URL_SECONDS};
 pub use tree::{ListQuery, NodeUpdate, Page};
 pub use zip::ZipStream;
@@ -42,6 +44,16 @@ pub struct Settings {
     pub reservation_ttl: Duration,
     /// How long an upload may send nothing before it is abandoned (slow-loris bodies).
     pub body_idle_timeout: std::time::Duration,
+    /// How long deleted items stay restorable.
+    pub trash_retention: Duration,
+    /// Versions kept per file at most (the current one included).
+    pub versions_kept: u32,
+    /// Older versions than this are dropped (never the current one).
+    pub version_max_age: Duration,
+    /// How long an unreferenced block stays before the GC deletes it.
+    pub gc_grace: std::time::Duration,
+    /// This process's name in job leases and run records.
+    pub node_name: String,
 }
 
 impl Default for Settings {
@@ -51,6 +63,11 @@ impl Default for Settings {
             session_ttl: Duration::days(30),
             reservation_ttl: Duration::hours(24),
             body_idle_timeout: std::time::Duration::from_secs(60),
+            trash_retention: Duration::days(30),
+            versions_kept: 20,
+            version_max_age: Duration::days(90),
+            gc_grace: std::time::Duration::from_secs(3600),
+            node_name: format!("stratus-{}", uuid::Uuid::now_v7().simple()),
         }
     }
 }
@@ -86,6 +103,10 @@ impl Stratus {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         let now = self.0.clock.now();
         chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+    }
+
+    pub fn node_name(&self) -> &str {
+        &self.0.settings.node_name
     }
 
     /// Whether the database answers and the volume takes writes.

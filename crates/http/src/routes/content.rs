@@ -9,7 +9,7 @@ use axum::{
 use futures_util::{StreamExt, TryStreamExt};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
-use stratus_core::{ConflictPolicy, Node, NodeId};
+use stratus_core::{ConflictPolicy, Node, NodeId, VersionId};
 use stratus_service::{Caller, Download, Stratus, UploadTarget, Uploaded};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -26,6 +26,8 @@ pub fn routes() -> OpenApiRouter<Stratus> {
         .routes(routes!(put_named))
         .routes(routes!(download, put_content))
         .routes(routes!(list_versions))
+        .routes(routes!(version_content))
+        .routes(routes!(restore_version))
         .routes(routes!(zip_folder))
         .layer(DefaultBodyLimit::disable())
 }
@@ -255,6 +257,32 @@ async fn list_versions(
     Path(id): Path<NodeId>,
 ) -> ApiResult<Json<VersionList>> {
     Ok(Json(VersionList { items: s.versions(c.as_ref(), id).await? }))
+}
+
+/// Download one version of a file (Range and ETag as for the current content).
+#[utoipa::path(get, path = "/nodes/{id}/versions/{vid}/content", tag = "files",
+    params(("id" = NodeId, Path), ("vid" = VersionId, Path)),
+    responses((status = 200, description = "the bytes"), (status = 404, body = Problem)), security(("bearer" = [])))]
+async fn version_content(
+    State(s): State<Stratus>,
+    MaybeAuth(c): MaybeAuth,
+    Path((id, vid)): Path<(NodeId, VersionId)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    serve_file(s.version_download(c.as_ref(), id, vid).await?, &headers).await
+}
+
+/// Make an older version current again (it becomes the newest; the history is kept).
+#[utoipa::path(post, path = "/nodes/{id}/versions/{vid}/restore", tag = "files",
+    params(("id" = NodeId, Path), ("vid" = VersionId, Path)),
+    responses((status = 200, body = Node), (status = 404, body = Problem), (status = 413, body = Problem)),
+    security(("bearer" = [])))]
+async fn restore_version(
+    State(s): State<Stratus>,
+    crate::extract::Auth(c): crate::extract::Auth,
+    Path((id, vid)): Path<(NodeId, VersionId)>,
+) -> ApiResult<Json<Node>> {
+    Ok(Json(s.restore_version(&c, id, vid).await?))
 }
 
 /// Download a folder as a streamed ZIP archive (ZIP64 when needed; bounded memory).

@@ -1,5 +1,6 @@
 //! Route modules, mirroring the URL tree under `/api/v1`.
 
+pub mod admin;
 pub mod auth;
 pub mod content;
 pub mod links;

@@ -69,6 +69,8 @@ async fn fresh_postgres() -> String {
 }
 
 pub struct TestApp {
+    /// The server's clock: `app.clock.advance(…)` moves time instead of sleeping.
+    pub clock: std::sync::Arc<stratus_core::OffsetClock>,
     pub base: String,
     pub client: Client,
     pub stratus: Stratus,
@@ -108,7 +110,8 @@ impl TestApp {
             config.database_url = Some(fresh_postgres().await);
         }
         tweak(&mut config);
-        let app = Application::build(&config).await.unwrap();
+        let clock = std::sync::Arc::new(stratus_core::OffsetClock::default());
+        let app = Application::build_with_clock(&config, clock.clone()).await.unwrap();
         let addr = app.local_addr().unwrap();
         let stratus = app.stratus().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -116,6 +119,7 @@ impl TestApp {
             let _ = rx.await;
         }));
         Self {
+            clock,
             base: format!("http://{addr}"),
             client: Client::new(),
             stratus,
@@ -132,6 +136,42 @@ impl TestApp {
 
     pub fn data_dir(&self) -> PathBuf {
         self.config.data_dir.clone()
+    }
+
+    /// The server's current time.
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use stratus_core::Clock;
+        self.clock.now()
+    }
+
+    /// The metadata database this server uses, for a second server on the same one.
+    pub fn database_url(&self) -> String {
+        self.config.database_url()
+    }
+
+    /// Registers `username` and makes it an administrator through the CLI.
+    pub async fn admin(&self, username: &str) -> TestUser {
+        let out = self
+            .cli(&[
+                "admin",
+                "create-user",
+                "--username",
+                &format!("{username}-root"),
+                "--email",
+                &format!("{username}-root@example.com"),
+                "--admin",
+                "--password",
+                "administrator pw",
+            ])
+            .await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let login = self.login(&format!("{username}-root"), "administrator pw").await;
+        TestUser {
+            id: login["user"]["id"].as_str().unwrap().into(),
+            password: "administrator pw".into(),
+            token: login["token"].as_str().unwrap().into(),
+            root: login["user"]["root_id"].as_str().unwrap().into(),
+        }
     }
 
     pub fn req(&self, method: Method, path: &str, user: &TestUser) -> RequestBuilder {

@@ -6,6 +6,7 @@ mod helpers;
 
 mod accounts;
 mod files;
+mod jobs;
 mod links;
 mod matrix;
 mod ops;
@@ -13,3 +14,4 @@ mod schema;
 mod sharing;
 mod trash;
 mod tree;
+mod versions;

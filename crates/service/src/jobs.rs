@@ -1,0 +1,140 @@
+//! Background jobs as use cases: each job is one sweep; `run_job` takes the job's lease (so
+//! one server process runs it at a time when several share a database), runs it and records
+//! the run. The server's runtime calls `run_job` on each job's interval; admins can call it
+//! on demand.
+
+use std::time::Duration;
+
+use stratus_core::{JobRun, VersionId};
+
+use crate::{Caller, Result, ServiceError, Stratus};
+
+/// The periodic jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// Purge trash items older than the retention (30 days).
+    PurgeTrash,
+    /// Delete expired public links.
+    ExpireLinks,
+    /// Release the quota of uploads abandoned for 24 h.
+    ExpireUploads,
+    /// Keep at most N versions per file, none older than D days (never the current one).
+    VersionRetention,
+    /// Delete blocks nothing references, after the grace period.
+    CollectGarbage,
+}
+
+impl Job {
+    pub const ALL: [Job; 5] =
+        [Job::PurgeTrash, Job::ExpireLinks, Job::ExpireUploads, Job::VersionRetention, Job::CollectGarbage];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::PurgeTrash => "purge-trash",
+            Job::ExpireLinks => "expire-links",
+            Job::ExpireUploads => "expire-uploads",
+            Job::VersionRetention => "version-retention",
+            Job::CollectGarbage => "gc",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Job> {
+        Job::ALL.into_iter().find(|j| j.name() == name)
+    }
+
+    /// How often the runtime runs it.
+    pub fn every(self) -> Duration {
+        match self {
+            Job::PurgeTrash => Duration::from_secs(3600),
+            Job::ExpireLinks => Duration::from_secs(120),
+            Job::ExpireUploads => Duration::from_secs(600),
+            Job::VersionRetention => Duration::from_secs(3600),
+            Job::CollectGarbage => Duration::from_secs(900),
+        }
+    }
+}
+
+/// How long a run may hold its lease before another process may take over (a crashed holder).
+const LEASE: chrono::Duration = chrono::Duration::minutes(30);
+
+impl Stratus {
+    /// Runs `job` now on behalf of the process `holder`, unless another process holds its
+    /// lease (then `None`). The run is recorded, whatever its outcome.
+    pub async fn run_job(&self, job: Job, holder: &str) -> Result<Option<JobRun>> {
+        let now = self.now();
+        let run = VersionId::new();
+        // The lease is held by this run, not by the process: two runs of one process exclude
+        // each other as well.
+        let lease = format!("{holder}/{run}");
+        if !self.db().acquire_lease(job.name(), &lease, now, now + LEASE).await? {
+            return Ok(None);
+        }
+        self.db().start_run(run, job.name(), holder, now).await?;
+        let outcome = self.job_body(job).await;
+        let (ok, items, detail) = match &outcome {
+            Ok(items) => (true, *items, None),
+            Err(err) => (false, 0, Some(err.to_string())),
+        };
+        if let Err(err) = &outcome {
+            tracing::error!(job = job.name(), error = %err, "job failed");
+        }
+        self.db().finish_run(run, self.now(), ok, items, detail.as_deref()).await?;
+        self.db().release_lease(job.name(), &lease).await?;
+        let runs = self.db().job_runs(50).await?;
+        Ok(runs.into_iter().find(|r| r.id == run))
+    }
+
+    async fn job_body(&self, job: Job) -> Result<u64> {
+        let settings = &self.0.settings;
+        let now = self.now();
+        match job {
+            Job::PurgeTrash => {
+                let mut purged = 0;
+                for (owner, item) in self.db().trash_older_than(now - settings.trash_retention).await? {
+                    match self.db().purge(owner, item, now).await {
+                        Ok(_) => purged += 1,
+                        // Restored or purged meanwhile.
+                        Err(stratus_meta::MetaError::NotFound) => {}
+                        Err(err) => return Err(err.into()),
+                    }
+                }
+                Ok(purged)
+            }
+            Job::ExpireLinks => Ok(self.db().delete_expired_links(now).await?),
+            Job::ExpireUploads => self.expire_reservations().await,
+            Job::VersionRetention => Ok(self
+                .db()
+                .prune_versions(settings.versions_kept, now - settings.version_max_age, now)
+                .await?),
+            Job::CollectGarbage => Ok(self.collect_garbage(settings.gc_grace).await?.blocks),
+        }
+    }
+
+    /// The most recent job runs (administrators only).
+    pub async fn job_runs(&self, caller: &Caller) -> Result<Vec<JobRun>> {
+        self.require_admin(caller).await?;
+        Ok(self.db().job_runs(200).await?)
+    }
+
+    /// The most recent job runs, for the operator's command line.
+    pub async fn recent_job_runs(&self) -> Result<Vec<JobRun>> {
+        Ok(self.db().job_runs(200).await?)
+    }
+
+    /// Runs a job now for an administrator; `Conflict` when another process is running it.
+    pub async fn run_job_for(&self, caller: &Caller, name: &str) -> Result<JobRun> {
+        self.require_admin(caller).await?;
+        let job = Job::parse(name).ok_or(ServiceError::NotFound)?;
+        self.run_job(job, self.node_name()).await?.ok_or(ServiceError::Conflict {
+            code: "job_busy",
+            message: "another server is running this job right now".into(),
+        })
+    }
+
+    pub(crate) async fn require_admin(&self, caller: &Caller) -> Result<()> {
+        if !self.db().user(caller.user).await?.is_admin {
+            return Err(ServiceError::Forbidden("administrators only"));
+        }
+        Ok(())
+    }
+}
