@@ -251,3 +251,88 @@ pub struct JobRun {
     pub items: u64,
     pub detail: Option<String>,
 }
+
+/// Bytes and files of one kind of content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CategoryUsage {
+    /// `images`, `video`, `audio`, `documents`, `archives` or `other`.
+    pub category: String,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// One day of the usage series.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DailyUsage {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    pub bytes: u64,
+    pub files: u64,
+}
+
+/// A user's usage statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserStats {
+    pub quota: Quota,
+    /// Live files (not in the trash), by category; every category is listed.
+    pub by_category: Vec<CategoryUsage>,
+    pub files: u64,
+    pub folders: u64,
+    /// Current versions of files in the trash.
+    pub trash_bytes: u64,
+    pub trash_files: u64,
+    /// Older versions of live and trashed files.
+    pub version_bytes: u64,
+    pub versions: u64,
+    /// The last 90 days, oldest first.
+    pub daily: Vec<DailyUsage>,
+}
+
+/// System-wide statistics for administrators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SystemStats {
+    pub users: u64,
+    /// Bytes of every stored version (current and older, live and trashed).
+    pub logical_bytes: u64,
+    /// Bytes of the distinct blocks those versions reference.
+    pub stored_bytes: u64,
+    pub blocks: u64,
+    /// `logical_bytes / stored_bytes` (1 when nothing is stored).
+    pub dedup_ratio: f64,
+    pub volumes: Vec<VolumeUsage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VolumeUsage {
+    pub name: String,
+    pub block_files: u64,
+    /// Bytes of the referenced blocks it holds.
+    pub bytes: u64,
+}
+
+/// Which category a file name falls in, by its extension.
+pub fn category_of(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    CATEGORIES.iter().find(|(_, exts)| exts.contains(&ext.as_str())).map_or("other", |(category, _)| category)
+}
+
+/// Categories and their extensions (lowercase). Anything else is `other`.
+pub const CATEGORIES: &[(&str, &[&str])] = &[
+    (
+        "images",
+        &[
+            "jpg", "jpeg", "png", "gif", "webp", "heic", "heif", "bmp", "tif", "tiff", "svg", "raw", "cr2",
+            "nef", "avif",
+        ],
+    ),
+    ("video", &["mp4", "mov", "mkv", "avi", "webm", "m4v", "wmv", "flv", "mpg", "mpeg", "3gp"]),
+    ("audio", &["mp3", "flac", "wav", "ogg", "oga", "m4a", "aac", "opus", "wma", "aiff"]),
+    (
+        "documents",
+        &[
+            "pdf", "doc", "docx", "odt", "rtf", "txt", "md", "xls", "xlsx", "ods", "csv", "ppt", "pptx",
+            "odp", "epub", "pages", "key", "numbers",
+        ],
+    ),
+    ("archives", &["zip", "tar", "gz", "tgz", "bz2", "xz", "7z", "rar", "zst", "iso", "dmg"]),
+];

@@ -27,6 +27,14 @@ pub struct Config {
     pub log_format: String,
     /// Seconds an upload may send nothing before it is abandoned (60).
     pub body_idle_secs: u64,
+    /// Days deleted items stay in the trash (30).
+    pub trash_days: i64,
+    /// Versions kept per file at most, the current one included (20).
+    pub versions_kept: u32,
+    /// Days an older version is kept at most (90).
+    pub version_days: i64,
+    /// Seconds an unreferenced block waits before the GC deletes it (3600).
+    pub gc_grace_secs: u64,
 }
 
 impl Default for Config {
@@ -39,6 +47,10 @@ impl Default for Config {
             session_days: 30,
             log_format: "text".into(),
             body_idle_secs: 60,
+            trash_days: 30,
+            versions_kept: 20,
+            version_days: 90,
+            gc_grace_secs: 3600,
         }
     }
 }
@@ -96,6 +108,21 @@ impl Config {
         }
         if let Some(v) = var("STRATUS_BODY_IDLE_SECS") {
             self.body_idle_secs = v.parse().context("STRATUS_BODY_IDLE_SECS is a number of seconds")?;
+        }
+        let number = |name: &str| -> anyhow::Result<Option<i64>> {
+            var(name).map(|v| v.parse().with_context(|| format!("{name} is a whole number"))).transpose()
+        };
+        if let Some(v) = number("STRATUS_TRASH_DAYS")? {
+            self.trash_days = v;
+        }
+        if let Some(v) = number("STRATUS_VERSIONS_KEPT")? {
+            self.versions_kept = u32::try_from(v).context("STRATUS_VERSIONS_KEPT is 1 or more")?;
+        }
+        if let Some(v) = number("STRATUS_VERSION_DAYS")? {
+            self.version_days = v;
+        }
+        if let Some(v) = number("STRATUS_GC_GRACE_SECS")? {
+            self.gc_grace_secs = u64::try_from(v).context("STRATUS_GC_GRACE_SECS is 0 or more")?;
         }
         if let Some(v) = var("STRATUS_LOG_FORMAT") {
             self.log_format = v;

@@ -31,6 +31,10 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
         default_quota: config.default_quota,
         session_ttl: chrono::Duration::days(config.session_days),
         body_idle_timeout: std::time::Duration::from_secs(config.body_idle_secs),
+        trash_retention: chrono::Duration::days(config.trash_days),
+        versions_kept: config.versions_kept.max(1),
+        version_max_age: chrono::Duration::days(config.version_days),
+        gc_grace: std::time::Duration::from_secs(config.gc_grace_secs),
         ..Settings::default()
     };
     Ok((Stratus::new(db.clone(), blocks, clock, settings), db))

@@ -44,7 +44,8 @@ enum Admin {
     },
     /// The recent runs of the background jobs.
     Jobs,
-    /// Run a background job now: purge-trash, expire-links, expire-uploads, version-retention, gc.
+    /// Run a background job now: purge-trash, expire-links, expire-uploads, version-retention, gc,
+    /// refresh-stats.
     RunJob { name: String },
     /// Delete block files nothing references (after a grace period, so uploads in flight are safe).
     Gc {

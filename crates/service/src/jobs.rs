@@ -22,11 +22,19 @@ pub enum Job {
     VersionRetention,
     /// Delete blocks nothing references, after the grace period.
     CollectGarbage,
+    /// Record each user's usage of the day, for the usage series.
+    RefreshStats,
 }
 
 impl Job {
-    pub const ALL: [Job; 5] =
-        [Job::PurgeTrash, Job::ExpireLinks, Job::ExpireUploads, Job::VersionRetention, Job::CollectGarbage];
+    pub const ALL: [Job; 6] = [
+        Job::PurgeTrash,
+        Job::ExpireLinks,
+        Job::ExpireUploads,
+        Job::VersionRetention,
+        Job::CollectGarbage,
+        Job::RefreshStats,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -35,6 +43,7 @@ impl Job {
             Job::ExpireUploads => "expire-uploads",
             Job::VersionRetention => "version-retention",
             Job::CollectGarbage => "gc",
+            Job::RefreshStats => "refresh-stats",
         }
     }
 
@@ -50,6 +59,7 @@ impl Job {
             Job::ExpireUploads => Duration::from_secs(600),
             Job::VersionRetention => Duration::from_secs(3600),
             Job::CollectGarbage => Duration::from_secs(900),
+            Job::RefreshStats => Duration::from_secs(3600),
         }
     }
 }
@@ -69,7 +79,8 @@ impl Stratus {
         if !self.db().acquire_lease(job.name(), &lease, now, now + LEASE).await? {
             return Ok(None);
         }
-        self.db().start_run(run, job.name(), holder, now).await?;
+        // Started once the lease is ours (acquiring may have waited on a lock).
+        self.db().start_run(run, job.name(), holder, self.now()).await?;
         let outcome = self.job_body(job).await;
         let (ok, items, detail) = match &outcome {
             Ok(items) => (true, *items, None),
@@ -107,6 +118,7 @@ impl Stratus {
                 .prune_versions(settings.versions_kept, now - settings.version_max_age, now)
                 .await?),
             Job::CollectGarbage => Ok(self.collect_garbage(settings.gc_grace).await?.blocks),
+            Job::RefreshStats => self.snapshot_usage().await,
         }
     }
 

@@ -13,6 +13,7 @@ mod gc;
 mod jobs;
 mod links;
 mod shares;
+mod stats;
 mod trash;
 mod tree;
 mod zip;

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use serde::Serialize;
-use stratus_core::JobRun;
+use stratus_core::{JobRun, SystemStats};
 use stratus_service::{Job, Stratus};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -13,7 +13,7 @@ use crate::{
 };
 
 pub fn routes() -> OpenApiRouter<Stratus> {
-    OpenApiRouter::new().routes(routes!(jobs)).routes(routes!(run_job))
+    OpenApiRouter::new().routes(routes!(jobs)).routes(routes!(run_job)).routes(routes!(stats))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -49,4 +49,11 @@ async fn run_job(
     Path(name): Path<String>,
 ) -> ApiResult<Json<JobRun>> {
     Ok(Json(s.run_job_for(&c, &name).await?))
+}
+
+/// System statistics: users, logical vs stored bytes (the dedup ratio), blocks, volumes.
+#[utoipa::path(get, path = "/admin/stats", tag = "admin",
+    responses((status = 200, body = SystemStats), (status = 403, body = Problem)), security(("bearer" = [])))]
+async fn stats(State(s): State<Stratus>, Auth(c): Auth) -> ApiResult<Json<SystemStats>> {
+    Ok(Json(s.system_stats(&c).await?))
 }

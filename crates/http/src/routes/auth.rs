@@ -7,7 +7,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use stratus_core::{AppToken, TokenId, User, UserId};
+use stratus_core::{AppToken, TokenId, User, UserId, UserStats};
 use stratus_service::{Registration, Stratus};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -24,6 +24,7 @@ pub fn routes() -> OpenApiRouter<Stratus> {
         .routes(routes!(logout))
         .routes(routes!(verify))
         .routes(routes!(me))
+        .routes(routes!(my_stats))
         .routes(routes!(create_token, list_tokens))
         .routes(routes!(revoke_token))
 }
@@ -132,6 +133,13 @@ async fn verify(Auth(caller): Auth) -> Json<VerifyResponse> {
     responses((status = 200, body = User), (status = 401, body = Problem)), security(("bearer" = [])))]
 async fn me(State(stratus): State<Stratus>, Auth(caller): Auth) -> ApiResult<Json<User>> {
     Ok(Json(stratus.me(&caller).await?))
+}
+
+/// The caller's usage: by category, in the trash, in older versions, and the last 90 days.
+#[utoipa::path(get, path = "/me/stats", tag = "account",
+    responses((status = 200, body = UserStats), (status = 401, body = Problem)), security(("bearer" = [])))]
+async fn my_stats(State(stratus): State<Stratus>, Auth(caller): Auth) -> ApiResult<Json<UserStats>> {
+    Ok(Json(stratus.stats(&caller).await?))
 }
 
 #[derive(Deserialize, ToSchema)]

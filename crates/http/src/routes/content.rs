@@ -62,9 +62,20 @@ async fn upload_multipart(
     Path(parent): Path<NodeId>,
     Query(q): Query<ConflictParams>,
     headers: HeaderMap,
+    form: Multipart,
+) -> ApiResult<Response> {
+    multipart_files(&s, c.as_ref(), parent, q, &headers, form).await.map_err(closing)
+}
+
+async fn multipart_files(
+    s: &Stratus,
+    c: Option<&Caller>,
+    parent: NodeId,
+    q: ConflictParams,
+    headers: &HeaderMap,
     mut form: Multipart,
 ) -> ApiResult<Response> {
-    if let (Some(len), Some(c)) = (content_length(&headers), &c) {
+    if let (Some(len), Some(c)) = (content_length(headers), c) {
         s.ensure_room(c, len).await?;
     }
     let policy = q.on_conflict.unwrap_or_default();
@@ -81,7 +92,7 @@ async fn upload_multipart(
             ));
         };
         let target = UploadTarget::Named { parent, path, policy };
-        let uploaded = s.upload(c.as_ref(), target, None, field.map_err(|e| e.body_text())).await?;
+        let uploaded = s.upload(c, target, None, field.map_err(|e| e.body_text())).await?;
         items.push(uploaded.node);
     }
     match items.len() {
@@ -103,7 +114,13 @@ async fn stream_upload(
     body: Body,
 ) -> ApiResult<Uploaded> {
     let stream = body.into_data_stream().map_err(|e| e.to_string());
-    Ok(s.upload(c, target, content_length(headers), stream).await?)
+    s.upload(c, target, content_length(headers), stream).await.map_err(|e| closing(e.into()))
+}
+
+/// A refused upload may leave its body unread: the connection cannot carry another request,
+/// and saying so keeps clients from reusing it.
+fn closing(err: ApiError) -> ApiError {
+    err.with_header(header::CONNECTION, HeaderValue::from_static("close"))
 }
 
 /// Upload a file by name with a raw body of any size (streamed; bounded memory).

@@ -76,7 +76,7 @@ dual_test!(async fn jobs_apply_retention_when_time_passes(backend) {
     assert_eq!(app.download(&u, &file_id).await, b"v24");
 
     let jobs = ok_json(app.req(Method::GET, "/api/v1/admin/jobs", &admin).send().await.unwrap()).await;
-    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 5);
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 6);
     let runs = jobs["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 7);
     assert!(runs.iter().all(|r| r["outcome"] == "ok" && r["finished_at"].is_string()));
@@ -89,6 +89,44 @@ dual_test!(async fn jobs_apply_retention_when_time_passes(backend) {
     assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
     let r = app.req(Method::POST, "/api/v1/admin/jobs/nope/run", &admin).send().await.unwrap();
     assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
+});
+
+dual_test!(async fn retention_settings_come_from_the_configuration(backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.versions_kept = 2;
+        c.trash_days = 1;
+    })
+    .await;
+    let admin = app.admin("ops").await;
+    let u = app.register("brief").await;
+    let file = app.upload(&u, &u.root, "f.txt", b"v0".to_vec()).await;
+    let id = file["id"].as_str().unwrap();
+    for i in 1..5 {
+        app.req(Method::PUT, &format!("/api/v1/nodes/{id}/content"), &u).body(format!("v{i}")).send().await.unwrap();
+    }
+    assert_eq!(run_job(&app, &admin, "version-retention").await["items"], 3);
+    let gone = app.upload(&u, &u.root, "gone.txt", b"x".to_vec()).await;
+    app.req(Method::DELETE, &format!("/api/v1/nodes/{}", gone["id"].as_str().unwrap()), &u).send().await.unwrap();
+    app.clock.advance(Duration::hours(25));
+    assert_eq!(run_job(&app, &admin, "purge-trash").await["items"], 1);
+});
+
+dual_test!(async fn abandoned_uploads_give_their_quota_back_after_a_day(backend) {
+    let app = TestApp::spawn_with(backend, |c| c.session_days = 3650).await;
+    let admin = app.admin("ops").await;
+    let u = app.register("crashed").await;
+    // A reservation whose process died mid-upload, as the database would hold it.
+    let db = stratus_meta::Db::connect(&app.database_url()).await.unwrap();
+    let user: stratus_core::UserId = u.id.parse().unwrap();
+    let expires = app.clock_now() + Duration::hours(24);
+    db.reserve_quota(user, stratus_core::VersionId::new(), (1 << 30) - (1 << 20), expires).await.unwrap();
+    let r = app.put(&u, &u.root, "big.bin", data(2 << 20, 1), "fail").await;
+    assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded").await;
+    assert_eq!(run_job(&app, &admin, "expire-uploads").await["items"], 0);
+    app.clock.advance(Duration::hours(25));
+    assert_eq!(run_job(&app, &admin, "expire-uploads").await["items"], 1);
+    let r = app.put(&u, &u.root, "fits.bin", data(2 << 20, 2), "fail").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
 });
 
 dual_test!(async fn jobs_run_on_demand_from_the_command_line(backend) {

@@ -12,6 +12,7 @@ mod matrix;
 mod ops;
 mod schema;
 mod sharing;
+mod stats;
 mod trash;
 mod tree;
 mod versions;

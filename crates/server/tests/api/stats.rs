@@ -1,0 +1,145 @@
+//! Usage statistics equal a recount after a random sequence of operations.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::Duration;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// The test's own model of one file.
+#[derive(Debug, Clone)]
+struct File {
+    id: String,
+    /// (size, content seed) of the current version, then older ones.
+    current: (u64, u64),
+    older: Vec<(u64, u64)>,
+    trashed: bool,
+}
+
+/// The test's own category table, for the names it uses.
+fn category(name: &str) -> &'static str {
+    match name.rsplit('.').next().map(str::to_lowercase).as_deref() {
+        Some("jpg" | "jpeg" | "png") => "images",
+        Some("mp4" | "mov") => "video",
+        Some("mp3" | "flac") => "audio",
+        Some("pdf" | "txt" | "docx") => "documents",
+        Some("zip" | "7z") => "archives",
+        _ => "other",
+    }
+}
+
+fn content(size: u64, seed: u64) -> Vec<u8> {
+    data(size as usize, seed)
+}
+
+dual_test!(async fn statistics_equal_a_recount_after_random_operations(backend) {
+    let app = TestApp::spawn(backend).await;
+    let admin = app.admin("ops").await;
+    let u = app.register("counted").await;
+    let names = ["a.jpg", "B.JPEG", "c.mp4", "d.mp3", "e.pdf", "f.txt", "g.zip", "h.bin", "i", "j.docx", "k.png", "l.flac"];
+    let mut files: BTreeMap<String, File> = BTreeMap::new();
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let mut seed = 100;
+    for _ in 0..60 {
+        let name = names[next(names.len() as u64) as usize].to_string();
+        let size = if next(5) == 0 { 0 } else { 1 + next(30_000) };
+        seed += 1;
+        match (files.get(&name).cloned(), next(4)) {
+            (None, _) => {
+                let node = app.upload(&u, &u.root, &name, content(size, seed)).await;
+                let id = node["id"].as_str().unwrap().to_string();
+                files.insert(name, File { id, current: (size, seed), older: vec![], trashed: false });
+            }
+            (Some(f), 0 | 1) if !f.trashed => {
+                let r = app.req(Method::PUT, &format!("/api/v1/nodes/{}/content", f.id), &u).body(content(size, seed)).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                let entry = files.get_mut(&name).unwrap();
+                entry.older.push(entry.current);
+                entry.current = (size, seed);
+            }
+            (Some(f), 2) if !f.trashed => {
+                let r = app.req(Method::DELETE, &format!("/api/v1/nodes/{}", f.id), &u).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::NO_CONTENT);
+                files.get_mut(&name).unwrap().trashed = true;
+            }
+            (Some(f), 3) if f.trashed => {
+                let r = app.req(Method::DELETE, &format!("/api/v1/trash/{}", f.id), &u).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::NO_CONTENT);
+                files.remove(&name);
+            }
+            (Some(f), _) if f.trashed => {
+                let r = app.req(Method::POST, &format!("/api/v1/trash/{}/restore", f.id), &u).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                files.get_mut(&name).unwrap().trashed = false;
+            }
+            _ => {}
+        }
+    }
+    // A duplicate of a live file's content, so storage dedups something.
+    let dup_of = files.values().find(|f| !f.trashed && f.current.0 > 0).cloned().unwrap();
+    let dup = app.upload(&u, &u.root, "dup.bin", content(dup_of.current.0, dup_of.current.1)).await;
+    files.insert("dup.bin".into(), File { id: dup["id"].as_str().unwrap().into(), current: dup_of.current, older: vec![], trashed: false });
+
+    let stats = ok_json(app.req(Method::GET, "/api/v1/me/stats", &u).send().await.unwrap()).await;
+    let mut expected: BTreeMap<&str, (u64, u64)> = ["images", "video", "audio", "documents", "archives", "other"].iter().map(|c| (*c, (0, 0))).collect();
+    for (name, f) in files.iter().filter(|(_, f)| !f.trashed) {
+        let e = expected.get_mut(category(name)).unwrap();
+        e.0 += 1;
+        e.1 += f.current.0;
+    }
+    for c in stats["by_category"].as_array().unwrap() {
+        let want = expected[c["category"].as_str().unwrap()];
+        assert_eq!((c["files"].as_u64().unwrap(), c["bytes"].as_u64().unwrap()), want, "{c}");
+    }
+    let trashed: Vec<&File> = files.values().filter(|f| f.trashed).collect();
+    assert_eq!(stats["trash_files"].as_u64(), Some(trashed.len() as u64));
+    assert_eq!(stats["trash_bytes"].as_u64(), Some(trashed.iter().map(|f| f.current.0).sum()));
+    assert_eq!(stats["versions"].as_u64(), Some(files.values().map(|f| f.older.len() as u64).sum()));
+    assert_eq!(stats["version_bytes"].as_u64(), Some(files.values().flat_map(|f| &f.older).map(|v| v.0).sum()));
+    assert_eq!(stats["quota"]["used"].as_u64(), Some(files.values().map(|f| f.current.0).sum()));
+    // The live figures also match a walk of the drive through the API.
+    let listed: u64 = app.children(&u, &u.root).await.iter().map(|n| n["size"].as_u64().unwrap()).sum();
+    assert_eq!(listed, files.values().filter(|f| !f.trashed).map(|f| f.current.0).sum::<u64>());
+
+    let system = ok_json(app.req(Method::GET, "/api/v1/admin/stats", &admin).send().await.unwrap()).await;
+    let versions: Vec<(u64, u64)> = files.values().flat_map(|f| std::iter::once(f.current).chain(f.older.iter().copied())).collect();
+    let distinct: HashSet<(u64, u64)> = versions.iter().copied().filter(|v| v.0 > 0).collect();
+    assert_eq!(system["users"].as_u64(), Some(2));
+    assert_eq!(system["logical_bytes"].as_u64(), Some(versions.iter().map(|v| v.0).sum()));
+    assert_eq!(system["stored_bytes"].as_u64(), Some(distinct.iter().map(|v| v.0).sum()));
+    assert_eq!(system["blocks"].as_u64(), Some(distinct.len() as u64));
+    assert!(system["dedup_ratio"].as_f64().unwrap() > 1.0);
+    assert_eq!(system["volumes"][0]["bytes"], system["stored_bytes"]);
+    assert!(system["volumes"][0]["block_files"].as_u64().unwrap() >= distinct.len() as u64);
+    let r = app.req(Method::GET, "/api/v1/admin/stats", &u).send().await.unwrap();
+    assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
+});
+
+dual_test!(async fn the_usage_series_has_a_point_per_day(backend) {
+    let app = TestApp::spawn_with(backend, |c| c.session_days = 3650).await;
+    let admin = app.admin("ops").await;
+    let u = app.register("grower").await;
+    app.upload(&u, &u.root, "one.txt", vec![1; 1000]).await;
+    let run = app.req(Method::POST, "/api/v1/admin/jobs/refresh-stats/run", &admin).send().await.unwrap();
+    assert_eq!(ok_json(run).await["items"], 2);
+    let first_day = app.clock_now().format("%Y-%m-%d").to_string();
+    app.clock.advance(Duration::days(1));
+    app.upload(&u, &u.root, "two.txt", vec![2; 500]).await;
+    let stats = ok_json(app.req(Method::GET, "/api/v1/me/stats", &u).send().await.unwrap()).await;
+    let daily: Vec<(String, u64, u64)> = stats["daily"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d: &Value| (d["day"].as_str().unwrap().to_string(), d["bytes"].as_u64().unwrap(), d["files"].as_u64().unwrap()))
+        .collect();
+    let today = app.clock_now().format("%Y-%m-%d").to_string();
+    assert_eq!(daily, [(first_day, 1000, 1), (today, 1500, 2)]);
+});
