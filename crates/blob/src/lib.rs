@@ -35,6 +35,8 @@ pub enum BlobError {
     Missing(BlockHash),
     #[error("block {0} is corrupt: its content does not match its hash")]
     Corrupt(BlockHash),
+    #[error("the data sent for block {0} has another hash")]
+    Mismatch(BlockHash),
     #[error("the volume is full")]
     NoSpace,
     #[error("block store I/O error: {0}")]
@@ -99,13 +101,47 @@ impl BlockStore {
     /// Stores one block durably (blocking: call from a blocking thread) and returns its hash.
     pub fn put_blocking(&self, data: &[u8]) -> Result<BlockHash> {
         let hash = BlockHash::of(data);
+        self.store_hashed(hash, data)?;
+        Ok(hash)
+    }
+
+    /// Stores a block a client declared as `expected`, after checking that it is.
+    pub async fn put_checked(&self, data: Bytes, expected: BlockHash) -> Result<()> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            if BlockHash::of(&data) != expected {
+                return Err(BlobError::Mismatch(expected));
+            }
+            store.store_hashed(expected, &data)
+        })
+        .await
+        .map_err(|e| BlobError::Io(io::Error::other(e)))?
+    }
+
+    /// Whether the block is stored; a stored one has its age refreshed, so the GC's grace
+    /// period restarts for a client about to reference it.
+    pub async fn touch(&self, hash: BlockHash) -> Result<bool> {
+        let path = self.path_of(&hash);
+        tokio::task::spawn_blocking(move || match File::options().write(true).open(&path) {
+            Ok(file) => {
+                file.set_modified(SystemTime::now())?;
+                Ok(true)
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(err.into()),
+        })
+        .await
+        .map_err(|e| BlobError::Io(io::Error::other(e)))?
+    }
+
+    fn store_hashed(&self, hash: BlockHash, data: &[u8]) -> Result<()> {
         let path = self.path_of(&hash);
         // Already stored: refresh its age, which tells a concurrent GC the block is in use
         // (see `collect`). If the GC took it away meanwhile, write it again.
         match File::options().write(true).open(&path) {
             Ok(file) => {
                 file.set_modified(SystemTime::now())?;
-                return Ok(hash);
+                return Ok(());
             }
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
             Err(err) => return Err(err.into()),
@@ -124,7 +160,7 @@ impl BlockStore {
             let _ = fs::remove_file(&tmp);
             return Err(err.into());
         }
-        Ok(hash)
+        Ok(())
     }
 
     /// Reads one block and verifies it against its hash.

@@ -30,7 +30,7 @@ use crate::error::ApiError;
 #[openapi(
     info(title = "Stratus", description = "A self-hosted cloud drive."),
     modifiers(&Security),
-    tags((name = "auth"), (name = "account"), (name = "files"), (name = "trash"), (name = "sharing"), (name = "public"), (name = "admin"))
+    tags((name = "auth"), (name = "account"), (name = "files"), (name = "trash"), (name = "sharing"), (name = "public"), (name = "uploads"), (name = "admin"))
 )]
 struct ApiDoc;
 
@@ -58,7 +58,8 @@ fn split() -> (Router<Stratus>, utoipa::openapi::OpenApi) {
         .merge(routes::content::routes())
         .merge(routes::shares::routes())
         .merge(routes::links::routes())
-        .merge(routes::admin::routes());
+        .merge(routes::admin::routes())
+        .merge(routes::uploads::routes());
     let (router, mut doc) =
         OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", api).split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();

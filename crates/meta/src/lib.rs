@@ -21,6 +21,7 @@ pub use schema::ColumnInfo;
 pub use stats::UsageFigures;
 pub use tokens::{NewToken, TokenKind, TokenOwner};
 pub use trash::Purged;
+pub use uploads::UploadSession;
 pub use users::{LoginRecord, NewUser};
 
 pub type Result<T, E = MetaError> = std::result::Result<T, E>;
@@ -75,6 +76,7 @@ mod shares;
 mod stats;
 mod tokens;
 mod trash;
+mod uploads;
 mod users;
 
 impl Db {

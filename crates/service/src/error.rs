@@ -99,6 +99,9 @@ impl From<BlobError> for ServiceError {
     fn from(err: BlobError) -> Self {
         match err {
             BlobError::NoSpace => Self::InsufficientStorage,
+            BlobError::Mismatch(hash) => {
+                Self::invalid("block_mismatch", format!("the data sent does not hash to {hash}"))
+            }
             other => Self::internal(other),
         }
     }

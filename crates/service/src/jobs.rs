@@ -112,7 +112,10 @@ impl Stratus {
                 Ok(purged)
             }
             Job::ExpireLinks => Ok(self.db().delete_expired_links(now).await?),
-            Job::ExpireUploads => self.expire_reservations().await,
+            Job::ExpireUploads => {
+                let sessions = self.db().delete_expired_sessions(now).await?;
+                Ok(sessions + self.expire_reservations().await?)
+            }
             Job::VersionRetention => Ok(self
                 .db()
                 .prune_versions(settings.versions_kept, now - settings.version_max_age, now)

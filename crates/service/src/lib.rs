@@ -12,6 +12,7 @@ mod files;
 mod gc;
 mod jobs;
 mod links;
+mod sessions;
 mod shares;
 mod stats;
 mod trash;
@@ -31,6 +32,7 @@ pub use files::{Download, UploadTarget, Uploaded};
 pub use gc::Collected;
 pub use jobs::Job;
 pub use links::{LinkOptions, LinkVisit, MAX_URL_SECONDS};
+pub use sessions::{NewUpload, SessionState};
 pub use tree::{ListQuery, NodeUpdate, Page};
 pub use zip::ZipStream;
 

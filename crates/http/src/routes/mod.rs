@@ -7,3 +7,4 @@ pub mod links;
 pub mod nodes;
 pub mod ops;
 pub mod shares;
+pub mod uploads;

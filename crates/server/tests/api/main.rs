@@ -11,6 +11,7 @@ mod links;
 mod matrix;
 mod ops;
 mod schema;
+mod sessions;
 mod sharing;
 mod stats;
 mod trash;

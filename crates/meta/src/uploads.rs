@@ -1,0 +1,106 @@
+//! Block-negotiation upload sessions.
+
+use chrono::{DateTime, Utc};
+use stratus_core::{BlockHash, ConflictPolicy, NodeId, UserId, VersionId};
+
+use crate::{
+    Db, MetaError, Result,
+    row::{decode_blocks, encode_blocks, id, ms, size, time},
+};
+
+/// A declared upload waiting for its blocks.
+#[derive(Debug, Clone)]
+pub struct UploadSession {
+    pub id: VersionId,
+    pub owner: UserId,
+    pub created_by: UserId,
+    pub parent: NodeId,
+    pub name: String,
+    pub policy: ConflictPolicy,
+    pub size: u64,
+    pub blocks: Vec<BlockHash>,
+    pub expires_at: DateTime<Utc>,
+}
+
+fn policy_str(p: ConflictPolicy) -> &'static str {
+    match p {
+        ConflictPolicy::Fail => "fail",
+        ConflictPolicy::Replace => "replace",
+        ConflictPolicy::KeepBoth => "keep_both",
+    }
+}
+
+impl Db {
+    pub async fn insert_session(&self, s: &UploadSession, now: DateTime<Utc>) -> Result<()> {
+        let bytes = i64::try_from(s.size).map_err(|_| MetaError::Invalid("size"))?;
+        on_db!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO upload_sessions (id, owner_id, created_by, parent_id, name, on_conflict, size, \
+                 blocks, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(s.id.to_string())
+            .bind(s.owner.to_string())
+            .bind(s.created_by.to_string())
+            .bind(s.parent.to_string())
+            .bind(&s.name)
+            .bind(policy_str(s.policy))
+            .bind(bytes)
+            .bind(encode_blocks(&s.blocks))
+            .bind(ms(now))
+            .bind(ms(s.expires_at))
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn session(&self, session: VersionId) -> Result<UploadSession> {
+        type Row = (String, String, String, String, String, i64, Vec<u8>, i64);
+        let (owner, by, parent, name, policy, bytes, blocks, expires): Row = on_db!(self, |pool| {
+            sqlx::query_as(
+                "SELECT owner_id, created_by, parent_id, name, on_conflict, size, blocks, expires_at \
+                 FROM upload_sessions WHERE id = $1",
+            )
+            .bind(session.to_string())
+            .fetch_one(pool)
+            .await?
+        });
+        let policy = match policy.as_str() {
+            "replace" => ConflictPolicy::Replace,
+            "keep_both" => ConflictPolicy::KeepBoth,
+            _ => ConflictPolicy::Fail,
+        };
+        Ok(UploadSession {
+            id: session,
+            owner: id(&owner)?,
+            created_by: id(&by)?,
+            parent: id(&parent)?,
+            name,
+            policy,
+            size: size(bytes)?,
+            blocks: decode_blocks(&blocks)?,
+            expires_at: time(expires)?,
+        })
+    }
+
+    pub async fn delete_session(&self, session: VersionId) -> Result<bool> {
+        Ok(on_db!(self, |pool| {
+            sqlx::query("DELETE FROM upload_sessions WHERE id = $1")
+                .bind(session.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }) > 0)
+    }
+
+    /// Deletes sessions that expired before `now` (their reservations expire with them).
+    pub async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        Ok(on_db!(self, |pool| {
+            sqlx::query("DELETE FROM upload_sessions WHERE expires_at < $1")
+                .bind(ms(now))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
+    }
+}

@@ -1,0 +1,163 @@
+//! Block-negotiation uploads: the client declares a file's size and the SHA-256 of each of its
+//! 4 MiB blocks; the server reserves the quota and answers which blocks it lacks; the client
+//! sends only those, in any order and in parallel, each verified on arrival; the commit creates
+//! the file atomically. A file the server already holds transfers no block at all.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use stratus_core::{
+    Action, BLOCK_SIZE, BlockHash, ConflictPolicy, ContentHasher, NodeId, NodeName, VersionId,
+};
+use stratus_meta::{CommitFile, CommitTarget, NewVersion, UploadSession};
+
+use crate::{Caller, Result, ServiceError, Stratus, Uploaded};
+
+/// A new session's declaration.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    pub parent: NodeId,
+    pub name: String,
+    pub size: u64,
+    /// Lowercase hex SHA-256 of each block, in order.
+    pub blocks: Vec<String>,
+    pub policy: ConflictPolicy,
+}
+
+/// Where a session stands: what the server still lacks.
+#[derive(Debug, Clone)]
+pub struct SessionState {
+    pub upload_id: VersionId,
+    /// Indices of the blocks to send.
+    pub missing: Vec<u64>,
+    pub expires_at: DateTime<Utc>,
+}
+
+fn block_len(size: u64, index: usize) -> u64 {
+    let block = BLOCK_SIZE as u64;
+    (size - index as u64 * block).min(block)
+}
+
+impl Stratus {
+    /// Opens a session: checks the target, reserves the quota, and answers the missing blocks.
+    pub async fn start_upload(&self, caller: &Caller, n: NewUpload) -> Result<SessionState> {
+        let parent = self.authorize_folder(Some(caller), n.parent, Action::Write).await?.node;
+        let name = NodeName::new(&n.name)?;
+        if n.policy == ConflictPolicy::Fail
+            && self.db().child_by_name(parent.id, name.as_str()).await?.is_some()
+        {
+            return Err(ServiceError::NameConflict);
+        }
+        let blocks = n
+            .blocks
+            .iter()
+            .map(|h| h.parse::<BlockHash>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| ServiceError::invalid("invalid_blocks", "blocks are hex SHA-256 digests"))?;
+        let expected = n.size.div_ceil(BLOCK_SIZE as u64);
+        if blocks.len() as u64 != expected {
+            return Err(ServiceError::invalid(
+                "block_count_mismatch",
+                format!("a file of {} bytes has {expected} blocks of 4 MiB", n.size),
+            ));
+        }
+        let id = VersionId::new();
+        let expires_at = self.now() + self.0.settings.reservation_ttl;
+        if n.size > 0 {
+            self.db().reserve_quota(parent.owner_id, id, n.size, expires_at).await?;
+        }
+        let session = UploadSession {
+            id,
+            owner: parent.owner_id,
+            created_by: caller.user,
+            parent: parent.id,
+            name: name.as_str().to_string(),
+            policy: n.policy,
+            size: n.size,
+            blocks,
+            expires_at,
+        };
+        if let Err(err) = self.db().insert_session(&session, self.now()).await {
+            let _ = self.db().release_quota(id).await;
+            return Err(err.into());
+        }
+        self.session_state(&session).await
+    }
+
+    async fn session_state(&self, s: &UploadSession) -> Result<SessionState> {
+        let mut missing = Vec::new();
+        for (i, hash) in s.blocks.iter().enumerate() {
+            if !self.blocks().touch(*hash).await? {
+                missing.push(i as u64);
+            }
+        }
+        Ok(SessionState { upload_id: s.id, missing, expires_at: s.expires_at })
+    }
+
+    /// The caller's live session.
+    async fn own_session(&self, caller: &Caller, id: VersionId) -> Result<UploadSession> {
+        let session = self.db().session(id).await?;
+        if session.created_by != caller.user || session.expires_at <= self.now() {
+            return Err(ServiceError::NotFound);
+        }
+        Ok(session)
+    }
+
+    /// What a session still lacks (to resume after an interruption).
+    pub async fn upload_state(&self, caller: &Caller, id: VersionId) -> Result<SessionState> {
+        let session = self.own_session(caller, id).await?;
+        self.session_state(&session).await
+    }
+
+    /// Receives block `index`: it must be the declared length and hash to the declared digest.
+    pub async fn put_block(&self, caller: &Caller, id: VersionId, index: u64, data: Bytes) -> Result<()> {
+        let session = self.own_session(caller, id).await?;
+        let Some(hash) = usize::try_from(index).ok().and_then(|i| session.blocks.get(i)) else {
+            return Err(ServiceError::NotFound);
+        };
+        let expected = block_len(session.size, index as usize);
+        if data.len() as u64 != expected {
+            return Err(ServiceError::invalid(
+                "block_length_mismatch",
+                format!("block {index} is {expected} bytes, not {}", data.len()),
+            ));
+        }
+        Ok(self.blocks().put_checked(data, *hash).await?)
+    }
+
+    /// Creates the file (or its new version) from the session's blocks, atomically.
+    pub async fn commit_session(&self, caller: &Caller, id: VersionId) -> Result<Uploaded> {
+        let session = self.own_session(caller, id).await?;
+        let state = self.session_state(&session).await?;
+        if !state.missing.is_empty() {
+            return Err(ServiceError::Conflict {
+                code: "blocks_missing",
+                message: format!("blocks still missing: {:?}", state.missing),
+            });
+        }
+        let mut hasher = ContentHasher::default();
+        let mut blocks = Vec::with_capacity(session.blocks.len());
+        for (i, hash) in session.blocks.iter().enumerate() {
+            hasher.push(hash);
+            blocks.push((*hash, block_len(session.size, i) as u32));
+        }
+        let version = NewVersion { id, size: session.size, content_hash: hasher.finish(), blocks };
+        let name = NodeName::new(&session.name)?;
+        let commit = CommitFile {
+            owner: session.owner,
+            target: CommitTarget::Named { parent: session.parent, name: &name, policy: session.policy },
+            version: &version,
+            reserved: session.size > 0,
+            now: self.now(),
+        };
+        let done = self.db().commit_file(&commit).await?;
+        self.db().delete_session(id).await?;
+        Ok(Uploaded { node: done.node, created: done.created })
+    }
+
+    /// Abandons a session and gives its quota back.
+    pub async fn abort_upload(&self, caller: &Caller, id: VersionId) -> Result<()> {
+        self.own_session(caller, id).await?;
+        self.db().delete_session(id).await?;
+        Ok(self.db().release_quota(id).await?)
+    }
+}
