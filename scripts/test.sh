@@ -18,8 +18,12 @@ apt_install() {
 }
 
 ensure_python() {
-  # The content-hash tests check Stratus against Python's hashlib.
-  command -v python3 >/dev/null || apt_install python3
+  # The content-hash and zip tests check Stratus against Python's hashlib and zipfile; the tus
+  # tests drive it with tuspy, a tus client nobody here wrote.
+  command -v python3 >/dev/null || apt_install python3 python3-pip
+  if ! python3 -c 'import tusclient' 2>/dev/null; then
+    python3 -m pip install --quiet tuspy 2>/dev/null || python3 -m pip install --quiet --break-system-packages tuspy
+  fi
 }
 
 ensure_postgres() {

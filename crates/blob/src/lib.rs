@@ -11,6 +11,7 @@
 //! bounded (about `(IN_FLIGHT_BLOCKS + 1) × 4 MiB` per upload) and both cores stay busy.
 //! This crate knows nothing of users, files or the database.
 
+mod staging;
 mod writer;
 
 use std::{
@@ -24,6 +25,7 @@ use std::{
 use bytes::Bytes;
 use stratus_core::BlockHash;
 
+pub use staging::{Appender, Staging};
 pub use writer::{BlockWriter, IN_FLIGHT_BLOCKS, Written};
 
 /// The size of each `write()` when storing a block.

@@ -70,6 +70,7 @@ fn split() -> (Router<Stratus>, utoipa::openapi::OpenApi) {
 pub fn router(stratus: Stratus) -> Router {
     let (api, doc) = split();
     api.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", doc))
+        .merge(routes::tus::routes())
         .route("/", get(routes::ops::index))
         .route("/health", get(routes::ops::health))
         .route("/ready", get(routes::ops::ready))

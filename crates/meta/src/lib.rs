@@ -21,6 +21,7 @@ pub use schema::ColumnInfo;
 pub use stats::UsageFigures;
 pub use tokens::{NewToken, TokenKind, TokenOwner};
 pub use trash::Purged;
+pub use tus::TusUpload;
 pub use uploads::UploadSession;
 pub use users::{LoginRecord, NewUser};
 
@@ -76,6 +77,7 @@ mod shares;
 mod stats;
 mod tokens;
 mod trash;
+mod tus;
 mod uploads;
 mod users;
 

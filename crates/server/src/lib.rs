@@ -37,7 +37,9 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
         gc_grace: std::time::Duration::from_secs(config.gc_grace_secs),
         ..Settings::default()
     };
-    Ok((Stratus::new(db.clone(), blocks, clock, settings), db))
+    let staging =
+        stratus_blob::Staging::open(config.data_dir.join("tus")).context("opening the tus staging area")?;
+    Ok((Stratus::new(db.clone(), blocks, staging, clock, settings), db))
 }
 
 /// A server bound to its port and ready to run.

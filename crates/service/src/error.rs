@@ -33,6 +33,9 @@ pub enum ServiceError {
     /// A link's password is missing or wrong (nothing else is revealed).
     #[error("this link needs its password")]
     LinkPassword,
+    /// A chunk's bytes do not match the checksum sent with them (tus: 460).
+    #[error("the data does not match its checksum")]
+    ChecksumMismatch,
     #[error("this would exceed your storage quota")]
     QuotaExceeded,
     #[error("the upload ended before all of its content arrived: {0}")]
@@ -60,6 +63,7 @@ impl ServiceError {
             | Self::Conflict { code, .. }
             | Self::Gone { code, .. } => code,
             Self::LinkPassword => "link_password",
+            Self::ChecksumMismatch => "checksum_mismatch",
             Self::NameConflict => "name_conflict",
             Self::QuotaExceeded => "quota_exceeded",
             Self::UploadIncomplete(_) => "upload_incomplete",

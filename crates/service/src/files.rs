@@ -103,11 +103,26 @@ impl Stratus {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Display,
     {
+        self.upload_reserved(plan, declared, body, None).await
+    }
+
+    /// Stores an upload, under a reservation the caller already holds (`(id, bytes)`), or a
+    /// new one.
+    pub(crate) async fn upload_reserved<S, E>(
+        &self,
+        plan: Plan,
+        declared: Option<u64>,
+        body: S,
+        held: Option<(VersionId, u64)>,
+    ) -> Result<Uploaded>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Display,
+    {
         let owner = plan.owner();
-        let reservation = VersionId::new();
-        let mut reserved = 0;
-        if let Some(size) = declared.filter(|&size| size > 0) {
-            self.reserve(owner, reservation, size).await?;
+        let (reservation, mut reserved) = held.unwrap_or((VersionId::new(), 0));
+        if let Some(size) = declared.filter(|&size| size > reserved) {
+            self.reserve(owner, reservation, size - reserved).await?;
             reserved = size;
         }
         let stored = self.receive(owner, reservation, &mut reserved, declared, body).await;

@@ -114,7 +114,8 @@ impl Stratus {
             Job::ExpireLinks => Ok(self.db().delete_expired_links(now).await?),
             Job::ExpireUploads => {
                 let sessions = self.db().delete_expired_sessions(now).await?;
-                Ok(sessions + self.expire_reservations().await?)
+                let tus = self.expire_tus().await?;
+                Ok(sessions + tus + self.expire_reservations().await?)
             }
             Job::VersionRetention => Ok(self
                 .db()

@@ -17,6 +17,7 @@ mod shares;
 mod stats;
 mod trash;
 mod tree;
+mod tus;
 mod zip;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use jobs::Job;
 pub use links::{LinkOptions, LinkVisit, MAX_URL_SECONDS};
 pub use sessions::{NewUpload, SessionState};
 pub use tree::{ListQuery, NodeUpdate, Page};
+pub use tus::{TusChecksum, TusCreate, TusState};
 pub use zip::ZipStream;
 
 /// Tunables of the service, from the server's configuration.
@@ -82,6 +84,7 @@ pub struct Stratus(Arc<Inner>);
 struct Inner {
     db: Db,
     blocks: BlockStore,
+    staging: stratus_blob::Staging,
     clock: Arc<dyn Clock>,
     settings: Settings,
     /// The key signing download URLs, loaded from the database on first use.
@@ -89,8 +92,14 @@ struct Inner {
 }
 
 impl Stratus {
-    pub fn new(db: Db, blocks: BlockStore, clock: Arc<dyn Clock>, settings: Settings) -> Self {
-        Self(Arc::new(Inner { db, blocks, clock, settings, url_key: tokio::sync::OnceCell::new() }))
+    pub fn new(
+        db: Db,
+        blocks: BlockStore,
+        staging: stratus_blob::Staging,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Self {
+        Self(Arc::new(Inner { db, blocks, staging, clock, settings, url_key: tokio::sync::OnceCell::new() }))
     }
 
     fn db(&self) -> &Db {

@@ -7,4 +7,5 @@ pub mod links;
 pub mod nodes;
 pub mod ops;
 pub mod shares;
+pub mod tus;
 pub mod uploads;

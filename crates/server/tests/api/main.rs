@@ -16,4 +16,5 @@ mod sharing;
 mod stats;
 mod trash;
 mod tree;
+mod tus;
 mod versions;
