@@ -74,6 +74,7 @@ pub fn router(stratus: Stratus) -> Router {
         .route("/", get(routes::ops::index))
         .route("/health", get(routes::ops::health))
         .route("/ready", get(routes::ops::ready))
+        .route("/metrics", get(routes::ops::metrics))
         .route("/s/{token}", get(routes::links::link_page))
         .route("/s/{token}/download", get(routes::links::link_download))
         .route("/dl/{id}", get(routes::links::signed_download))

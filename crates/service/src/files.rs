@@ -219,6 +219,7 @@ impl Stratus {
                 };
             }
             writer.write(&chunk).await?;
+            self.0.counters.upload_bytes.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
         }
         if declared.is_some_and(|d| writer.size() != d) {
             return Err(ServiceError::UploadIncomplete(format!(
@@ -255,6 +256,7 @@ impl Stratus {
         }
         let commit = CommitFile { owner, target, version: &version, reserved, now: self.now() };
         let done = self.db().commit_file(&commit).await?;
+        self.0.counters.files_committed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Uploaded { node: done.node, created: done.created })
     }
 

@@ -89,6 +89,18 @@ struct Inner {
     settings: Settings,
     /// The key signing download URLs, loaded from the database on first use.
     url_key: tokio::sync::OnceCell<Vec<u8>>,
+    counters: Counters,
+}
+
+/// What this process received, for `/metrics` (and tests proving what crossed the network).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Bytes of blocks sent to upload sessions.
+    pub block_bytes: std::sync::atomic::AtomicU64,
+    /// Bytes of streamed uploads (multipart, PUT, tus).
+    pub upload_bytes: std::sync::atomic::AtomicU64,
+    /// Files committed.
+    pub files_committed: std::sync::atomic::AtomicU64,
 }
 
 impl Stratus {
@@ -99,7 +111,15 @@ impl Stratus {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Self {
-        Self(Arc::new(Inner { db, blocks, staging, clock, settings, url_key: tokio::sync::OnceCell::new() }))
+        Self(Arc::new(Inner {
+            db,
+            blocks,
+            staging,
+            clock,
+            settings,
+            url_key: tokio::sync::OnceCell::new(),
+            counters: Counters::default(),
+        }))
     }
 
     fn db(&self) -> &Db {
@@ -115,6 +135,10 @@ impl Stratus {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         let now = self.0.clock.now();
         chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.0.counters
     }
 
     pub fn node_name(&self) -> &str {

@@ -121,6 +121,8 @@ impl Stratus {
                 format!("block {index} is {expected} bytes, not {}", data.len()),
             ));
         }
+        // Counted as received: it crossed the network, whether or not storing it completes.
+        self.0.counters.block_bytes.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(self.blocks().put_checked(data, *hash).await?)
     }
 
@@ -150,6 +152,7 @@ impl Stratus {
             now: self.now(),
         };
         let done = self.db().commit_file(&commit).await?;
+        self.0.counters.files_committed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.db().delete_session(id).await?;
         Ok(Uploaded { node: done.node, created: done.created })
     }

@@ -31,3 +31,24 @@ pub async fn ready(State(s): State<Stratus>) -> impl IntoResponse {
 pub async fn index() -> Html<&'static str> {
     Html(include_str!("../../assets/index.html"))
 }
+
+/// Prometheus metrics of this process.
+pub async fn metrics(State(s): State<Stratus>) -> impl IntoResponse {
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = s.counters();
+    let body = format!(
+        "# HELP stratus_block_bytes_received_total Bytes of blocks received by upload sessions.\n\
+         # TYPE stratus_block_bytes_received_total counter\n\
+         stratus_block_bytes_received_total {}\n\
+         # HELP stratus_upload_bytes_received_total Bytes received by streamed uploads.\n\
+         # TYPE stratus_upload_bytes_received_total counter\n\
+         stratus_upload_bytes_received_total {}\n\
+         # HELP stratus_files_committed_total Files and versions committed.\n\
+         # TYPE stratus_files_committed_total counter\n\
+         stratus_files_committed_total {}\n",
+        c.block_bytes.load(Relaxed),
+        c.upload_bytes.load(Relaxed),
+        c.files_committed.load(Relaxed),
+    );
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}

@@ -278,6 +278,17 @@ impl TestApp {
         r.bytes().await.unwrap().to_vec()
     }
 
+    /// The id of the node at `path`.
+    pub async fn by_path(&self, user: &TestUser, path: &str) -> String {
+        let r = self
+            .req(Method::GET, "/api/v1/nodes/by-path", user)
+            .query(&[("path", path)])
+            .send()
+            .await
+            .unwrap();
+        ok_json(r).await["id"].as_str().unwrap().to_string()
+    }
+
     pub async fn children(&self, user: &TestUser, folder: &str) -> Vec<Value> {
         let page = ok_json(
             self.req(Method::GET, &format!("/api/v1/nodes/{folder}/children?limit=1000"), user)

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod accounts;
+mod cli;
 mod files;
 mod jobs;
 mod links;
