@@ -300,8 +300,87 @@ async fn main() -> anyhow::Result<()> {
         full[0].as_secs_f64() * 1000.0,
         first_page[5].as_secs_f64() * 1000.0
     );
+    tokio::task::block_in_place(|| cli_figures(&server, &api, &auth, args.large_mib))?;
     println!("peak RSS of the server over the whole run: {:.0} MiB", server.peak_rss_mib());
     Ok(())
+}
+
+/// The command-line client against curl, and a re-upload of an unchanged file.
+fn cli_figures(server: &Server, api: &str, auth: &str, mib: usize) -> anyhow::Result<()> {
+    let cli = std::env::current_exe()?.with_file_name("stratus-cli");
+    if !cli.exists() {
+        println!("cli      skipped: {} is missing (cargo build --release --workspace --bins)", cli.display());
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("large.bin");
+    std::fs::write(&file, random_bytes(mib * MIB, 7))?;
+    let config = dir.path().join("cli.json");
+    let run = |args: &[&str]| -> anyhow::Result<(std::time::Duration, String)> {
+        let start = Instant::now();
+        let out = Command::new(&cli)
+            .args(args)
+            .env("STRATUS_CLI_CONFIG", &config)
+            .env("STRATUS_PASSWORD", "benchmark pw")
+            .stderr(Stdio::null())
+            .output()?;
+        anyhow::ensure!(out.status.success(), "stratus-cli {args:?} failed");
+        Ok((start.elapsed(), String::from_utf8_lossy(&out.stdout).to_string()))
+    };
+    run(&["login", &server.base, "bench"])?;
+    let path = file.to_str().context("a UTF-8 temp path")?;
+    let (first, _) = run(&["--json", "put", path, "/cli"])?;
+    let (again, report) = run(&["--json", "put", path, "/cli"])?;
+    let sent = serde_json::from_str::<Value>(&report)?["block_bytes_sent"].as_u64().unwrap_or(u64::MAX);
+    let bytes = (mib * MIB) as f64;
+    println!(
+        "cli put  {mib} MiB (hash + upload + commit): {:>7.0} MB/s ({:.2} s)",
+        bytes / MB / first.as_secs_f64(),
+        first.as_secs_f64()
+    );
+    println!("cli put  the same {mib} MiB again: {:.2} s, {sent} bytes of blocks sent", again.as_secs_f64());
+    // Other bytes than the CLI's, so that no block dedups and curl's figure is a real upload.
+    let other = dir.path().join("other.bin");
+    std::fs::write(&other, random_bytes(mib * MIB, 8))?;
+    let other = other.to_str().context("a UTF-8 temp path")?;
+    let start = Instant::now();
+    let status = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            &format!("authorization: {auth}"),
+            "-T",
+            other,
+        ])
+        .arg(format!("{api}/nodes/{}/files/curl.bin", server_root(api, auth)?))
+        .output();
+    match status {
+        Ok(out) if out.status.success() => {
+            let took = start.elapsed();
+            let code = String::from_utf8_lossy(&out.stdout).to_string();
+            anyhow::ensure!(code == "201", "curl's upload answered {code}");
+            println!(
+                "curl -T  {mib} MiB: {:>7.0} MB/s ({:.2} s)",
+                bytes / MB / took.as_secs_f64(),
+                took.as_secs_f64()
+            );
+        }
+        _ => println!("curl     skipped: curl is not installed"),
+    }
+    Ok(())
+}
+
+/// The benchmark user's root folder id (a blocking request: called outside the async flow).
+fn server_root(api: &str, auth: &str) -> anyhow::Result<String> {
+    let out = Command::new("curl")
+        .args(["-sS", "-H", &format!("authorization: {auth}"), &format!("{api}/me")])
+        .output()?;
+    let me: Value = serde_json::from_slice(&out.stdout)?;
+    me["root_id"].as_str().map(str::to_string).context("no root_id")
 }
 
 /// A listing page as a typed client (the CLI, say) reads it.

@@ -251,8 +251,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
             let mut report = Report::default();
             let t = transfers(false);
             for path in local {
-                t.put(path, remote(dest).trim_end_matches('/'), on_conflict, &mut report)
-                    .await?;
+                t.put(path, remote(dest).trim_end_matches('/'), on_conflict, &mut report).await?;
             }
             let line =
                 format!("sent {} files ({} bytes of blocks)", report.files_sent, report.block_bytes_sent);

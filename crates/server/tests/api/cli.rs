@@ -91,6 +91,13 @@ dual_test!(async fn the_cli_does_the_everyday_things(backend) {
     cli.ok(&["get", "/Project", back.to_str().unwrap()]).await;
     assert_eq!(std::fs::read(back.join("src/big.bin")).unwrap(), data(9 << 20, 81));
 
+    // A download cut short leaves a .part: the next get fetches only the rest.
+    let again = dir.path().join("again.bin");
+    std::fs::write(dir.path().join("again.bin.part"), &data(9 << 20, 81)[..3_000_000]).unwrap();
+    let got = cli.json(&["get", "/Project/src/big.bin", again.to_str().unwrap()]).await;
+    assert_eq!(got["bytes_received"].as_u64(), Some((9 << 20) - 3_000_000));
+    assert_eq!(std::fs::read(&again).unwrap(), data(9 << 20, 81));
+
     cli.ok(&["mkdir", "/Archive/2026"]).await;
     cli.ok(&["mv", "/Project/README.md", "/Archive/2026"]).await;
     cli.ok(&["cp", "/Archive/2026/README.md", "/Archive/copy.md"]).await;
