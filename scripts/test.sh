@@ -66,6 +66,9 @@ cargo fmt --all -- --check
 say "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+say "cargo build (the binaries the tests run: stratus, stratus-cli)"
+cargo build --workspace --bins --locked
+
 say "cargo test (SQLite and PostgreSQL)"
 log=$(mktemp)
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
