@@ -169,6 +169,25 @@ pub enum ConflictPolicy {
     KeepBoth,
 }
 
+impl ConflictPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fail => "fail",
+            Self::Replace => "replace",
+            Self::KeepBoth => "keep_both",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "fail" => Some(Self::Fail),
+            "replace" => Some(Self::Replace),
+            "keep_both" => Some(Self::KeepBoth),
+            _ => None,
+        }
+    }
+}
+
 /// What a user may do with an item: owner > editor > viewer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

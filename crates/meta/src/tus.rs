@@ -24,22 +24,6 @@ pub struct TusUpload {
     pub expires_at: DateTime<Utc>,
 }
 
-fn policy_of(s: &str) -> ConflictPolicy {
-    match s {
-        "replace" => ConflictPolicy::Replace,
-        "keep_both" => ConflictPolicy::KeepBoth,
-        _ => ConflictPolicy::Fail,
-    }
-}
-
-fn policy_str(p: ConflictPolicy) -> &'static str {
-    match p {
-        ConflictPolicy::Fail => "fail",
-        ConflictPolicy::Replace => "replace",
-        ConflictPolicy::KeepBoth => "keep_both",
-    }
-}
-
 fn big(n: u64) -> Result<i64> {
     i64::try_from(n).map_err(|_| MetaError::Invalid("too large"))
 }
@@ -57,7 +41,7 @@ impl Db {
             .bind(t.created_by.to_string())
             .bind(t.parent.to_string())
             .bind(&t.name)
-            .bind(policy_str(t.policy))
+            .bind(t.policy.as_str())
             .bind(length)
             .bind(big(t.reserved)?)
             .bind(ms(now))
@@ -86,7 +70,7 @@ impl Db {
             created_by: id(&by)?,
             parent: id(&parent)?,
             name,
-            policy: policy_of(&policy),
+            policy: ConflictPolicy::parse(&policy).ok_or_else(|| MetaError::corrupt(&policy))?,
             length: length.map(size).transpose()?,
             offset: size(offset)?,
             reserved: size(reserved)?,

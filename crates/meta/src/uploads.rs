@@ -22,14 +22,6 @@ pub struct UploadSession {
     pub expires_at: DateTime<Utc>,
 }
 
-fn policy_str(p: ConflictPolicy) -> &'static str {
-    match p {
-        ConflictPolicy::Fail => "fail",
-        ConflictPolicy::Replace => "replace",
-        ConflictPolicy::KeepBoth => "keep_both",
-    }
-}
-
 impl Db {
     pub async fn insert_session(&self, s: &UploadSession, now: DateTime<Utc>) -> Result<()> {
         let bytes = i64::try_from(s.size).map_err(|_| MetaError::Invalid("size"))?;
@@ -43,7 +35,7 @@ impl Db {
             .bind(s.created_by.to_string())
             .bind(s.parent.to_string())
             .bind(&s.name)
-            .bind(policy_str(s.policy))
+            .bind(s.policy.as_str())
             .bind(bytes)
             .bind(encode_blocks(&s.blocks))
             .bind(ms(now))
@@ -65,11 +57,7 @@ impl Db {
             .fetch_one(pool)
             .await?
         });
-        let policy = match policy.as_str() {
-            "replace" => ConflictPolicy::Replace,
-            "keep_both" => ConflictPolicy::KeepBoth,
-            _ => ConflictPolicy::Fail,
-        };
+        let policy = ConflictPolicy::parse(&policy).ok_or_else(|| MetaError::corrupt(&policy))?;
         Ok(UploadSession {
             id: session,
             owner: id(&owner)?,

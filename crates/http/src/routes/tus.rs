@@ -129,11 +129,10 @@ async fn create(
         .ok_or_else(|| bad("missing_filename", "Upload-Metadata needs a filename"))?;
     let parent =
         get("parent_id").map(|p| p.parse::<NodeId>()).transpose().map_err(|_| ApiError::not_found())?;
-    let policy = match get("on_conflict").as_deref() {
-        None | Some("fail") => ConflictPolicy::Fail,
-        Some("replace") => ConflictPolicy::Replace,
-        Some("keep_both") => ConflictPolicy::KeepBoth,
-        Some(_) => return Err(bad("invalid_metadata", "on_conflict is fail, replace or keep_both")),
+    let policy = match get("on_conflict") {
+        None => ConflictPolicy::Fail,
+        Some(p) => ConflictPolicy::parse(&p)
+            .ok_or_else(|| bad("invalid_metadata", "on_conflict is fail, replace or keep_both"))?,
     };
     let mut state = s.tus_create(&c, TusCreate { length, filename, parent, policy }).await?;
     // creation-with-upload: the body, if any, is the first chunk.
