@@ -225,17 +225,20 @@ async fn public_drop(
 /// link's download limit.
 pub async fn link_download(
     State(s): State<Stratus>,
+    method: axum::http::Method,
     Path(token): Path<String>,
     Query(p): Query<VisitParams>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let visit =
         s.visit(&token, password(&headers, p.password.as_deref()), p.path.as_deref().unwrap_or("/")).await?;
-    // A range request after the first byte continues a download already counted.
-    let continues = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|r| !r.trim().starts_with("bytes=0-"));
+    // A HEAD downloads nothing, and a range request after the first byte continues a
+    // download already counted.
+    let continues = method == axum::http::Method::HEAD
+        || headers
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|r| !r.trim().starts_with("bytes=0-"));
     if !continues {
         s.count_link_download(&visit).await?;
     } else if visit.link.upload_only {

@@ -113,6 +113,10 @@ dual_test!(async fn download_limits_hold_under_concurrency_and_links_expire(back
     let created: Value = link(&app, &u, file_id, json!({"max_downloads": 2})).await.json().await.unwrap();
     let token = created["token"].as_str().unwrap().to_string();
     let path = format!("/s/{token}/download");
+    // Looking (HEAD) is not downloading: it does not count.
+    for _ in 0..3 {
+        assert_eq!(app.anon(Method::HEAD, &path).send().await.unwrap().status(), StatusCode::OK);
+    }
     let tries = (0..8).map(|_| app.anon(Method::GET, &path).send());
     let statuses: Vec<StatusCode> = futures_util::future::join_all(tries).await.into_iter().map(|r| r.unwrap().status()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 2, "{statuses:?}");
