@@ -144,6 +144,26 @@ impl Stratus {
         Ok(self.db().reserve_quota(owner, reservation, bytes, expires).await?)
     }
 
+    /// The folder a declared upload (session or tus) goes into and its file's name, checked
+    /// before a byte is sent: the caller may write there, the name is valid, and under `fail`
+    /// the name is free.
+    pub(crate) async fn upload_target(
+        &self,
+        caller: &Caller,
+        parent: NodeId,
+        name: &str,
+        policy: ConflictPolicy,
+    ) -> Result<(Node, NodeName)> {
+        let parent = self.authorize_folder(Some(caller), parent, Action::Write).await?.node;
+        let name = NodeName::new(name)?;
+        if policy == ConflictPolicy::Fail
+            && self.db().child_by_name(parent.id, name.as_str()).await?.is_some()
+        {
+            return Err(ServiceError::NameConflict);
+        }
+        Ok((parent, name))
+    }
+
     /// Validates the target before a byte is read, so a bad request fails fast.
     async fn plan_upload(&self, caller: Option<&Caller>, target: &UploadTarget) -> Result<Plan> {
         match target {

@@ -5,9 +5,7 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use stratus_core::{
-    Action, BLOCK_SIZE, BlockHash, ConflictPolicy, ContentHasher, NodeId, NodeName, VersionId,
-};
+use stratus_core::{BLOCK_SIZE, BlockHash, ConflictPolicy, ContentHasher, NodeId, NodeName, VersionId};
 use stratus_meta::{CommitFile, CommitTarget, NewVersion, UploadSession};
 
 use crate::{Caller, Result, ServiceError, Stratus, Uploaded};
@@ -40,13 +38,7 @@ fn block_len(size: u64, index: usize) -> u64 {
 impl Stratus {
     /// Opens a session: checks the target, reserves the quota, and answers the missing blocks.
     pub async fn start_upload(&self, caller: &Caller, n: NewUpload) -> Result<SessionState> {
-        let parent = self.authorize_folder(Some(caller), n.parent, Action::Write).await?.node;
-        let name = NodeName::new(&n.name)?;
-        if n.policy == ConflictPolicy::Fail
-            && self.db().child_by_name(parent.id, name.as_str()).await?.is_some()
-        {
-            return Err(ServiceError::NameConflict);
-        }
+        let (parent, name) = self.upload_target(caller, n.parent, &n.name, n.policy).await?;
         let blocks = n
             .blocks
             .iter()

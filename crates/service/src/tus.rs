@@ -10,7 +10,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 use sha1::Digest as _;
-use stratus_core::{Action, ConflictPolicy, Node, NodeId, NodeName, VersionId};
+use stratus_core::{ConflictPolicy, Node, NodeId, NodeName, VersionId};
 use stratus_meta::TusUpload;
 
 use crate::{Caller, Result, ServiceError, Stratus, files::Plan};
@@ -77,13 +77,7 @@ impl Stratus {
             Some(p) => p,
             None => self.db().user(caller.user).await?.root_id,
         };
-        let parent = self.authorize_folder(Some(caller), parent, Action::Write).await?.node;
-        let name = NodeName::new(&c.filename)?;
-        if c.policy == ConflictPolicy::Fail
-            && self.db().child_by_name(parent.id, name.as_str()).await?.is_some()
-        {
-            return Err(ServiceError::NameConflict);
-        }
+        let (parent, name) = self.upload_target(caller, parent, &c.filename, c.policy).await?;
         let id = VersionId::new();
         let expires_at = self.now() + self.0.settings.reservation_ttl;
         let reserved = c.length.unwrap_or(0);
