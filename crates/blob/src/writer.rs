@@ -1,4 +1,5 @@
-//! The upload pipeline: cut a byte stream into blocks and store them in parallel.
+//! The upload pipeline: cut a byte stream into blocks and store them in parallel (each block
+//! hashed on a blocking thread, then written to its replicas at once).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ type Job = JoinHandle<Result<(BlockHash, u32)>>;
 
 pub struct BlockWriter {
     store: BlockStore,
+    pool: Arc<str>,
     buf: BytesMut,
     jobs: VecDeque<Job>,
     done: Vec<(BlockHash, u32)>,
@@ -34,9 +36,10 @@ pub struct BlockWriter {
 }
 
 impl BlockWriter {
-    pub(crate) fn new(store: BlockStore, expected: Option<u64>) -> Self {
+    pub(crate) fn new(store: BlockStore, pool: Arc<str>, expected: Option<u64>) -> Self {
         Self {
             store,
+            pool,
             buf: BytesMut::new(),
             jobs: VecDeque::new(),
             done: Vec::new(),
@@ -77,11 +80,11 @@ impl BlockWriter {
         let block = self.buf.split().freeze();
         let permit = self.slots.clone().acquire_owned().await.map_err(|_| closed())?;
         self.collect_finished().await?;
-        let store = self.store.clone();
-        self.jobs.push_back(tokio::task::spawn_blocking(move || {
+        let (store, pool) = (self.store.clone(), self.pool.clone());
+        self.jobs.push_back(tokio::spawn(async move {
             let _permit = permit;
             let len = u32::try_from(block.len()).map_err(|_| closed())?;
-            Ok((store.put_blocking(&block)?, len))
+            Ok((store.put(&pool, block).await?, len))
         }));
         Ok(())
     }

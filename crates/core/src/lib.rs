@@ -9,6 +9,7 @@ pub mod hash;
 pub mod ids;
 pub mod model;
 pub mod name;
+pub mod volume;
 
 pub use access::Action;
 pub use clock::{Clock, OffsetClock, SystemClock};
@@ -16,3 +17,4 @@ pub use hash::{BLOCK_SIZE, BlockHash, ContentHasher, content_hash};
 pub use ids::{LinkId, NodeId, ShareId, TokenId, UserId, VersionId};
 pub use model::*;
 pub use name::{NameError, NodeName};
+pub use volume::{Tier, VolumeRecord, VolumeState, default_tiers, pool_for_quota};

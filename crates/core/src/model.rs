@@ -323,10 +323,14 @@ pub struct SystemStats {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct VolumeUsage {
+    /// The volume's id.
     pub name: String,
+    pub pool: String,
     pub block_files: u64,
-    /// Bytes of the referenced blocks it holds.
+    /// Bytes of the block files it holds (replicas count on each volume).
     pub bytes: u64,
+    /// Share of its disk in use, when it has a fixed size.
+    pub used_ratio: Option<f64>,
 }
 
 /// Which category a file name falls in, by its extension.

@@ -92,6 +92,19 @@ impl Db {
         Ok(())
     }
 
+    /// Records how far a running job has got.
+    pub async fn progress_run(&self, run: VersionId, items: u64, detail: &str) -> Result<()> {
+        on_db!(self, |pool| {
+            sqlx::query("UPDATE job_runs SET items = $2, detail = $3 WHERE id = $1 AND outcome = 'running'")
+                .bind(run.to_string())
+                .bind(i64::try_from(items).unwrap_or(i64::MAX))
+                .bind(detail)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// The most recent runs, newest first.
     pub async fn job_runs(&self, limit: u32) -> Result<Vec<JobRun>> {
         type Row = (String, String, String, i64, Option<i64>, String, i64, Option<String>);

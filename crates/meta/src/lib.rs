@@ -80,6 +80,7 @@ mod trash;
 mod tus;
 mod uploads;
 mod users;
+mod volumes;
 
 impl Db {
     /// Connects to `url` (`sqlite:…` or `postgres://…`) and brings the schema up to date.

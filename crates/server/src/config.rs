@@ -35,6 +35,63 @@ pub struct Config {
     pub version_days: i64,
     /// Seconds an unreferenced block waits before the GC deletes it (3600).
     pub gc_grace_secs: u64,
+    /// Volumes, pools, replication and encryption (`[storage]`).
+    pub storage: StorageConfig,
+}
+
+/// `[storage]`: where blocks live.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Copies of each block on distinct volumes of its pool (2; fewer when a pool is smaller).
+    pub replicas: usize,
+    /// Volumes registered at start (more can be added at runtime with `stratus admin volume
+    /// add`). None configured and none registered: one volume, pool `A`, in the data dir.
+    pub volumes: Vec<VolumeConfig>,
+    /// Which pool each plan's blocks go to, by quota (free → A, 10 GB → B, 25 → C, 50 → D,
+    /// 75 → E). A tier whose pool has no volume uses the first volume's pool.
+    pub tiers: Vec<stratus_core::Tier>,
+    /// Bytes a second the scrub job reads at most (64 MiB); 0 for no limit.
+    pub scrub_rate: u64,
+    /// Encryption at rest: a 32-byte key as 64 hex digits, or a file holding it.
+    pub encryption_key: Option<String>,
+    pub encryption_key_file: Option<PathBuf>,
+    /// How every `s3://bucket/prefix` volume is reached.
+    pub s3: S3Config,
+    /// Seconds between re-reads of the volume registry (new volumes, dead disks) (5).
+    pub refresh_secs: u64,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeConfig {
+    pub pool: String,
+    /// A directory (one per disk) or `s3://bucket/prefix`.
+    pub location: String,
+}
+
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            replicas: 2,
+            volumes: Vec::new(),
+            tiers: stratus_core::default_tiers(),
+            scrub_rate: 64 << 20,
+            encryption_key: None,
+            encryption_key_file: None,
+            s3: S3Config::default(),
+            refresh_secs: 5,
+        }
+    }
 }
 
 impl Default for Config {
@@ -51,6 +108,7 @@ impl Default for Config {
             versions_kept: 20,
             version_days: 90,
             gc_grace_secs: 3600,
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -127,6 +185,49 @@ impl Config {
         if let Some(v) = var("STRATUS_LOG_FORMAT") {
             self.log_format = v;
         }
+        self.apply_storage_env(&var, &secret)
+    }
+
+    fn apply_storage_env(
+        &mut self,
+        var: &impl Fn(&str) -> Option<String>,
+        secret: &impl Fn(&str) -> anyhow::Result<Option<String>>,
+    ) -> anyhow::Result<()> {
+        let storage = &mut self.storage;
+        if let Some(v) = var("STRATUS_REPLICAS") {
+            storage.replicas = v.parse().context("STRATUS_REPLICAS is a whole number")?;
+        }
+        if let Some(v) = var("STRATUS_VOLUMES") {
+            // `A=/disk1,A=/disk2,B=s3://bucket/prefix`
+            storage.volumes = v
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(|entry| {
+                    let (pool, location) = entry
+                        .split_once('=')
+                        .context("STRATUS_VOLUMES is a list of POOL=LOCATION, comma-separated")?;
+                    Ok(VolumeConfig { pool: pool.trim().into(), location: location.trim().into() })
+                })
+                .collect::<anyhow::Result<_>>()?;
+        }
+        if let Some(v) = var("STRATUS_SCRUB_RATE") {
+            storage.scrub_rate = v.parse().context("STRATUS_SCRUB_RATE is bytes a second")?;
+        }
+        if let Some(v) = secret("STRATUS_ENCRYPTION_KEY")? {
+            storage.encryption_key = Some(v);
+        }
+        if let Some(v) = var("STRATUS_S3_ENDPOINT") {
+            storage.s3.endpoint = Some(v);
+        }
+        if let Some(v) = var("STRATUS_S3_REGION") {
+            storage.s3.region = v;
+        }
+        if let Some(v) = var("STRATUS_S3_ACCESS_KEY_ID") {
+            storage.s3.access_key_id = v;
+        }
+        if let Some(v) = secret("STRATUS_S3_SECRET_ACCESS_KEY")? {
+            storage.s3.secret_access_key = v;
+        }
         Ok(())
     }
 
@@ -140,6 +241,19 @@ impl Config {
 
     pub fn blocks_dir(&self) -> PathBuf {
         self.data_dir.join("blocks")
+    }
+
+    /// The encryption key, if one is configured (inline or in a file).
+    pub fn cipher(&self) -> anyhow::Result<Option<stratus_blob::Cipher>> {
+        let key = match (&self.storage.encryption_key, &self.storage.encryption_key_file) {
+            (Some(key), _) => key.as_bytes().to_vec(),
+            (None, Some(path)) => std::fs::read(path)
+                .with_context(|| format!("reading the encryption key file {}", path.display()))?,
+            (None, None) => return Ok(None),
+        };
+        stratus_blob::Cipher::from_key(&key)
+            .map(Some)
+            .context("the encryption key must be 32 bytes, written as 64 hex digits")
     }
 }
 

@@ -8,7 +8,7 @@ pub mod jobs;
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use stratus_blob::BlockStore;
+use stratus_blob::{BlockStore, S3Settings, StoreConfig};
 use stratus_core::{Clock, SystemClock};
 use stratus_meta::Db;
 use stratus_service::{Settings, Stratus};
@@ -26,7 +26,17 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let db = Db::connect(&config.database_url()).await.context("opening the metadata database")?;
-    let blocks = BlockStore::open(config.blocks_dir()).await.context("opening the block volume")?;
+    let storage = &config.storage;
+    let blocks = BlockStore::new(StoreConfig {
+        replicas: storage.replicas.max(1),
+        cipher: config.cipher()?,
+        s3: S3Settings {
+            endpoint: storage.s3.endpoint.clone(),
+            region: storage.s3.region.clone(),
+            access_key_id: storage.s3.access_key_id.clone(),
+            secret_access_key: storage.s3.secret_access_key.clone(),
+        },
+    });
     let settings = Settings {
         default_quota: config.default_quota,
         session_ttl: chrono::Duration::days(config.session_days),
@@ -35,11 +45,21 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
         versions_kept: config.versions_kept.max(1),
         version_max_age: chrono::Duration::days(config.version_days),
         gc_grace: std::time::Duration::from_secs(config.gc_grace_secs),
+        tiers: storage.tiers.clone(),
+        scrub_rate: Some(storage.scrub_rate).filter(|r| *r > 0),
         ..Settings::default()
     };
     let staging =
         stratus_blob::Staging::open(config.data_dir.join("tus")).context("opening the tus staging area")?;
-    Ok((Stratus::new(db.clone(), blocks, staging, clock, settings), db))
+    let stratus = Stratus::new(db.clone(), blocks, staging, clock, settings);
+    let configured: Vec<_> = storage.volumes.iter().map(|v| (v.pool.clone(), v.location.clone())).collect();
+    let default = ("A".to_string(), config.blocks_dir().to_string_lossy().into_owned());
+    stratus
+        .register_configured(&configured, default)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("opening the block volumes")?;
+    Ok((stratus, db))
 }
 
 /// A server bound to its port and ready to run.
@@ -47,6 +67,7 @@ pub struct Application {
     listener: TcpListener,
     stratus: Stratus,
     db: Db,
+    refresh: std::time::Duration,
 }
 
 impl Application {
@@ -60,7 +81,12 @@ impl Application {
         let (stratus, db) = open_with_clock(config, clock).await?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-        Ok(Self { listener, stratus, db })
+        Ok(Self {
+            listener,
+            stratus,
+            db,
+            refresh: std::time::Duration::from_secs(config.storage.refresh_secs.max(1)),
+        })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -78,7 +104,7 @@ impl Application {
             tracing::warn!(error = %err, "could not release expired upload reservations");
         }
         let (stop_jobs, jobs_stop) = tokio::sync::watch::channel(false);
-        let mut jobs = jobs::spawn(self.stratus.clone(), jobs_stop);
+        let mut jobs = jobs::spawn(self.stratus.clone(), self.refresh, jobs_stop);
         let app = stratus_http::router(self.stratus);
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         let _ = stop_jobs.send(true);

@@ -4,6 +4,7 @@ use std::{io::BufRead, path::PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use stratus_core::VolumeState;
 use stratus_server::{Application, Config};
 use stratus_service::Registration;
 use tracing_subscriber::EnvFilter;
@@ -47,11 +48,50 @@ enum Admin {
     /// Run a background job now: purge-trash, expire-links, expire-uploads, version-retention, gc,
     /// refresh-stats.
     RunJob { name: String },
+    /// Manage the volumes blocks are stored on (the running server picks changes up within
+    /// seconds).
+    #[command(subcommand)]
+    Volume(Volume),
+    /// Check the block store against the metadata: every referenced block present with its
+    /// replicas and the right hash, every block file referenced, reference counts right.
+    /// Exits with 1 when something is wrong.
+    Fsck {
+        /// Fix what is found (repair copies, fix counts, collect stale garbage), then check again.
+        #[arg(long)]
+        repair: bool,
+        /// Print the full report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete block files nothing references (after a grace period, so uploads in flight are safe).
     Gc {
         /// Only blocks unused for this many seconds are deleted.
         #[arg(long, default_value_t = 3600)]
         grace_secs: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum Volume {
+    /// Every volume with its pool, state, capacity, use and health.
+    List,
+    /// Add a volume: a directory (one per disk) or s3://bucket/prefix.
+    Add {
+        #[arg(long, default_value = "A")]
+        pool: String,
+        location: String,
+    },
+    /// Serve reads only; take no new blocks.
+    Readonly { id: String },
+    /// Take new blocks again.
+    Activate { id: String },
+    /// Move every block elsewhere (the drain job), after which the volume can be removed.
+    Drain { id: String },
+    /// Unregister an empty volume (or, with --force, an offline one whose copies are lost).
+    Remove {
+        id: String,
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -108,6 +148,30 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Admin(Admin::Volume(command)) => volume(&config, command).await,
+        Command::Admin(Admin::Fsck { repair, json }) => {
+            let (stratus, _) = stratus_server::open(&config).await?;
+            let report = stratus.fsck(repair).await.map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_findings("found", &report.found);
+                if let Some(after) = &report.after {
+                    println!(
+                        "repaired: {} corrupt copies, {} copies made, {} counts fixed, {} garbage blocks collected",
+                        report.scrub.as_ref().map_or(0, |s| s.repaired),
+                        report.repair.as_ref().map_or(0, |r| r.copies_made),
+                        report.refcounts_fixed,
+                        report.garbage_collected
+                    );
+                    print_findings("after repair", after);
+                }
+            }
+            if !report.clean() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Admin(Admin::Gc { grace_secs }) => {
             let (stratus, _) = stratus_server::open(&config).await?;
             let done = stratus
@@ -118,6 +182,65 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn volume(config: &Config, command: Volume) -> anyhow::Result<()> {
+    let (stratus, _) = stratus_server::open(config).await?;
+    let failed = |e: stratus_service::ServiceError| anyhow::anyhow!("{e} ({})", e.code());
+    let changed = match command {
+        Volume::List => {
+            let overview = stratus.storage_overview(true).await.map_err(failed)?;
+            println!("id\tpool\tstate\thealth\tused\tfree\tblocks\tlocation");
+            for v in &overview.volumes {
+                let used = v.used_ratio.map_or("-".into(), |r| format!("{:.0}%", r * 100.0));
+                let free = v.available_bytes.map_or("-".into(), |b| format!("{} MiB", b >> 20));
+                let blocks = v.block_files.map_or("-".into(), |n| n.to_string());
+                let state = v.state.as_str();
+                println!(
+                    "{}\t{}\t{state}\t{}\t{used}\t{free}\t{blocks}\t{}",
+                    v.id, v.pool, v.health, v.location
+                );
+            }
+            for warning in &overview.warnings {
+                println!("warning: {warning}");
+            }
+            return Ok(());
+        }
+        Volume::Add { pool, location } => {
+            let v = stratus.add_volume(&pool, &location).await.map_err(failed)?;
+            println!("added volume {} (pool {}) at {}", v.id, v.pool, v.location);
+            return Ok(());
+        }
+        Volume::Readonly { id } => stratus.set_volume_state(&id, VolumeState::ReadOnly).await.map(|()| id),
+        Volume::Activate { id } => stratus.set_volume_state(&id, VolumeState::Active).await.map(|()| id),
+        Volume::Drain { id } => stratus.set_volume_state(&id, VolumeState::Draining).await.map(|()| id),
+        Volume::Remove { id, force } => stratus.remove_volume(&id, force).await.map(|()| id),
+    }
+    .map_err(failed)?;
+    println!("volume {changed}: done");
+    Ok(())
+}
+
+fn print_findings(title: &str, f: &stratus_service::FsckFindings) {
+    println!(
+        "{title}: {} blocks in {} copies, {} referenced; missing {}, corrupt copies {}, under-replicated {}, \
+         stale garbage {}, reference counts wrong {}, pending garbage {}{}",
+        f.blocks,
+        f.copies,
+        f.referenced,
+        f.missing,
+        f.corrupt_copies,
+        f.under_replicated,
+        f.stale_garbage,
+        f.refcount_mismatches,
+        f.pending_garbage,
+        if f.offline_volumes.is_empty() {
+            String::new()
+        } else {
+            format!("; offline volumes: {}", f.offline_volumes.join(", "))
+        }
+    );
+    println!("{}", if f.clean() { "clean" } else { "NOT clean" });
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -42,7 +42,7 @@ pub enum ServiceError {
     UploadIncomplete(String),
     #[error("the client sent nothing for too long")]
     Timeout,
-    #[error("the storage volume is full")]
+    #[error("no storage volume has room for this upload")]
     InsufficientStorage,
     #[error("internal error: {0}")]
     Internal(String),

@@ -211,7 +211,7 @@ impl Stratus {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Display,
     {
-        let mut writer = self.blocks().writer(declared);
+        let mut writer = self.blocks().writer(&self.pool_of(owner).await?, declared);
         let mut body = std::pin::pin!(body);
         let idle = self.0.settings.body_idle_timeout;
         while let Some(chunk) =

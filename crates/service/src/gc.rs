@@ -4,19 +4,12 @@
 
 use std::time::{Duration, SystemTime};
 
+pub use stratus_blob::Collected;
+
 use crate::{Result, Stratus};
 
-/// What one collection removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Collected {
-    /// Block files deleted from the volume.
-    pub blocks: u64,
-    /// Block files looked at.
-    pub examined: u64,
-}
-
 impl Stratus {
-    /// Deletes every block file that no version references and that nothing wrote or reused
+    /// Deletes every block file (on every volume) that no version references and that nothing wrote or reused
     /// during the last `grace`.
     pub async fn collect_garbage(&self, grace: Duration) -> Result<Collected> {
         let cutoff = chrono::Duration::from_std(grace)
@@ -29,16 +22,6 @@ impl Stratus {
         // later commit that reuses it inserts a fresh row.
         self.db().forget_unreferenced(cutoff).await?;
         let referenced = self.db().referenced_hashes().await?;
-        let mut collected = Collected::default();
-        for (hash, modified) in self.blocks().list().await? {
-            collected.examined += 1;
-            if referenced.contains(&hash) || modified > unused_since {
-                continue;
-            }
-            if self.blocks().collect(hash, unused_since).await? {
-                collected.blocks += 1;
-            }
-        }
-        Ok(collected)
+        Ok(self.blocks().collect_garbage(&referenced, unused_since).await?)
     }
 }

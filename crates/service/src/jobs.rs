@@ -24,16 +24,25 @@ pub enum Job {
     CollectGarbage,
     /// Record each user's usage of the day, for the usage series.
     RefreshStats,
+    /// Re-hash every copy of every block, repairing corrupt copies from good ones.
+    Scrub,
+    /// Restore every block's replica count (after a volume was lost).
+    Repair,
+    /// Move every block off draining volumes.
+    Drain,
 }
 
 impl Job {
-    pub const ALL: [Job; 6] = [
+    pub const ALL: [Job; 9] = [
         Job::PurgeTrash,
         Job::ExpireLinks,
         Job::ExpireUploads,
         Job::VersionRetention,
         Job::CollectGarbage,
         Job::RefreshStats,
+        Job::Scrub,
+        Job::Repair,
+        Job::Drain,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +53,9 @@ impl Job {
             Job::VersionRetention => "version-retention",
             Job::CollectGarbage => "gc",
             Job::RefreshStats => "refresh-stats",
+            Job::Scrub => "scrub",
+            Job::Repair => "repair",
+            Job::Drain => "drain",
         }
     }
 
@@ -60,6 +72,9 @@ impl Job {
             Job::VersionRetention => Duration::from_secs(3600),
             Job::CollectGarbage => Duration::from_secs(900),
             Job::RefreshStats => Duration::from_secs(3600),
+            Job::Scrub => Duration::from_secs(7 * 24 * 3600),
+            Job::Repair => Duration::from_secs(3600),
+            Job::Drain => Duration::from_secs(300),
         }
     }
 }
@@ -81,13 +96,13 @@ impl Stratus {
         }
         // Started once the lease is ours (acquiring may have waited on a lock).
         self.db().start_run(run, job.name(), holder, self.now()).await?;
-        let outcome = self.job_body(job).await;
-        let (ok, items, detail) = match &outcome {
-            Ok(items) => (true, *items, None),
-            Err(err) => (false, 0, Some(err.to_string())),
+        let outcome = self.job_body(job, run).await;
+        let (ok, items, detail) = match outcome {
+            Ok((items, report)) => (true, items, report),
+            Err(ref err) => (false, 0, Some(err.to_string())),
         };
-        if let Err(err) = &outcome {
-            tracing::error!(job = job.name(), error = %err, "job failed");
+        if !ok {
+            tracing::error!(job = job.name(), error = detail.as_deref().unwrap_or(""), "job failed");
         }
         self.db().finish_run(run, self.now(), ok, items, detail.as_deref()).await?;
         self.db().release_lease(job.name(), &lease).await?;
@@ -95,7 +110,53 @@ impl Stratus {
         Ok(runs.into_iter().find(|r| r.id == run))
     }
 
-    async fn job_body(&self, job: Job) -> Result<u64> {
+    /// Runs one job; returns how many items it handled and, for the storage sweeps, its
+    /// report (JSON), which the run record keeps.
+    async fn job_body(&self, job: Job, run: VersionId) -> Result<(u64, Option<String>)> {
+        let counted = match job {
+            Job::Scrub => {
+                let (tx, rx) = tokio::sync::watch::channel(None);
+                let progress = self.record_progress(run, rx);
+                let done = self
+                    .scrub(|r| {
+                        tx.send_replace(Some((r.copies_checked, json(r))));
+                    })
+                    .await;
+                drop(tx);
+                let _ = progress.await;
+                let done = done?;
+                return Ok((done.copies_checked, Some(json(&done))));
+            }
+            Job::Repair | Job::Drain => {
+                let done = self.repair(job == Job::Drain).await?;
+                return Ok((done.copies_made + done.moved_off_draining, Some(json(&done))));
+            }
+            _ => self.sweep(job).await?,
+        };
+        Ok((counted, None))
+    }
+
+    /// Writes a long run's latest progress to its record, at most once a second.
+    fn record_progress(
+        &self,
+        run: VersionId,
+        mut rx: tokio::sync::watch::Receiver<Option<(u64, String)>>,
+    ) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let latest = rx.borrow_and_update().clone();
+                if let Some((items, detail)) = latest
+                    && let Err(err) = this.db().progress_run(run, items, &detail).await
+                {
+                    tracing::warn!(error = %err, "could not record job progress");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    }
+
+    async fn sweep(&self, job: Job) -> Result<u64> {
         let settings = &self.0.settings;
         let now = self.now();
         match job {
@@ -123,6 +184,7 @@ impl Stratus {
                 .await?),
             Job::CollectGarbage => Ok(self.collect_garbage(settings.gc_grace).await?.blocks),
             Job::RefreshStats => self.snapshot_usage().await,
+            Job::Scrub | Job::Repair | Job::Drain => Ok(0),
         }
     }
 
@@ -153,4 +215,8 @@ impl Stratus {
         }
         Ok(())
     }
+}
+
+fn json(report: &impl serde::Serialize) -> String {
+    serde_json::to_string(report).unwrap_or_default()
 }

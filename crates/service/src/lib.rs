@@ -9,12 +9,14 @@ mod access;
 mod accounts;
 mod error;
 mod files;
+mod fsck;
 mod gc;
 mod jobs;
 mod links;
 mod sessions;
 mod shares;
 mod stats;
+mod storage;
 mod trash;
 mod tree;
 mod tus;
@@ -30,10 +32,13 @@ use stratus_meta::Db;
 pub use accounts::{Caller, NewAppToken, Registration, Session};
 pub use error::{Result, ServiceError};
 pub use files::{Download, UploadTarget, Uploaded};
+pub use fsck::{FsckFindings, FsckReport};
 pub use gc::Collected;
 pub use jobs::Job;
 pub use links::{LinkOptions, LinkVisit, MAX_URL_SECONDS};
 pub use sessions::{NewUpload, SessionState};
+pub use storage::StorageOverview;
+pub use stratus_blob::{RepairReport, ScrubReport, VolumeStatus};
 pub use tree::{ListQuery, NodeUpdate, Page};
 pub use tus::{TusChecksum, TusCreate, TusState};
 pub use zip::ZipStream;
@@ -59,6 +64,10 @@ pub struct Settings {
     pub gc_grace: std::time::Duration,
     /// This process's name in job leases and run records.
     pub node_name: String,
+    /// Which pool each plan tier's new blocks go to.
+    pub tiers: Vec<stratus_core::Tier>,
+    /// Bytes a second the scrub reads at most (`None`: as fast as it can).
+    pub scrub_rate: Option<u64>,
 }
 
 impl Default for Settings {
@@ -73,6 +82,8 @@ impl Default for Settings {
             version_max_age: Duration::days(90),
             gc_grace: std::time::Duration::from_secs(3600),
             node_name: format!("stratus-{}", uuid::Uuid::now_v7().simple()),
+            tiers: stratus_core::default_tiers(),
+            scrub_rate: Some(64 << 20),
         }
     }
 }
@@ -90,6 +101,8 @@ struct Inner {
     /// The key signing download URLs, loaded from the database on first use.
     url_key: tokio::sync::OnceCell<Vec<u8>>,
     counters: Counters,
+    /// Volumes already warned about for being nearly full.
+    warned_full: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// What this process received, for `/metrics` (and tests proving what crossed the network).
@@ -119,6 +132,7 @@ impl Stratus {
             settings,
             url_key: tokio::sync::OnceCell::new(),
             counters: Counters::default(),
+            warned_full: std::sync::Mutex::default(),
         }))
     }
 

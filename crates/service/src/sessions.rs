@@ -115,7 +115,8 @@ impl Stratus {
         }
         // Counted as received: it crossed the network, whether or not storing it completes.
         self.0.counters.block_bytes.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(self.blocks().put_checked(data, *hash).await?)
+        let pool = self.pool_of(session.owner).await?;
+        Ok(self.blocks().put_checked(&pool, data, *hash).await?)
     }
 
     /// Creates the file (or its new version) from the session's blocks, atomically.

@@ -38,9 +38,19 @@ impl Stratus {
         self.require_admin(caller).await?;
         let (users, logical_bytes, blocks, stored_bytes) = self.db().system_totals().await?;
         let dedup_ratio = if stored_bytes == 0 { 1.0 } else { logical_bytes as f64 / stored_bytes as f64 };
-        // One volume for now: the storage engine (pools, replicas) will report each of its own.
-        let block_files = self.blocks().count_blocks().await?;
-        let volumes = vec![VolumeUsage { name: "default".into(), block_files, bytes: stored_bytes }];
+        let volumes = self
+            .blocks()
+            .status(true)
+            .await
+            .into_iter()
+            .map(|v| VolumeUsage {
+                name: v.id,
+                pool: v.pool,
+                block_files: v.block_files.unwrap_or(0),
+                bytes: v.block_bytes.unwrap_or(0),
+                used_ratio: v.used_ratio,
+            })
+            .collect();
         Ok(SystemStats { users, logical_bytes, stored_bytes, blocks, dedup_ratio, volumes })
     }
 

@@ -6,7 +6,7 @@ use axum::{
     response::{Html, IntoResponse},
 };
 use serde_json::json;
-use stratus_service::Stratus;
+use stratus_service::{Stratus, VolumeStatus};
 
 /// Liveness: the process answers.
 pub async fn health() -> impl IntoResponse {
@@ -50,5 +50,41 @@ pub async fn metrics(State(s): State<Stratus>) -> impl IntoResponse {
         c.upload_bytes.load(Relaxed),
         c.files_committed.load(Relaxed),
     );
+    let storage = s.storage_gauges(false).await;
+    let mut body = body;
+    for (name, help, value) in [
+        ("stratus_block_read_faults_total", "Corrupt block copies met by reads.", storage.read_faults),
+        ("stratus_block_read_repairs_total", "Corrupt copies rewritten after a read.", storage.read_repairs),
+        (
+            "stratus_block_degraded_writes_total",
+            "Blocks stored below their replica count.",
+            storage.degraded_writes,
+        ),
+    ] {
+        body.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"));
+    }
+    type Gauge = (&'static str, &'static str, fn(&VolumeStatus) -> Option<f64>);
+    let gauges: [Gauge; 4] = [
+        ("stratus_volume_capacity_bytes", "Capacity of the volume's disk.", |v| {
+            v.capacity_bytes.map(|b| b as f64)
+        }),
+        ("stratus_volume_available_bytes", "Free bytes on the volume's disk.", |v| {
+            v.available_bytes.map(|b| b as f64)
+        }),
+        ("stratus_volume_online", "1 when the volume is usable.", |v| {
+            Some(f64::from(u8::from(v.problem.is_none())))
+        }),
+        ("stratus_volume_nearly_full", "1 past 85% of capacity.", |v| {
+            Some(f64::from(u8::from(v.nearly_full)))
+        }),
+    ];
+    for (name, help, value) in gauges {
+        body.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for v in &storage.volumes {
+            if let Some(x) = value(v) {
+                body.push_str(&format!("{name}{{volume=\"{}\",pool=\"{}\"}} {x}\n", v.id, v.pool));
+            }
+        }
+    }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -117,7 +117,8 @@ dual_test!(async fn statistics_equal_a_recount_after_random_operations(backend) 
     assert_eq!(system["stored_bytes"].as_u64(), Some(distinct.iter().map(|v| v.0).sum()));
     assert_eq!(system["blocks"].as_u64(), Some(distinct.len() as u64));
     assert!(system["dedup_ratio"].as_f64().unwrap() > 1.0);
-    assert_eq!(system["volumes"][0]["bytes"], system["stored_bytes"]);
+    // The volume also holds blocks the GC has yet to collect.
+    assert!(system["volumes"][0]["bytes"].as_u64() >= system["stored_bytes"].as_u64());
     assert!(system["volumes"][0]["block_files"].as_u64().unwrap() >= distinct.len() as u64);
     let r = app.req(Method::GET, "/api/v1/admin/stats", &u).send().await.unwrap();
     assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
