@@ -88,7 +88,7 @@ pub struct VolumeStatus {
     pub capacity_bytes: Option<u64>,
     pub available_bytes: Option<u64>,
     pub used_ratio: Option<f64>,
-    /// Past 85 % of its capacity.
+    /// Past 85 % of its capacity (or full).
     pub nearly_full: bool,
     /// Too full to take another block.
     pub full: bool,
@@ -239,7 +239,11 @@ impl BlockStore {
             };
             out.push((available, m.clone()));
         }
-        out.sort_by_key(|(available, _)| std::cmp::Reverse(*available));
+        // Emptiest first, counted in whole GiB so that volumes about as free as each other
+        // (one disk, or twins) share the load in random order.
+        use rand::seq::SliceRandom;
+        out.shuffle(&mut rand::thread_rng());
+        out.sort_by_key(|(available, _)| std::cmp::Reverse(*available >> 30));
         out.into_iter().map(|(_, m)| m).collect()
     }
 
@@ -423,6 +427,7 @@ impl BlockStore {
                 (true, Some(backend)) => backend.usage().await.ok(),
                 _ => None,
             };
+            let full = space.is_some_and(|s| s.available < FULL_RESERVE);
             let used_ratio = space.filter(|s| s.total > 0).map(|s| 1.0 - s.available as f64 / s.total as f64);
             out.push(VolumeStatus {
                 id: m.record.id.clone(),
@@ -434,8 +439,8 @@ impl BlockStore {
                 capacity_bytes: space.map(|s: Space| s.total),
                 available_bytes: space.map(|s| s.available),
                 used_ratio,
-                nearly_full: used_ratio.is_some_and(|r| r >= NEARLY_FULL),
-                full: space.is_some_and(|s| s.available < FULL_RESERVE),
+                nearly_full: used_ratio.is_some_and(|r| r >= NEARLY_FULL) || full,
+                full,
                 block_files: usage.map(|u| u.0),
                 block_bytes: usage.map(|u| u.1),
             });

@@ -52,13 +52,7 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
     let staging =
         stratus_blob::Staging::open(config.data_dir.join("tus")).context("opening the tus staging area")?;
     let stratus = Stratus::new(db.clone(), blocks, staging, clock, settings);
-    let configured: Vec<_> = storage.volumes.iter().map(|v| (v.pool.clone(), v.location.clone())).collect();
-    let default = ("A".to_string(), config.blocks_dir().to_string_lossy().into_owned());
-    stratus
-        .register_configured(&configured, default)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .context("opening the block volumes")?;
+    stratus.sync_volumes().await.map_err(|e| anyhow::anyhow!("{e}")).context("opening the block volumes")?;
     Ok((stratus, db))
 }
 
@@ -79,6 +73,16 @@ impl Application {
     /// Like [`build`](Self::build), with the clock chosen by the caller (tests move time).
     pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let (stratus, db) = open_with_clock(config, clock).await?;
+        // Only the server registers the configured volumes: an admin command run with an
+        // older config must not bring back a volume that was removed.
+        let configured: Vec<_> =
+            config.storage.volumes.iter().map(|v| (v.pool.clone(), v.location.clone())).collect();
+        let default = ("A".to_string(), config.blocks_dir().to_string_lossy().into_owned());
+        stratus
+            .register_configured(&configured, default)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("registering the configured volumes")?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         Ok(Self {

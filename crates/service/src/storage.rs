@@ -82,6 +82,8 @@ impl Stratus {
         for v in &volumes {
             if let Some(problem) = &v.problem {
                 warnings.push(format!("volume {} is offline: {problem}", v.id));
+            } else if v.full {
+                warnings.push(format!("volume {} is full: it takes no new blocks", v.id));
             } else if v.nearly_full {
                 let used = v.used_ratio.unwrap_or(0.0) * 100.0;
                 warnings.push(format!("volume {} is {used:.0}% full", v.id));

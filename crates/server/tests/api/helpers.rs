@@ -56,7 +56,7 @@ fn admin_url() -> String {
 }
 
 /// A fresh PostgreSQL database for one test (the test script drops them afterwards).
-async fn fresh_postgres() -> String {
+pub async fn fresh_postgres() -> String {
     use sqlx::Connection;
     let admin = admin_url();
     let name = format!("stratus_test_{}", uuid::Uuid::now_v7().simple());
@@ -185,11 +185,7 @@ impl TestApp {
     /// Runs the `stratus` binary on this server's configuration.
     pub async fn cli(&self, args: &[&str]) -> std::process::Output {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stratus"));
-        cmd.args(args).env("STRATUS_DATA_DIR", self.data_dir()).env("NO_COLOR", "1");
-        match &self.config.database_url {
-            Some(url) => cmd.env("STRATUS_DATABASE_URL", url),
-            None => cmd.env_remove("STRATUS_DATABASE_URL"),
-        };
+        cmd.args(args).envs(config_env(&self.config));
         tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap()
     }
 
@@ -356,4 +352,34 @@ where
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The environment that gives a `stratus` process the configuration `config` describes.
+pub fn config_env(config: &Config) -> Vec<(String, String)> {
+    let storage = &config.storage;
+    let mut env = vec![
+        ("NO_COLOR".into(), "1".into()),
+        ("STRATUS_DATA_DIR".into(), config.data_dir.display().to_string()),
+        ("STRATUS_DATABASE_URL".into(), config.database_url()),
+        ("STRATUS_REPLICAS".into(), storage.replicas.to_string()),
+        (
+            "STRATUS_VOLUMES".into(),
+            storage
+                .volumes
+                .iter()
+                .map(|v| format!("{}={}", v.pool, v.location))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        ("STRATUS_S3_REGION".into(), storage.s3.region.clone()),
+        ("STRATUS_S3_ACCESS_KEY_ID".into(), storage.s3.access_key_id.clone()),
+        ("STRATUS_S3_SECRET_ACCESS_KEY".into(), storage.s3.secret_access_key.clone()),
+    ];
+    if let Some(key) = &storage.encryption_key {
+        env.push(("STRATUS_ENCRYPTION_KEY".into(), key.clone()));
+    }
+    if let Some(endpoint) = &storage.s3.endpoint {
+        env.push(("STRATUS_S3_ENDPOINT".into(), endpoint.clone()));
+    }
+    env
 }

@@ -6,6 +6,7 @@ mod helpers;
 
 mod accounts;
 mod cli;
+mod faults;
 mod files;
 mod jobs;
 mod links;
@@ -15,6 +16,7 @@ mod schema;
 mod sessions;
 mod sharing;
 mod stats;
+mod storage;
 mod trash;
 mod tree;
 mod tus;
