@@ -3,6 +3,8 @@
 # SQLite and PostgreSQL. Installs and starts what the tests need when it is missing.
 #   STRATUS_TEST_PG_URL   admin URL of the PostgreSQL server (default postgres://postgres@127.0.0.1:5432/test)
 #   STRATUS_TEST_SKIP_POSTGRES=1   run the SQLite half only (the PostgreSQL tests say they were skipped)
+#   STRATUS_TEST_SKIP_S3=1         do not start moto_server; the S3 tests then pass without running
+# The full-disk test mounts a small tmpfs, so the suite runs as root (as CI does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,6 +51,30 @@ ensure_postgres() {
   psql "$STRATUS_TEST_PG_URL" -Atqc 'SELECT 1' >/dev/null
 }
 
+ensure_s3() {
+  # An S3-compatible server on loopback: moto_server, checking every request's signature once
+  # scripts/s3_setup.py has made an IAM user and its key with the first three requests.
+  [ "${STRATUS_TEST_SKIP_S3:-}" = 1 ] && return 0
+  if ! command -v moto_server >/dev/null || ! python3 -c 'import boto3' 2>/dev/null; then
+    python3 -m pip install --quiet 'moto[server]' boto3 2>/dev/null ||
+      python3 -m pip install --quiet --break-system-packages 'moto[server]' boto3
+  fi
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  INITIAL_NO_AUTH_ACTION_COUNT=3 moto_server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+  MOTO_PID=$!
+  for _ in $(seq 100); do
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null && break
+    sleep 0.2
+  done
+  eval "$(python3 scripts/s3_setup.py "http://127.0.0.1:$port")"
+}
+
+cleanup() {
+  drop_test_databases
+  if [ -n "${MOTO_PID:-}" ]; then kill "$MOTO_PID" 2>/dev/null || true; fi
+}
+
 drop_test_databases() {
   [ "${STRATUS_TEST_SKIP_POSTGRES:-}" = 1 ] && return 0
   psql "$STRATUS_TEST_PG_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'stratus\_test\_%'" 2>/dev/null |
@@ -58,7 +84,8 @@ drop_test_databases() {
 ensure_python
 ensure_postgres
 drop_test_databases
-trap drop_test_databases EXIT
+trap cleanup EXIT
+ensure_s3
 
 say "cargo fmt --check"
 cargo fmt --all -- --check

@@ -424,7 +424,9 @@ impl BlockStore {
                 None => None,
             };
             let usage = match (count, m.online()) {
-                (true, Some(backend)) => backend.usage().await.ok(),
+                (true, Some(backend)) => {
+                    backend.usage().await.map_err(|err| problem = Some(err.to_string())).ok()
+                }
                 _ => None,
             };
             let full = space.is_some_and(|s| s.available < FULL_RESERVE);
