@@ -43,6 +43,15 @@ struct Args {
     /// Metadata database (default: SQLite in the temporary data dir).
     #[arg(long)]
     database_url: Option<String>,
+    /// Volumes of pool A (directories in the temporary data dir).
+    #[arg(long, default_value_t = 1)]
+    volumes: usize,
+    /// Copies of each block (takes effect with two volumes or more).
+    #[arg(long, default_value_t = 2)]
+    replicas: usize,
+    /// Skip the CLI and curl comparison.
+    #[arg(long)]
+    no_cli: bool,
 }
 
 /// The server under test, stopped when dropped.
@@ -53,7 +62,8 @@ struct Server {
 }
 
 impl Server {
-    fn start(database_url: Option<&str>) -> anyhow::Result<Self> {
+    fn start(args: &Args) -> anyhow::Result<Self> {
+        let database_url = args.database_url.as_deref();
         let exe = std::env::current_exe()?;
         let binary: PathBuf = exe.with_file_name("stratus");
         if !binary.exists() {
@@ -70,12 +80,20 @@ impl Server {
             .env("STRATUS_DEFAULT_QUOTA", (1u64 << 40).to_string())
             .env("STRATUS_LOG", "warn,stratus=info")
             .env("NO_COLOR", "1")
+            .env("STRATUS_REPLICAS", args.replicas.to_string())
+            .env("STRATUS_SCRUB_RATE", "0")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         match database_url {
             Some(url) => cmd.env("STRATUS_DATABASE_URL", url),
             None => cmd.env_remove("STRATUS_DATABASE_URL"),
         };
+        if args.volumes > 1 {
+            let volumes: Vec<String> = (1..=args.volumes)
+                .map(|i| format!("A={}", dir.path().join(format!("disk{i}")).display()))
+                .collect();
+            cmd.env("STRATUS_VOLUMES", volumes.join(","));
+        }
         let mut child = cmd.spawn().context("starting stratus serve")?;
         let stderr = child.stderr.take().context("no stderr")?;
         let (tx, rx) = mpsc::channel();
@@ -138,7 +156,7 @@ async fn main() -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("machine: {cores} cores; SHA-256 (one core): {:.0} MB/s", sha256_ceiling());
 
-    let server = Server::start(args.database_url.as_deref())?;
+    let server = Server::start(&args)?;
     let api = format!("{}/api/v1", server.base);
     let client = Client::new();
     let post = |path: &str, body: Value| client.post(format!("{api}{path}")).json(&body).send();
@@ -300,9 +318,50 @@ async fn main() -> anyhow::Result<()> {
         full[0].as_secs_f64() * 1000.0,
         first_page[5].as_secs_f64() * 1000.0
     );
-    tokio::task::block_in_place(|| cli_figures(&server, &api, &auth, args.large_mib))?;
+    tokio::task::block_in_place(|| scrub_figures(&server, &args))?;
+    if !args.no_cli {
+        tokio::task::block_in_place(|| cli_figures(&server, &api, &auth, args.large_mib))?;
+    }
     println!("peak RSS of the server over the whole run: {:.0} MiB", server.peak_rss_mib());
     Ok(())
+}
+
+/// The scrub job, unthrottled, over every copy of every block stored so far.
+fn scrub_figures(server: &Server, args: &Args) -> anyhow::Result<()> {
+    let binary = std::env::current_exe()?.with_file_name("stratus");
+    let mut cmd = Command::new(binary);
+    cmd.args(["admin", "run-job", "scrub"])
+        .env("STRATUS_DATA_DIR", server._dir.path())
+        .env("STRATUS_SCRUB_RATE", "0");
+    if let Some(url) = &args.database_url {
+        cmd.env("STRATUS_DATABASE_URL", url);
+    }
+    let bytes = block_bytes(server._dir.path());
+    let start = Instant::now();
+    let out = cmd.output()?;
+    let took = start.elapsed();
+    anyhow::ensure!(out.status.success(), "scrub: {}", String::from_utf8_lossy(&out.stderr));
+    println!(
+        "scrub    {:.0} MiB of block copies: {:>7.0} MB/s ({:.2} s)",
+        bytes as f64 / MIB as f64,
+        bytes as f64 / MB / took.as_secs_f64(),
+        took.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Bytes of the block files under `dir` (every volume, every copy).
+fn block_bytes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            total += block_bytes(&path);
+        } else if path.file_name().is_some_and(|n| n.len() == 64) {
+            total += entry.metadata().map_or(0, |m| m.len());
+        }
+    }
+    total
 }
 
 /// The command-line client against curl, and a re-upload of an unchanged file.
