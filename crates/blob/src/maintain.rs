@@ -189,6 +189,10 @@ impl BlockStore {
             };
             let pool = BlockStore::resolve_pool(&volumes, &volumes[first].record.pool);
             let target = self.target(&volumes, &pool);
+            if good.len() >= target && on_draining.is_empty() {
+                // Healthy: nothing to copy or move (the scrub is what re-reads everything).
+                continue;
+            }
             // A verified copy: needed to make copies, and before deleting a draining one.
             let mut verified = None;
             for &i in good.iter().chain(&on_draining) {
