@@ -10,12 +10,17 @@ use std::{
 };
 
 use bytes::Bytes;
+use futures_util::{StreamExt, stream};
 use stratus_core::{BlockHash, VolumeState};
 
 use crate::{
     BlobError, BlockStore, Result,
     store::{Mounted, write_copies},
 };
+
+/// Copies read and verified at once by scrub and audit: enough to keep both cores hashing
+/// while the disk reads the next.
+const READ_AHEAD: usize = 3;
 
 /// What one garbage collection removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -119,8 +124,12 @@ impl BlockStore {
                 report.offline_volumes.push(m.record.id.clone());
                 continue;
             };
-            for (hash, _) in backend.list().await? {
-                match self.read_copy(backend, hash).await {
+            let listed = backend.list().await?;
+            let mut reads = stream::iter(listed)
+                .map(|(hash, _)| async move { (hash, self.read_copy(backend, hash).await) })
+                .buffered(READ_AHEAD);
+            while let Some((hash, read)) = reads.next().await {
+                match read {
                     Ok(Some((plain, _))) => report.bytes_checked += plain.len() as u64,
                     // Collected since the listing.
                     Ok(None) => continue,
@@ -253,8 +262,12 @@ impl BlockStore {
                 audit.offline_volumes.push(m.record.id.clone());
                 continue;
             };
-            for (hash, modified) in backend.list().await? {
-                let good = match self.read_copy(backend, hash).await {
+            let listed = backend.list().await?;
+            let mut reads = stream::iter(listed)
+                .map(|(hash, modified)| async move { (hash, modified, self.read_copy(backend, hash).await) })
+                .buffered(READ_AHEAD);
+            while let Some((hash, modified, read)) = reads.next().await {
+                let good = match read {
                     Ok(Some(_)) => true,
                     Ok(None) => continue,
                     Err(BlobError::Corrupt(_)) => false,
