@@ -38,6 +38,12 @@ impl ApiError {
         Self { status, code, detail: detail.into(), headers: Vec::new() }
     }
 
+    /// The same problem under another status (WebDAV's mapping of a few errors).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
     pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
         self

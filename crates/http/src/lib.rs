@@ -4,6 +4,7 @@
 //! Handlers are thin: extract and parse, call the service with the authenticated caller, map
 //! the result. Every error leaves through [`error::ApiError`] as `application/problem+json`.
 
+mod dav;
 pub mod error;
 pub mod extract;
 mod range;
@@ -71,6 +72,7 @@ pub fn router(stratus: Stratus) -> Router {
     let (api, doc) = split();
     api.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", doc))
         .merge(routes::tus::routes())
+        .merge(dav::routes())
         .route("/", get(routes::ops::index))
         .route("/health", get(routes::ops::health))
         .route("/ready", get(routes::ops::ready))

@@ -14,6 +14,7 @@ use sqlx::{
 };
 
 pub use content::{CommitFile, CommitTarget, Committed, NewVersion, StoredContent};
+pub use dav::DavLock;
 pub use error::MetaError;
 pub use links::{LinkRecord, NewLink};
 pub use nodes::{ChildCursor, CursorKey, NewFolder, NodeChange};
@@ -67,6 +68,7 @@ macro_rules! in_tx {
 }
 
 mod content;
+mod dav;
 mod error;
 mod jobs;
 mod links;

@@ -115,6 +115,21 @@ impl Db {
         row.map(Node::try_from).transpose()
     }
 
+    /// Every live child of `parent`, by name (WebDAV's Depth 1 and COPY).
+    pub async fn all_children(&self, parent: NodeId) -> Result<Vec<Node>> {
+        let rows: Vec<NodeRow> = on_db!(self, |pool| {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                node_columns!(),
+                " FROM nodes WHERE parent_id = $1 AND trashed_at IS NULL ORDER BY sort_name, id"
+            ))
+            .bind(parent.to_string())
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(Node::try_from).collect()
+    }
+
     /// One page of a folder's live children, in one query whatever the folder's size.
     pub async fn children(
         &self,

@@ -149,6 +149,35 @@ impl Stratus {
         Ok(Caller { user, username: record.username, token: None, expires_at: None })
     }
 
+    /// [`authenticate_basic`](Self::authenticate_basic) with successes remembered for a
+    /// minute: WebDAV clients send the password with every request, and each check is an
+    /// Argon2 hash. Safe to lose (a miss just hashes again).
+    pub async fn authenticate_basic_cached(&self, username: &str, password: &str) -> Result<Caller> {
+        use sha2::Digest;
+        let key: [u8; 32] = sha2::Sha256::new()
+            .chain_update(username.as_bytes())
+            .chain_update([0])
+            .chain_update(password.as_bytes())
+            .finalize()
+            .into();
+        let now = std::time::Instant::now();
+        {
+            let cache = self.0.basic_cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((caller, until)) = cache.get(&key)
+                && *until > now
+            {
+                return Ok(caller.clone());
+            }
+        }
+        let caller = self.authenticate_basic(username, password).await?;
+        let mut cache = self.0.basic_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.retain(|_, (_, until)| *until > now);
+        }
+        cache.insert(key, (caller.clone(), now + std::time::Duration::from_secs(60)));
+        Ok(caller)
+    }
+
     pub async fn me(&self, caller: &Caller) -> Result<User> {
         Ok(self.db().user(caller.user).await?)
     }

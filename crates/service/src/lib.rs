@@ -7,6 +7,7 @@
 
 mod access;
 mod accounts;
+mod dav;
 mod error;
 mod files;
 mod fsck;
@@ -30,6 +31,7 @@ use stratus_core::{Clock, DEFAULT_QUOTA_BYTES};
 use stratus_meta::Db;
 
 pub use accounts::{Caller, NewAppToken, Registration, Session};
+pub use dav::{DavLock, DavTarget, MAX_LOCK_SECS};
 pub use error::{Result, ServiceError};
 pub use files::{Download, UploadTarget, Uploaded};
 pub use fsck::{FsckFindings, FsckReport};
@@ -103,6 +105,8 @@ struct Inner {
     counters: Counters,
     /// Volumes already warned about for being nearly full.
     warned_full: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Recent successful Basic logins (see `authenticate_basic_cached`).
+    basic_cache: std::sync::Mutex<std::collections::HashMap<[u8; 32], (Caller, std::time::Instant)>>,
 }
 
 /// What this process received, for `/metrics` (and tests proving what crossed the network).
@@ -133,6 +137,7 @@ impl Stratus {
             url_key: tokio::sync::OnceCell::new(),
             counters: Counters::default(),
             warned_full: std::sync::Mutex::default(),
+            basic_cache: std::sync::Mutex::default(),
         }))
     }
 

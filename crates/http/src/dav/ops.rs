@@ -1,0 +1,176 @@
+//! Class 1 methods on resources: GET/HEAD, PUT, MKCOL, DELETE, COPY and MOVE.
+
+use axum::{
+    body::Body,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use futures_util::TryStreamExt;
+use stratus_core::{ConflictPolicy, Node};
+use stratus_service::{DavTarget, NodeUpdate, Stratus, UploadTarget};
+
+use super::{DavError, DavPath, Req};
+use crate::routes::content::serve_file;
+
+fn not_found() -> DavError {
+    DavError::status(StatusCode::NOT_FOUND)
+}
+
+async fn found(s: &Stratus, req: &Req, path: &DavPath) -> Result<Node, DavError> {
+    match s.dav_resolve(&req.caller, &path.segments).await? {
+        DavTarget::Found(node) => Ok(node),
+        _ => Err(not_found()),
+    }
+}
+
+pub async fn get(s: &Stratus, req: &Req) -> Result<Response, DavError> {
+    let node = found(s, req, &req.path).await?;
+    req.conditions(s).await?;
+    if node.is_folder() {
+        let children = s.dav_children(&req.caller, node.id).await?;
+        let mut page = String::from("<!doctype html><meta charset=utf-8><title>Stratus</title><ul>");
+        for child in children {
+            let href = req.path.join(&child.name).href(child.is_folder());
+            page.push_str(&format!("<li><a href=\"{href}\">{}</a></li>", super::xml::escape(&child.name)));
+        }
+        page.push_str("</ul>");
+        return Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response());
+    }
+    let file = s.download(Some(&req.caller), node.id).await?;
+    let modified = node.modified_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let mut response = serve_file(file, &req.headers).await.map_err(DavError::Api)?;
+    if let Ok(value) = modified.parse() {
+        response.headers_mut().insert(header::LAST_MODIFIED, value);
+    }
+    Ok(response)
+}
+
+pub async fn put(s: &Stratus, req: &Req, body: Body) -> Result<Response, DavError> {
+    let locks = req.conditions(s).await?;
+    let declared = req
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let (target, created) = match s.dav_resolve(&req.caller, &req.path.segments).await? {
+        DavTarget::Found(node) if node.is_folder() => {
+            return Err(DavError::status(StatusCode::METHOD_NOT_ALLOWED));
+        }
+        DavTarget::Found(node) => {
+            req.check_locks(&locks, &req.path.text(), false)?;
+            (UploadTarget::Existing(node.id), false)
+        }
+        DavTarget::Missing { parent, name } => {
+            req.check_member_change(&locks, &req.path, false)?;
+            (UploadTarget::Named { parent: parent.id, path: name, policy: ConflictPolicy::Fail }, true)
+        }
+        DavTarget::NoParent => return Err(DavError::status(StatusCode::CONFLICT)),
+    };
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let uploaded = s.upload(Some(&req.caller), target, declared, stream).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::NO_CONTENT };
+    let mut response = status.into_response();
+    if let Ok(value) = super::etag_of(&uploaded.node).parse() {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    Ok(response)
+}
+
+pub async fn mkcol(s: &Stratus, req: &Req, body: &[u8]) -> Result<Response, DavError> {
+    if !body.is_empty() {
+        return Err(DavError::status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+    }
+    let locks = req.conditions(s).await?;
+    match s.dav_resolve(&req.caller, &req.path.segments).await? {
+        DavTarget::Found(_) => Err(DavError::status(StatusCode::METHOD_NOT_ALLOWED)),
+        DavTarget::NoParent => Err(DavError::status(StatusCode::CONFLICT)),
+        DavTarget::Missing { parent, name } => {
+            req.check_member_change(&locks, &req.path, false)?;
+            s.mkdir(Some(&req.caller), parent.id, &name).await?;
+            Ok(StatusCode::CREATED.into_response())
+        }
+    }
+}
+
+pub async fn delete(s: &Stratus, req: &Req) -> Result<Response, DavError> {
+    let node = found(s, req, &req.path).await?;
+    if node.parent_id.is_none() {
+        return Err(DavError::status(StatusCode::FORBIDDEN));
+    }
+    let locks = req.conditions(s).await?;
+    req.check_member_change(&locks, &req.path, true)?;
+    s.delete(&req.caller, node.id).await?;
+    s.dav_drop_locks(&req.caller, &req.path.text()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// COPY (server-side: files share their blocks) and MOVE, with `Overwrite` and `Depth`.
+pub async fn copy_or_move(s: &Stratus, req: &Req, moving: bool) -> Result<Response, DavError> {
+    let destination = req
+        .headers
+        .get("destination")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| DavError::status(StatusCode::BAD_REQUEST))?;
+    if let Some(rest) = destination.split_once("://").map(|(_, r)| r) {
+        let host = rest.split('/').next().unwrap_or("");
+        let ours = req.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !host.eq_ignore_ascii_case(ours) {
+            return Err(DavError::status(StatusCode::BAD_GATEWAY));
+        }
+    }
+    let dest = DavPath::from_uri(destination).map_err(|_| DavError::status(StatusCode::BAD_GATEWAY))?;
+    let overwrite = match req.headers.get("overwrite").and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(v) if v.eq_ignore_ascii_case("T") => true,
+        Some(v) if v.eq_ignore_ascii_case("F") => false,
+        Some(_) => return Err(DavError::status(StatusCode::BAD_REQUEST)),
+    };
+    let deep = match req.headers.get("depth").and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(d) if d.eq_ignore_ascii_case("infinity") => true,
+        Some("0") if !moving => false,
+        Some(_) => return Err(DavError::status(StatusCode::BAD_REQUEST)),
+    };
+    let source = found(s, req, &req.path).await?;
+    if dest == req.path {
+        return Err(DavError::status(StatusCode::FORBIDDEN));
+    }
+    if source.is_folder() && dest.segments.starts_with(&req.path.segments) {
+        return Err(DavError::status(StatusCode::FORBIDDEN));
+    }
+    let locks = req.conditions(s).await?;
+    if moving {
+        req.check_member_change(&locks, &req.path, true)?;
+    }
+    req.check_member_change(&locks, &dest, true)?;
+    let (parent, name, existed) = match s.dav_resolve(&req.caller, &dest.segments).await? {
+        DavTarget::NoParent => return Err(DavError::status(StatusCode::CONFLICT)),
+        DavTarget::Missing { parent, name } => (parent, name, false),
+        DavTarget::Found(existing) => {
+            if !overwrite {
+                return Err(DavError::status(StatusCode::PRECONDITION_FAILED));
+            }
+            if existing.parent_id.is_none() {
+                return Err(DavError::status(StatusCode::FORBIDDEN));
+            }
+            let parent =
+                match s.dav_resolve(&req.caller, &dest.parent().unwrap_or(dest.clone()).segments).await? {
+                    DavTarget::Found(parent) => parent,
+                    _ => return Err(DavError::status(StatusCode::CONFLICT)),
+                };
+            // The resource it replaces goes to the trash, recoverable.
+            s.delete(&req.caller, existing.id).await?;
+            s.dav_drop_locks(&req.caller, &dest.text()).await?;
+            (parent, dest.segments.last().cloned().unwrap_or_default(), true)
+        }
+    };
+    if moving {
+        let rename = (name != source.name).then(|| name.clone());
+        let update = NodeUpdate { name: rename, parent_id: Some(parent.id), public_access: None };
+        s.update_node(&req.caller, source.id, update).await?;
+        s.dav_drop_locks(&req.caller, &req.path.text()).await?;
+    } else {
+        s.dav_copy(&req.caller, &source, parent.id, &name, deep).await?;
+    }
+    Ok(if existed { StatusCode::NO_CONTENT } else { StatusCode::CREATED }.into_response())
+}

@@ -1,0 +1,223 @@
+//! PROPFIND and PROPPATCH: live properties computed from the node, dead ones from the
+//! database, quota properties (RFC 4331).
+
+use axum::{http::StatusCode, response::Response};
+use stratus_core::{Node, User};
+use stratus_service::{DavLock, DavTarget, Stratus};
+
+use super::{
+    DavError, DavPath, Req, etag_of,
+    locks::{activelock, covers},
+    multistatus, xml,
+};
+
+/// The live properties, as `DAV:` local names; none of them can be set.
+const LIVE: [&str; 11] = [
+    "creationdate",
+    "displayname",
+    "getcontentlength",
+    "getcontenttype",
+    "getetag",
+    "getlastmodified",
+    "resourcetype",
+    "supportedlock",
+    "lockdiscovery",
+    "quota-available-bytes",
+    "quota-used-bytes",
+];
+
+enum Wanted {
+    All,
+    Names,
+    Some(Vec<String>),
+}
+
+pub async fn propfind(s: &Stratus, req: &Req, body: &[u8]) -> Result<Response, DavError> {
+    let doc = xml::parse(body).map_err(|_| DavError::status(StatusCode::BAD_REQUEST))?;
+    let wanted = match &doc {
+        None => Wanted::All,
+        Some(doc) => {
+            let root = doc.root_element();
+            if !xml::is(root, "propfind") {
+                return Err(DavError::status(StatusCode::BAD_REQUEST));
+            }
+            if xml::child(root, "propname").is_some() {
+                Wanted::Names
+            } else if let Some(prop) = xml::child(root, "prop") {
+                Wanted::Some(xml::elements(prop).map(xml::key).collect())
+            } else if xml::child(root, "allprop").is_some() {
+                Wanted::All
+            } else {
+                return Err(DavError::status(StatusCode::BAD_REQUEST));
+            }
+        }
+    };
+    let depth1 = match req.headers.get("depth").and_then(|v| v.to_str().ok()) {
+        Some("0") => false,
+        Some("1") => true,
+        _ => return Err(DavError::with_body(StatusCode::FORBIDDEN, xml::error("propfind-finite-depth"))),
+    };
+    let node = match s.dav_resolve(&req.caller, &req.path.segments).await? {
+        DavTarget::Found(node) => node,
+        _ => return Err(DavError::status(StatusCode::NOT_FOUND)),
+    };
+    let locks = req.conditions(s).await?;
+    let user = s.me(&req.caller).await?;
+    let mut out = describe(s, req, &user, &locks, &req.path, &node, &wanted).await?;
+    if depth1 && node.is_folder() {
+        for child in s.dav_children(&req.caller, node.id).await? {
+            let path = req.path.join(&child.name);
+            out.push_str(&describe(s, req, &user, &locks, &path, &child, &wanted).await?);
+        }
+    }
+    Ok(multistatus(xml::multistatus(&out)))
+}
+
+/// One `<D:response>` for a resource.
+async fn describe(
+    s: &Stratus,
+    req: &Req,
+    user: &User,
+    locks: &[DavLock],
+    path: &DavPath,
+    node: &Node,
+    wanted: &Wanted,
+) -> Result<String, DavError> {
+    let dead = s.dav_props(&req.caller, node.id).await?;
+    let live = |name: &str| live_value(user, locks, path, node, name);
+    let mut found = String::new();
+    let mut missing = String::new();
+    match wanted {
+        Wanted::Names => {
+            for name in LIVE {
+                if live(name).is_some() {
+                    found.push_str(&format!("<D:{name}/>"));
+                }
+            }
+            for (key, _) in &dead {
+                found.push_str(&xml::empty_element(key));
+            }
+        }
+        Wanted::All => {
+            for name in LIVE.iter().filter(|n| !n.starts_with("quota")) {
+                if let Some(value) = live(name) {
+                    found.push_str(&value);
+                }
+            }
+            for (_, value) in &dead {
+                found.push_str(value);
+            }
+        }
+        Wanted::Some(keys) => {
+            for key in keys {
+                let (ns, local) = xml::split_key(key);
+                let value = if ns == xml::DAV && LIVE.contains(&local) {
+                    live(local)
+                } else {
+                    dead.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+                };
+                match value {
+                    Some(v) => found.push_str(&v),
+                    None => missing.push_str(&xml::empty_element(key)),
+                }
+            }
+        }
+    }
+    let mut response = format!("<D:response><D:href>{}</D:href>", xml::escape(&path.href(node.is_folder())));
+    if !found.is_empty() || missing.is_empty() {
+        response.push_str(&xml::propstat(&found, 200));
+    }
+    if !missing.is_empty() {
+        response.push_str(&xml::propstat(&missing, 404));
+    }
+    response.push_str("</D:response>");
+    Ok(response)
+}
+
+fn live_value(user: &User, locks: &[DavLock], path: &DavPath, node: &Node, name: &str) -> Option<String> {
+    let file = !node.is_folder();
+    let value = match name {
+        "creationdate" => node.created_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "displayname" => xml::escape(if node.parent_id.is_none() { "/" } else { &node.name }),
+        "getcontentlength" if file => node.size.to_string(),
+        "getcontenttype" if file => mime_guess::from_path(&node.name).first_or_octet_stream().to_string(),
+        "getetag" => xml::escape(&etag_of(node)),
+        "getlastmodified" => node.modified_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+        "resourcetype" => {
+            return Some(if file {
+                "<D:resourcetype/>".into()
+            } else {
+                "<D:resourcetype><D:collection/></D:resourcetype>".into()
+            });
+        }
+        "supportedlock" => {
+            return Some(
+                "<D:supportedlock><D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>\
+                 <D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry></D:supportedlock>"
+                    .into(),
+            );
+        }
+        "lockdiscovery" => {
+            let text = path.text();
+            let active: String = locks.iter().filter(|l| covers(l, &text)).map(activelock).collect();
+            return Some(format!("<D:lockdiscovery>{active}</D:lockdiscovery>"));
+        }
+        "quota-available-bytes" => user.quota.limit.saturating_sub(user.quota.used).to_string(),
+        "quota-used-bytes" => user.quota.used.to_string(),
+        _ => return None,
+    };
+    Some(format!("<D:{name}>{value}</D:{name}>"))
+}
+
+pub async fn proppatch(s: &Stratus, req: &Req, body: &[u8]) -> Result<Response, DavError> {
+    let doc = xml::parse(body)
+        .map_err(|_| DavError::status(StatusCode::BAD_REQUEST))?
+        .ok_or_else(|| DavError::status(StatusCode::BAD_REQUEST))?;
+    let root = doc.root_element();
+    if !xml::is(root, "propertyupdate") {
+        return Err(DavError::status(StatusCode::BAD_REQUEST));
+    }
+    let node = match s.dav_resolve(&req.caller, &req.path.segments).await? {
+        DavTarget::Found(node) => node,
+        _ => return Err(DavError::status(StatusCode::NOT_FOUND)),
+    };
+    let locks = req.conditions(s).await?;
+    req.check_locks(&locks, &req.path.text(), false)?;
+    let mut changes: Vec<(String, Option<String>)> = Vec::new();
+    for op in xml::elements(root) {
+        let set = xml::is(op, "set");
+        if !set && !xml::is(op, "remove") {
+            return Err(DavError::status(StatusCode::BAD_REQUEST));
+        }
+        for prop in xml::elements(op).filter(|p| xml::is(*p, "prop")) {
+            for element in xml::elements(prop) {
+                changes.push((xml::key(element), set.then(|| xml::serialize(element))));
+            }
+        }
+    }
+    let protected: Vec<&String> = changes
+        .iter()
+        .map(|(k, _)| k)
+        .filter(|k| {
+            let (ns, local) = xml::split_key(k);
+            ns == xml::DAV && LIVE.contains(&local)
+        })
+        .collect();
+    let mut out = format!("<D:response><D:href>{}</D:href>", xml::escape(&req.path.href(node.is_folder())));
+    if protected.is_empty() {
+        s.dav_patch_props(&req.caller, node.id, &changes).await?;
+        let names: String = changes.iter().map(|(k, _)| xml::empty_element(k)).collect();
+        out.push_str(&xml::propstat(&names, 200));
+    } else {
+        // All or nothing: the protected ones fail, the others fail with them.
+        let (bad, rest): (Vec<_>, Vec<_>) = changes.iter().partition(|(k, _)| protected.contains(&k));
+        let bad: String = bad.iter().map(|(k, _)| xml::empty_element(k)).collect();
+        out.push_str(&xml::propstat(&bad, 403));
+        if !rest.is_empty() {
+            let rest: String = rest.iter().map(|(k, _)| xml::empty_element(k)).collect();
+            out.push_str(&xml::propstat(&rest, 424));
+        }
+    }
+    out.push_str("</D:response>");
+    Ok(multistatus(xml::multistatus(&out)))
+}

@@ -1,0 +1,138 @@
+//! WebDAV's XML: request bodies parsed with `roxmltree` (namespaces resolved), responses
+//! written as text. A dead property is kept as its element re-serialised with every namespace
+//! declared on the element that uses it, so it reads back the same wherever it is embedded.
+
+use roxmltree::{Document, Node};
+
+pub const DAV: &str = "DAV:";
+
+/// A parsed body, or `None` for an empty one; malformed XML is `Err`.
+pub fn parse(body: &[u8]) -> Result<Option<Document<'_>>, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_string())?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let options = roxmltree::ParsingOptions { allow_dtd: false, ..Default::default() };
+    let doc = Document::parse_with_options(text, options).map_err(|e| format!("malformed XML: {e}"))?;
+    // Namespaces 1.0 forbids undeclaring a prefix (`xmlns:p=""`).
+    for node in doc.descendants().filter(Node::is_element) {
+        if node.namespaces().any(|ns| ns.name().is_some() && ns.uri().is_empty()) {
+            return Err("a namespace prefix is bound to an empty name".into());
+        }
+    }
+    Ok(Some(doc))
+}
+
+/// `{namespace}local`, the key a property is stored under.
+pub fn key(node: Node<'_, '_>) -> String {
+    format!("{{{}}}{}", node.tag_name().namespace().unwrap_or(""), node.tag_name().name())
+}
+
+/// Whether `node` is the element `DAV:name`.
+pub fn is(node: Node<'_, '_>, name: &str) -> bool {
+    node.is_element() && node.tag_name().namespace() == Some(DAV) && node.tag_name().name() == name
+}
+
+/// The element children of `node`.
+pub fn elements<'a, 'i>(node: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>> {
+    node.children().filter(Node::is_element)
+}
+
+pub fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+    elements(node).find(|n| is(*n, name))
+}
+
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An element written back, each namespace declared where it is used.
+pub fn serialize(node: Node<'_, '_>) -> String {
+    let mut out = String::new();
+    write_node(node, &mut out);
+    out
+}
+
+fn write_node(node: Node<'_, '_>, out: &mut String) {
+    if node.is_text() {
+        out.push_str(&escape(node.text().unwrap_or("")));
+        return;
+    }
+    if !node.is_element() {
+        return;
+    }
+    let name = node.tag_name().name();
+    out.push('<');
+    out.push_str(name);
+    out.push_str(&format!(" xmlns=\"{}\"", escape(node.tag_name().namespace().unwrap_or(""))));
+    for (i, attr) in node.attributes().enumerate() {
+        match attr.namespace() {
+            Some("http://www.w3.org/XML/1998/namespace") => {
+                out.push_str(&format!(" xml:{}=\"{}\"", attr.name(), escape(attr.value())));
+            }
+            Some(ns) => out.push_str(&format!(
+                " xmlns:a{i}=\"{}\" a{i}:{}=\"{}\"",
+                escape(ns),
+                attr.name(),
+                escape(attr.value())
+            )),
+            None => out.push_str(&format!(" {}=\"{}\"", attr.name(), escape(attr.value()))),
+        }
+    }
+    if node.has_children() {
+        out.push('>');
+        for child in node.children() {
+            write_node(child, out);
+        }
+        out.push_str(&format!("</{name}>"));
+    } else {
+        out.push_str("/>");
+    }
+}
+
+/// An empty element for a property key (`{ns}local`).
+pub fn empty_element(key: &str) -> String {
+    let (ns, local) = split_key(key);
+    if ns == DAV { format!("<D:{local}/>") } else { format!("<{local} xmlns=\"{}\"/>", escape(ns)) }
+}
+
+pub fn split_key(key: &str) -> (&str, &str) {
+    key.strip_prefix('{').and_then(|k| k.split_once('}')).unwrap_or(("", key))
+}
+
+/// A whole 207 body around `responses`.
+pub fn multistatus(responses: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\">{responses}</D:multistatus>"
+    )
+}
+
+/// One `<D:propstat>` of property XML with its status.
+pub fn propstat(props: &str, status: u16) -> String {
+    format!(
+        "<D:propstat><D:prop>{props}</D:prop><D:status>HTTP/1.1 {status} {}</D:status></D:propstat>",
+        reason(status)
+    )
+}
+
+pub fn reason(status: u16) -> &'static str {
+    axum::http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("")
+}
+
+/// A `<D:error>` body naming a failed precondition.
+pub fn error(condition: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:error xmlns:D=\"DAV:\"><D:{condition}/></D:error>"
+    )
+}

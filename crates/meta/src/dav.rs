@@ -1,0 +1,182 @@
+//! WebDAV's state: dead properties per node and locks per path.
+
+use chrono::{DateTime, Utc};
+use stratus_core::{NodeId, UserId};
+
+use crate::{
+    Db, Result,
+    row::{ms, time},
+};
+
+/// A WebDAV lock on a path of a user's drive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DavLock {
+    pub token: String,
+    pub user: UserId,
+    /// The lock root, `/a/b` (no trailing slash; `/` for the drive).
+    pub path: String,
+    /// Depth infinity: the lock covers everything below `path`.
+    pub deep: bool,
+    pub exclusive: bool,
+    /// The `<owner>` the client sent, as XML.
+    pub owner_xml: String,
+    pub timeout_secs: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Db {
+    /// A node's dead properties: (`{namespace}name`, value XML).
+    pub async fn dav_props(&self, node: NodeId) -> Result<Vec<(String, String)>> {
+        Ok(on_db!(self, |pool| {
+            sqlx::query_as("SELECT name, value FROM dav_props WHERE node_id = $1 ORDER BY name")
+                .bind(node.to_string())
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// Sets (`Some`) and removes (`None`) dead properties, all or none.
+    pub async fn patch_dav_props(&self, node: NodeId, changes: &[(String, Option<String>)]) -> Result<()> {
+        in_tx!(self, |tx| {
+            for (name, value) in changes {
+                match value {
+                    Some(value) => {
+                        sqlx::query(
+                            "INSERT INTO dav_props (node_id, name, value) VALUES ($1, $2, $3) \
+                             ON CONFLICT (node_id, name) DO UPDATE SET value = excluded.value",
+                        )
+                        .bind(node.to_string())
+                        .bind(name)
+                        .bind(value)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM dav_props WHERE node_id = $1 AND name = $2")
+                            .bind(node.to_string())
+                            .bind(name)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Copies one node's dead properties onto another (COPY).
+    pub async fn copy_dav_props(&self, from: NodeId, to: NodeId) -> Result<()> {
+        on_db!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO dav_props (node_id, name, value) SELECT $2, name, value FROM dav_props \
+                 WHERE node_id = $1 ON CONFLICT (node_id, name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The user's locks that have not expired at `now`.
+    pub async fn dav_locks(&self, user: UserId, now: DateTime<Utc>) -> Result<Vec<DavLock>> {
+        type Row = (String, String, i64, i64, String, i64, i64);
+        let rows: Vec<Row> = on_db!(self, |pool| {
+            sqlx::query_as(
+                "SELECT token, path, deep, exclusive, owner_xml, timeout_secs, expires_at FROM dav_locks \
+                 WHERE user_id = $1 AND expires_at > $2 ORDER BY path",
+            )
+            .bind(user.to_string())
+            .bind(ms(now))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(token, path, deep, exclusive, owner_xml, timeout_secs, expires)| {
+                Ok(DavLock {
+                    token,
+                    user,
+                    path,
+                    deep: deep != 0,
+                    exclusive: exclusive != 0,
+                    owner_xml,
+                    timeout_secs,
+                    expires_at: time(expires)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn insert_dav_lock(&self, lock: &DavLock) -> Result<()> {
+        on_db!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO dav_locks (token, user_id, path, deep, exclusive, owner_xml, timeout_secs, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&lock.token)
+            .bind(lock.user.to_string())
+            .bind(&lock.path)
+            .bind(i64::from(lock.deep))
+            .bind(i64::from(lock.exclusive))
+            .bind(&lock.owner_xml)
+            .bind(lock.timeout_secs)
+            .bind(ms(lock.expires_at))
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Extends a lock; false if it is not the user's or has expired.
+    pub async fn refresh_dav_lock(
+        &self,
+        user: UserId,
+        token: &str,
+        timeout_secs: i64,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = on_db!(self, |pool| {
+            sqlx::query(
+                "UPDATE dav_locks SET timeout_secs = $3, expires_at = $4 WHERE token = $1 AND user_id = $2",
+            )
+            .bind(token)
+            .bind(user.to_string())
+            .bind(timeout_secs)
+            .bind(ms(expires_at))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(done > 0)
+    }
+
+    /// Removes a lock; false if the user holds no such lock.
+    pub async fn delete_dav_lock(&self, user: UserId, token: &str) -> Result<bool> {
+        let done = on_db!(self, |pool| {
+            sqlx::query("DELETE FROM dav_locks WHERE token = $1 AND user_id = $2")
+                .bind(token)
+                .bind(user.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(done > 0)
+    }
+
+    /// Removes the locks on `path` and below (the resource was deleted or moved away).
+    pub async fn delete_dav_locks_under(&self, user: UserId, path: &str) -> Result<()> {
+        let below = format!("{}/", path.trim_end_matches('/'));
+        on_db!(self, |pool| {
+            sqlx::query(
+                "DELETE FROM dav_locks WHERE user_id = $1 AND (path = $2 OR substr(path, 1, length(CAST($3 AS TEXT))) = CAST($3 AS TEXT))",
+            )
+                .bind(user.to_string())
+                .bind(path)
+                .bind(below)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,152 @@
+//! What WebDAV needs beyond the REST use cases: paths resolved in the caller's drive, dead
+//! properties, locks (in the database, so several servers agree), and COPY that carries the
+//! dead properties along. Every rule of the other use cases (names, quota, authz, trash) holds:
+//! the WebDAV adapter calls them.
+
+use stratus_core::{Action, Node, NodeId, NodeName};
+pub use stratus_meta::DavLock;
+
+use crate::{Caller, Result, ServiceError, Stratus};
+
+/// A path of the caller's drive, resolved.
+#[derive(Debug, Clone)]
+pub enum DavTarget {
+    /// The node at the path.
+    Found(Node),
+    /// Nothing there, but its parent folder exists (a PUT, MKCOL or LOCK may create it).
+    Missing { parent: Node, name: String },
+    /// A folder on the way is missing.
+    NoParent,
+}
+
+/// The longest lock the server grants.
+pub const MAX_LOCK_SECS: i64 = 7 * 24 * 3600;
+
+impl Stratus {
+    /// Resolves `segments` (already percent-decoded) from the caller's root.
+    pub async fn dav_resolve(&self, caller: &Caller, segments: &[String]) -> Result<DavTarget> {
+        let user = self.db().user(caller.user).await?;
+        let mut node = self.db().live_node(user.root_id).await?;
+        for (i, segment) in segments.iter().enumerate() {
+            let name = NodeName::new(segment)?;
+            match self.db().child_by_name(node.id, name.as_str()).await? {
+                Some(child) => node = child,
+                None if i + 1 == segments.len() && node.is_folder() => {
+                    return Ok(DavTarget::Missing { parent: node, name: name.as_str().to_string() });
+                }
+                None => return Ok(DavTarget::NoParent),
+            }
+            if i + 1 < segments.len() && !node.is_folder() {
+                return Ok(DavTarget::NoParent);
+            }
+        }
+        Ok(DavTarget::Found(node))
+    }
+
+    /// Every live child of a folder the caller may read, by name.
+    pub async fn dav_children(&self, caller: &Caller, folder: NodeId) -> Result<Vec<Node>> {
+        self.authorize(Some(caller), folder, Action::Read).await?;
+        Ok(self.db().all_children(folder).await?)
+    }
+
+    pub async fn dav_props(&self, caller: &Caller, node: NodeId) -> Result<Vec<(String, String)>> {
+        self.authorize(Some(caller), node, Action::Read).await?;
+        Ok(self.db().dav_props(node).await?)
+    }
+
+    pub async fn dav_patch_props(
+        &self,
+        caller: &Caller,
+        node: NodeId,
+        changes: &[(String, Option<String>)],
+    ) -> Result<()> {
+        self.authorize(Some(caller), node, Action::Write).await?;
+        if changes
+            .iter()
+            .any(|(name, value)| name.len() > 1024 || value.as_ref().is_some_and(|v| v.len() > 64 << 10))
+        {
+            return Err(ServiceError::invalid("property_too_large", "a property is at most 64 KiB"));
+        }
+        Ok(self.db().patch_dav_props(node, changes).await?)
+    }
+
+    /// Copies `source` into `parent` as `name`, dead properties included (all of a folder's).
+    pub async fn dav_copy(
+        &self,
+        caller: &Caller,
+        source: &Node,
+        parent: NodeId,
+        name: &str,
+        deep: bool,
+    ) -> Result<Node> {
+        let copy = if deep || !source.is_folder() {
+            self.copy(caller, source.id, parent, Some(name)).await?
+        } else {
+            self.authorize(Some(caller), source.id, Action::Read).await?;
+            self.mkdir(Some(caller), parent, name).await?
+        };
+        self.copy_props_below(source.id, copy.id, deep).await?;
+        Ok(copy)
+    }
+
+    async fn copy_props_below(&self, from: NodeId, to: NodeId, deep: bool) -> Result<()> {
+        let mut pending = vec![(from, to)];
+        while let Some((from, to)) = pending.pop() {
+            self.db().copy_dav_props(from, to).await?;
+            if !deep {
+                continue;
+            }
+            for child in self.db().all_children(from).await? {
+                if let Some(twin) = self.db().child_by_name(to, &child.name).await? {
+                    pending.push((child.id, twin.id));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The caller's unexpired locks.
+    pub async fn dav_locks(&self, caller: &Caller) -> Result<Vec<DavLock>> {
+        Ok(self.db().dav_locks(caller.user, self.now()).await?)
+    }
+
+    /// Records a new lock (the adapter has checked it conflicts with none).
+    pub async fn dav_lock(
+        &self,
+        caller: &Caller,
+        path: &str,
+        deep: bool,
+        exclusive: bool,
+        owner_xml: String,
+        timeout_secs: i64,
+    ) -> Result<DavLock> {
+        let timeout_secs = timeout_secs.clamp(1, MAX_LOCK_SECS);
+        let lock = DavLock {
+            token: format!("opaquelocktoken:{}", uuid::Uuid::new_v4()),
+            user: caller.user,
+            path: path.to_string(),
+            deep,
+            exclusive,
+            owner_xml,
+            timeout_secs,
+            expires_at: self.now() + chrono::Duration::seconds(timeout_secs),
+        };
+        self.db().insert_dav_lock(&lock).await?;
+        Ok(lock)
+    }
+
+    pub async fn dav_refresh_lock(&self, caller: &Caller, token: &str, timeout_secs: i64) -> Result<bool> {
+        let timeout_secs = timeout_secs.clamp(1, MAX_LOCK_SECS);
+        let expires = self.now() + chrono::Duration::seconds(timeout_secs);
+        Ok(self.db().refresh_dav_lock(caller.user, token, timeout_secs, expires).await?)
+    }
+
+    pub async fn dav_unlock(&self, caller: &Caller, token: &str) -> Result<bool> {
+        Ok(self.db().delete_dav_lock(caller.user, token).await?)
+    }
+
+    /// Drops the locks on `path` and below (deleted, or moved away).
+    pub async fn dav_drop_locks(&self, caller: &Caller, path: &str) -> Result<()> {
+        Ok(self.db().delete_dav_locks_under(caller.user, path).await?)
+    }
+}
