@@ -28,6 +28,12 @@ ensure_python() {
   fi
 }
 
+ensure_dav_clients() {
+  # WebDAV is checked by real clients: the litmus suite and rclone, both Debian packages.
+  command -v litmus >/dev/null || apt_install litmus
+  command -v rclone >/dev/null || apt_install rclone
+}
+
 ensure_postgres() {
   [ "${STRATUS_TEST_SKIP_POSTGRES:-}" = 1 ] && return 0
   command -v psql >/dev/null || apt_install postgresql postgresql-client
@@ -82,6 +88,7 @@ drop_test_databases() {
 }
 
 ensure_python
+ensure_dav_clients
 ensure_postgres
 drop_test_databases
 trap cleanup EXIT

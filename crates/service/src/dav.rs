@@ -17,7 +17,12 @@ pub enum DavTarget {
     Missing { parent: Node, name: String },
     /// A folder on the way is missing.
     NoParent,
+    /// `/Shared`: the folder listing what others share with the caller (read-only itself).
+    SharedRoot,
 }
+
+/// The virtual folder at the drive's top that holds what others share with the caller.
+pub const SHARED: &str = "Shared";
 
 /// The longest lock the server grants.
 pub const MAX_LOCK_SECS: i64 = 7 * 24 * 3600;
@@ -25,22 +30,43 @@ pub const MAX_LOCK_SECS: i64 = 7 * 24 * 3600;
 impl Stratus {
     /// Resolves `segments` (already percent-decoded) from the caller's root.
     pub async fn dav_resolve(&self, caller: &Caller, segments: &[String]) -> Result<DavTarget> {
-        let user = self.db().user(caller.user).await?;
-        let mut node = self.db().live_node(user.root_id).await?;
-        for (i, segment) in segments.iter().enumerate() {
+        let (mut node, rest) = match segments.split_first() {
+            Some((first, rest)) if first == SHARED => {
+                let Some((name, rest)) = rest.split_first() else { return Ok(DavTarget::SharedRoot) };
+                let shared = self.dav_shared(caller).await?;
+                match shared.into_iter().find(|n| &n.name == name) {
+                    Some(node) => (node, rest),
+                    None => return Ok(DavTarget::NoParent),
+                }
+            }
+            _ => {
+                let user = self.db().user(caller.user).await?;
+                (self.db().live_node(user.root_id).await?, segments)
+            }
+        };
+        for (i, segment) in rest.iter().enumerate() {
             let name = NodeName::new(segment)?;
             match self.db().child_by_name(node.id, name.as_str()).await? {
                 Some(child) => node = child,
-                None if i + 1 == segments.len() && node.is_folder() => {
+                None if i + 1 == rest.len() && node.is_folder() => {
                     return Ok(DavTarget::Missing { parent: node, name: name.as_str().to_string() });
                 }
                 None => return Ok(DavTarget::NoParent),
             }
-            if i + 1 < segments.len() && !node.is_folder() {
+            if i + 1 < rest.len() && !node.is_folder() {
                 return Ok(DavTarget::NoParent);
             }
         }
         Ok(DavTarget::Found(node))
+    }
+
+    /// What others share with the caller, as the `Shared` folder lists it (the first of
+    /// several items with one name wins).
+    pub async fn dav_shared(&self, caller: &Caller) -> Result<Vec<Node>> {
+        let mut nodes: Vec<Node> = self.shared_with_me(caller).await?.into_iter().map(|s| s.node).collect();
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        nodes.dedup_by(|a, b| a.name == b.name);
+        Ok(nodes)
     }
 
     /// Every live child of a folder the caller may read, by name.

@@ -301,6 +301,7 @@ pub async fn lock(s: &Stratus, req: &Req, body: &[u8]) -> Result<Response, DavEr
             StatusCode::CREATED
         }
         DavTarget::NoParent => return Err(DavError::status(StatusCode::CONFLICT)),
+        DavTarget::SharedRoot => return Err(DavError::status(StatusCode::FORBIDDEN)),
     };
     let lock = s
         .dav_lock(&req.caller, &path, deep, exclusive, owner, timeout(&req.headers))

@@ -19,15 +19,21 @@ fn not_found() -> DavError {
 async fn found(s: &Stratus, req: &Req, path: &DavPath) -> Result<Node, DavError> {
     match s.dav_resolve(&req.caller, &path.segments).await? {
         DavTarget::Found(node) => Ok(node),
+        // The Shared folder itself cannot be changed, copied or moved.
+        DavTarget::SharedRoot => Err(DavError::status(StatusCode::FORBIDDEN)),
         _ => Err(not_found()),
     }
 }
 
 pub async fn get(s: &Stratus, req: &Req) -> Result<Response, DavError> {
-    let node = found(s, req, &req.path).await?;
+    let shared = matches!(s.dav_resolve(&req.caller, &req.path.segments).await?, DavTarget::SharedRoot);
+    let node = if shared { None } else { Some(found(s, req, &req.path).await?) };
     req.conditions(s).await?;
-    if node.is_folder() {
-        let children = s.dav_children(&req.caller, node.id).await?;
+    if node.as_ref().is_none_or(Node::is_folder) {
+        let children = match &node {
+            Some(folder) => s.dav_children(&req.caller, folder.id).await?,
+            None => s.dav_shared(&req.caller).await?,
+        };
         let mut page = String::from("<!doctype html><meta charset=utf-8><title>Stratus</title><ul>");
         for child in children {
             let href = req.path.join(&child.name).href(child.is_folder());
@@ -36,6 +42,7 @@ pub async fn get(s: &Stratus, req: &Req) -> Result<Response, DavError> {
         page.push_str("</ul>");
         return Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response());
     }
+    let Some(node) = node else { return Err(not_found()) };
     let file = s.download(Some(&req.caller), node.id).await?;
     let modified = node.modified_at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     let mut response = serve_file(file, &req.headers).await.map_err(DavError::Api)?;
@@ -65,6 +72,7 @@ pub async fn put(s: &Stratus, req: &Req, body: Body) -> Result<Response, DavErro
             (UploadTarget::Named { parent: parent.id, path: name, policy: ConflictPolicy::Fail }, true)
         }
         DavTarget::NoParent => return Err(DavError::status(StatusCode::CONFLICT)),
+        DavTarget::SharedRoot => return Err(DavError::status(StatusCode::METHOD_NOT_ALLOWED)),
     };
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let uploaded = s.upload(Some(&req.caller), target, declared, stream).await?;
@@ -82,7 +90,7 @@ pub async fn mkcol(s: &Stratus, req: &Req, body: &[u8]) -> Result<Response, DavE
     }
     let locks = req.conditions(s).await?;
     match s.dav_resolve(&req.caller, &req.path.segments).await? {
-        DavTarget::Found(_) => Err(DavError::status(StatusCode::METHOD_NOT_ALLOWED)),
+        DavTarget::Found(_) | DavTarget::SharedRoot => Err(DavError::status(StatusCode::METHOD_NOT_ALLOWED)),
         DavTarget::NoParent => Err(DavError::status(StatusCode::CONFLICT)),
         DavTarget::Missing { parent, name } => {
             req.check_member_change(&locks, &req.path, false)?;
@@ -145,6 +153,7 @@ pub async fn copy_or_move(s: &Stratus, req: &Req, moving: bool) -> Result<Respon
     req.check_member_change(&locks, &dest, true)?;
     let (parent, name, existed) = match s.dav_resolve(&req.caller, &dest.segments).await? {
         DavTarget::NoParent => return Err(DavError::status(StatusCode::CONFLICT)),
+        DavTarget::SharedRoot => return Err(DavError::status(StatusCode::FORBIDDEN)),
         DavTarget::Missing { parent, name } => (parent, name, false),
         DavTarget::Found(existing) => {
             if !overwrite {

@@ -3,7 +3,7 @@
 
 use axum::{http::StatusCode, response::Response};
 use stratus_core::{Node, User};
-use stratus_service::{DavLock, DavTarget, Stratus};
+use stratus_service::{DavLock, DavTarget, SHARED, Stratus};
 
 use super::{
     DavError, DavPath, Req, etag_of,
@@ -57,18 +57,36 @@ pub async fn propfind(s: &Stratus, req: &Req, body: &[u8]) -> Result<Response, D
         Some("1") => true,
         _ => return Err(DavError::with_body(StatusCode::FORBIDDEN, xml::error("propfind-finite-depth"))),
     };
-    let node = match s.dav_resolve(&req.caller, &req.path.segments).await? {
-        DavTarget::Found(node) => node,
-        _ => return Err(DavError::status(StatusCode::NOT_FOUND)),
-    };
+    let target = s.dav_resolve(&req.caller, &req.path.segments).await?;
     let locks = req.conditions(s).await?;
     let user = s.me(&req.caller).await?;
-    let mut out = describe(s, req, &user, &locks, &req.path, &node, &wanted).await?;
-    if depth1 && node.is_folder() {
-        for child in s.dav_children(&req.caller, node.id).await? {
-            let path = req.path.join(&child.name);
-            out.push_str(&describe(s, req, &user, &locks, &path, &child, &wanted).await?);
+    let (mut out, children) = match target {
+        DavTarget::Found(node) => {
+            let out = describe(s, req, &user, &locks, &req.path, &node, &wanted).await?;
+            let mut children = Vec::new();
+            if depth1 && node.is_folder() {
+                children = s.dav_children(&req.caller, node.id).await?;
+                if node.parent_id.is_none() {
+                    // The virtual Shared folder stands where a real one would.
+                    children.retain(|c| c.name != SHARED);
+                }
+            }
+            let mut out = out;
+            if depth1 && node.parent_id.is_none() && req.path.segments.is_empty() {
+                out.push_str(&describe_shared_root(&req.path.join(SHARED), &wanted));
+            }
+            (out, children)
         }
+        DavTarget::SharedRoot => {
+            let out = describe_shared_root(&req.path, &wanted);
+            let children = if depth1 { s.dav_shared(&req.caller).await? } else { Vec::new() };
+            (out, children)
+        }
+        _ => return Err(DavError::status(StatusCode::NOT_FOUND)),
+    };
+    for child in children {
+        let path = req.path.join(&child.name);
+        out.push_str(&describe(s, req, &user, &locks, &path, &child, &wanted).await?);
     }
     Ok(multistatus(xml::multistatus(&out)))
 }
@@ -132,6 +150,37 @@ async fn describe(
     }
     response.push_str("</D:response>");
     Ok(response)
+}
+
+/// The `Shared` folder's response: a collection with nothing else to say.
+fn describe_shared_root(path: &DavPath, wanted: &Wanted) -> String {
+    let props = [
+        ("resourcetype", "<D:resourcetype><D:collection/></D:resourcetype>".to_string()),
+        ("displayname", format!("<D:displayname>{SHARED}</D:displayname>")),
+    ];
+    let (mut found, mut missing) = (String::new(), String::new());
+    match wanted {
+        Wanted::Names => found = props.iter().map(|(n, _)| format!("<D:{n}/>")).collect(),
+        Wanted::All => found = props.iter().map(|(_, v)| v.clone()).collect(),
+        Wanted::Some(keys) => {
+            for key in keys {
+                let (ns, local) = xml::split_key(key);
+                match props.iter().find(|(n, _)| ns == xml::DAV && *n == local) {
+                    Some((_, v)) => found.push_str(v),
+                    None => missing.push_str(&xml::empty_element(key)),
+                }
+            }
+        }
+    }
+    let mut out = format!("<D:response><D:href>{}</D:href>", xml::escape(&path.href(true)));
+    if !found.is_empty() || missing.is_empty() {
+        out.push_str(&xml::propstat(&found, 200));
+    }
+    if !missing.is_empty() {
+        out.push_str(&xml::propstat(&missing, 404));
+    }
+    out.push_str("</D:response>");
+    out
 }
 
 fn live_value(user: &User, locks: &[DavLock], path: &DavPath, node: &Node, name: &str) -> Option<String> {

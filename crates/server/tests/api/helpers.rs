@@ -84,6 +84,7 @@ pub struct TestApp {
 #[derive(Debug, Clone)]
 pub struct TestUser {
     pub id: String,
+    pub username: String,
     pub password: String,
     pub token: String,
     pub root: String,
@@ -168,6 +169,7 @@ impl TestApp {
         let login = self.login(&format!("{username}-root"), "administrator pw").await;
         TestUser {
             id: login["user"]["id"].as_str().unwrap().into(),
+            username: login["user"]["username"].as_str().unwrap().into(),
             password: "administrator pw".into(),
             token: login["token"].as_str().unwrap().into(),
             root: login["user"]["root_id"].as_str().unwrap().into(),
@@ -208,6 +210,7 @@ impl TestApp {
         let user = &login["user"];
         TestUser {
             id: user["id"].as_str().unwrap().into(),
+            username: user["username"].as_str().unwrap().into(),
             password,
             token: login["token"].as_str().unwrap().into(),
             root: user["root_id"].as_str().unwrap().into(),

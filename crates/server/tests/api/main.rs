@@ -6,6 +6,7 @@ mod helpers;
 
 mod accounts;
 mod cli;
+mod dav;
 mod faults;
 mod files;
 mod jobs;
