@@ -115,7 +115,7 @@ dual_test!(async fn rclone_copies_checks_syncs_and_purges(backend) {
 });
 
 dual_test!(async fn webdav_keeps_the_drive_rules(backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, |c| c.default_quota = 1 << 20).await;
     let ann = app.register("ann").await;
     let bob = app.register("bob").await;
 
@@ -141,6 +141,16 @@ dual_test!(async fn webdav_keeps_the_drive_rules(backend) {
     assert_eq!(dav(&app, "PUT", "/notes.txt", &ann).body("two!").send().await.unwrap().status(), StatusCode::NO_CONTENT);
     let id = app.by_path(&ann, "/notes.txt").await;
     assert_eq!(app.download(&ann, &id).await, b"two!");
+    assert_eq!(app.used(&ann).await, 4);
+    // Refused before the body is read, so the server closes that connection: a client of its own.
+    let r = reqwest::Client::new()
+        .put(app.url("/dav/big.bin"))
+        .basic_auth("ann", Some(&ann.password))
+        .body(vec![7u8; 2 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE, "over quota: 507 (RFC 4331)");
     assert_eq!(app.used(&ann).await, 4);
     let r = dav(&app, "GET", "/notes.txt", &ann).header("range", "bytes=1-2").send().await.unwrap();
     assert_eq!((r.status(), r.text().await.unwrap()), (StatusCode::PARTIAL_CONTENT, "wo".to_string()));
