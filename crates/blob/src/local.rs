@@ -17,6 +17,9 @@ use stratus_core::BlockHash;
 /// The size of each `write()` when storing a block.
 const WRITE_CHUNK: usize = 64 * 1024;
 
+/// Temporary files older than this are leftovers of a crash.
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The file naming the volume a directory holds: a disk that is not mounted leaves an empty
 /// mount point behind, which must not be mistaken for an empty volume.
 pub(crate) const MARKER: &str = ".stratus-volume";
@@ -63,16 +66,28 @@ impl LocalVolume {
             }
             Err(err) => return Err(err),
         }
-        // Leftovers of writes a crash interrupted.
+        let volume = Self { root: root.to_path_buf() };
+        volume.remove_stale_temp()?;
+        Ok(volume)
+    }
+
+    /// Removes leftovers of writes a crash interrupted; returns how many. Only old ones:
+    /// another process (a second server, `stratus admin`) may be writing to this volume right
+    /// now, and its temporary files (or a block the GC renamed aside for a moment) are young.
+    pub(crate) fn remove_stale_temp(&self) -> io::Result<u64> {
+        let stale = SystemTime::now().checked_sub(STALE_TEMP).unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut removed = 0;
         for prefix in 0..=255u8 {
-            for entry in fs::read_dir(root.join(hex::encode([prefix])))? {
-                let path = entry?.path();
-                if path.extension().is_some_and(|e| e == "tmp") {
-                    fs::remove_file(path)?;
+            for entry in fs::read_dir(self.root.join(hex::encode([prefix])))? {
+                let entry = entry?;
+                let path = entry.path();
+                let old = entry.metadata().and_then(|m| m.modified()).is_ok_and(|t| t < stale);
+                if path.extension().is_some_and(|e| e == "tmp") && old && fs::remove_file(path).is_ok() {
+                    removed += 1;
                 }
             }
         }
-        Ok(Self { root: root.to_path_buf() })
+        Ok(removed)
     }
 
     fn path_of(&self, hash: &BlockHash) -> PathBuf {
@@ -224,4 +239,25 @@ fn write_durably(dir: &Path, path: &Path, data: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     written
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_a_volume_keeps_young_temp_files_and_removes_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        LocalVolume::open(dir.path(), "A1", true).unwrap();
+        let young = dir.path().join("ab").join("in-flight.1234.tmp");
+        let old = dir.path().join("cd").join("crashed.5678.tmp");
+        fs::write(&young, b"another process is writing this").unwrap();
+        fs::write(&old, b"left by a crash").unwrap();
+        let long_ago = SystemTime::now() - STALE_TEMP - std::time::Duration::from_secs(60);
+        File::options().write(true).open(&old).unwrap().set_modified(long_ago).unwrap();
+        LocalVolume::open(dir.path(), "A1", false).unwrap();
+        assert!(young.exists(), "a write in flight elsewhere is left alone");
+        assert!(!old.exists(), "a crash's leftover is removed");
+    }
 }

@@ -78,7 +78,7 @@ pub struct Audit {
 
 impl BlockStore {
     /// Deletes every block file not in `keep` that nothing wrote or reused since
-    /// `unused_since`, on every online volume.
+    /// `unused_since`, on every online volume, and temporary files a crash left long ago.
     pub async fn collect_garbage(
         &self,
         keep: &HashSet<BlockHash>,
@@ -87,6 +87,7 @@ impl BlockStore {
         let mut collected = Collected::default();
         for m in self.snapshot().iter() {
             let Some(backend) = m.online() else { continue };
+            backend.remove_stale_temp().await?;
             for (hash, modified) in backend.list().await? {
                 collected.examined += 1;
                 if keep.contains(&hash) || modified > unused_since {

@@ -75,6 +75,11 @@ impl Backend {
         local_or_s3!(self, |v| v.list(), |v| v.list().await)
     }
 
+    /// Removes temporary files a crash left behind long ago (nothing for a bucket).
+    pub(crate) async fn remove_stale_temp(&self) -> Result<u64> {
+        local_or_s3!(self, |v| v.remove_stale_temp(), |_v| Ok(0))
+    }
+
     /// Block files and their bytes.
     pub(crate) async fn usage(&self) -> Result<(u64, u64)> {
         local_or_s3!(self, |v| v.usage(), |v| v.usage().await)
