@@ -2,8 +2,8 @@
 //!
 //! A volume is a local directory (one per disk) or an S3 bucket. Each block is written to
 //! `replicas` distinct volumes of its pool, chosen by free space; read-only, draining and full
-//! volumes take no new blocks. Writes are durable before they are acknowledged (see
-//! [`local`]). Every read is verified against the block's hash and falls back to the next
+//! volumes take no new blocks. Writes are durable before they are acknowledged (temp file,
+//! fsync, rename, fsync of the directory). Every read is verified against the block's hash and falls back to the next
 //! copy when one is missing or corrupt, and the bad copy is rewritten from the good one.
 //! Optional AES-256-GCM encryption at rest keeps the plaintext's hash as the address.
 //!
@@ -15,7 +15,7 @@
 //! which blocks matter.
 
 mod cipher;
-pub mod local;
+mod local;
 pub mod maintain;
 mod s3;
 mod staging;
@@ -32,7 +32,7 @@ pub use local::Space;
 pub use maintain::{Audit, Collected, CopySeen, RepairReport, ScrubReport};
 pub use s3::S3Settings;
 pub use staging::{Appender, Staging};
-pub use store::{BlockStore, NEARLY_FULL, StoreConfig, StoreCounters, VolumeStatus};
+pub use store::{BlockStore, StoreConfig, StoreCounters, VolumeStatus};
 pub use writer::{BlockWriter, IN_FLIGHT_BLOCKS, Written};
 
 #[derive(Debug, thiserror::Error)]

@@ -292,14 +292,4 @@ impl BlockStore {
         }
         Ok(audit)
     }
-
-    /// Deletes one copy (fsck's repair of what it found).
-    pub async fn remove_copy(&self, volume: &str, hash: BlockHash) -> Result<bool> {
-        for m in self.snapshot().iter().filter(|m| m.record.id == volume) {
-            if let Some(backend) = m.online() {
-                return backend.remove(hash).await;
-            }
-        }
-        Ok(false)
-    }
 }

@@ -25,7 +25,7 @@ use crate::{
 const FULL_RESERVE: u64 = 2 * BLOCK_SIZE as u64;
 
 /// Used share of a volume past which administrators are warned.
-pub const NEARLY_FULL: f64 = 0.85;
+const NEARLY_FULL: f64 = 0.85;
 
 /// How the store behaves, whatever volumes it has.
 #[derive(Debug, Clone)]
@@ -110,21 +110,6 @@ struct Inner {
 impl BlockStore {
     pub fn new(config: StoreConfig) -> Self {
         Self(Arc::new(Inner { config, volumes: RwLock::default(), counters: StoreCounters::default() }))
-    }
-
-    /// A store of one local volume (pool `A`), for tools and tests.
-    pub async fn single(path: impl Into<String>) -> Result<Self> {
-        let store = Self::new(StoreConfig::default());
-        let record = VolumeRecord {
-            id: "A1".into(),
-            pool: "A".into(),
-            location: path.into(),
-            state: VolumeState::Active,
-            added_at: chrono::Utc::now(),
-        };
-        store.prepare(&record).await?;
-        store.apply(vec![record]).await;
-        Ok(store)
     }
 
     pub fn counters(&self) -> &StoreCounters {

@@ -7,6 +7,7 @@
 mod dav;
 pub mod error;
 pub mod extract;
+mod markup;
 mod range;
 pub mod routes;
 

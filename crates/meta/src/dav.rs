@@ -35,6 +35,20 @@ impl Db {
         }))
     }
 
+    /// The dead properties of every live child of `parent`, in one query (PROPFIND Depth 1).
+    pub async fn dav_props_of_children(&self, parent: NodeId) -> Result<Vec<(NodeId, String, String)>> {
+        let rows: Vec<(String, String, String)> = on_db!(self, |pool| {
+            sqlx::query_as(
+                "SELECT p.node_id, p.name, p.value FROM dav_props p JOIN nodes n ON n.id = p.node_id \
+                 WHERE n.parent_id = $1 AND n.trashed_at IS NULL ORDER BY p.node_id, p.name",
+            )
+            .bind(parent.to_string())
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(|(node, name, value)| Ok((crate::row::id(&node)?, name, value))).collect()
+    }
+
     /// Sets (`Some`) and removes (`None`) dead properties, all or none.
     pub async fn patch_dav_props(&self, node: NodeId, changes: &[(String, Option<String>)]) -> Result<()> {
         in_tx!(self, |tx| {

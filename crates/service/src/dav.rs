@@ -3,6 +3,8 @@
 //! dead properties along. Every rule of the other use cases (names, quota, authz, trash) holds:
 //! the WebDAV adapter calls them.
 
+use std::collections::HashMap;
+
 use stratus_core::{Action, Node, NodeId, NodeName};
 pub use stratus_meta::DavLock;
 
@@ -23,6 +25,9 @@ pub enum DavTarget {
 
 /// The virtual folder at the drive's top that holds what others share with the caller.
 pub const SHARED: &str = "Shared";
+
+/// Dead properties: (`{namespace}name`, the element as XML).
+pub type Props = Vec<(String, String)>;
 
 /// The longest lock the server grants.
 pub const MAX_LOCK_SECS: i64 = 7 * 24 * 3600;
@@ -75,7 +80,28 @@ impl Stratus {
         Ok(self.db().all_children(folder).await?)
     }
 
-    pub async fn dav_props(&self, caller: &Caller, node: NodeId) -> Result<Vec<(String, String)>> {
+    /// A folder's children with their dead properties: one authorisation (reading a folder
+    /// means reading what is in it) and two queries, whatever the folder's size.
+    pub async fn dav_children_with_props(
+        &self,
+        caller: &Caller,
+        folder: NodeId,
+    ) -> Result<Vec<(Node, Props)>> {
+        let children = self.dav_children(caller, folder).await?;
+        let mut props: HashMap<NodeId, Props> = HashMap::new();
+        for (node, name, value) in self.db().dav_props_of_children(folder).await? {
+            props.entry(node).or_default().push((name, value));
+        }
+        Ok(children
+            .into_iter()
+            .map(|c| {
+                let p = props.remove(&c.id).unwrap_or_default();
+                (c, p)
+            })
+            .collect())
+    }
+
+    pub async fn dav_props(&self, caller: &Caller, node: NodeId) -> Result<Props> {
         self.authorize(Some(caller), node, Action::Read).await?;
         Ok(self.db().dav_props(node).await?)
     }

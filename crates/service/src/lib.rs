@@ -31,7 +31,7 @@ use stratus_core::{Clock, DEFAULT_QUOTA_BYTES};
 use stratus_meta::Db;
 
 pub use accounts::{Caller, NewAppToken, Registration, Session};
-pub use dav::{DavLock, DavTarget, MAX_LOCK_SECS, SHARED};
+pub use dav::{DavLock, DavTarget, MAX_LOCK_SECS, Props, SHARED};
 pub use error::{Result, ServiceError};
 pub use files::{Download, UploadTarget, Uploaded};
 pub use fsck::{FsckFindings, FsckReport};

@@ -26,8 +26,11 @@ async fn found(s: &Stratus, req: &Req, path: &DavPath) -> Result<Node, DavError>
 }
 
 pub async fn get(s: &Stratus, req: &Req) -> Result<Response, DavError> {
-    let shared = matches!(s.dav_resolve(&req.caller, &req.path.segments).await?, DavTarget::SharedRoot);
-    let node = if shared { None } else { Some(found(s, req, &req.path).await?) };
+    let node = match s.dav_resolve(&req.caller, &req.path.segments).await? {
+        DavTarget::Found(node) => Some(node),
+        DavTarget::SharedRoot => None,
+        _ => return Err(not_found()),
+    };
     req.conditions(s).await?;
     if node.as_ref().is_none_or(Node::is_folder) {
         let children = match &node {
@@ -159,14 +162,14 @@ pub async fn copy_or_move(s: &Stratus, req: &Req, moving: bool) -> Result<Respon
             if !overwrite {
                 return Err(DavError::status(StatusCode::PRECONDITION_FAILED));
             }
-            if existing.parent_id.is_none() {
+            // The destination's folder is the one it already stands in.
+            let Some(parent) = existing.parent_id else {
                 return Err(DavError::status(StatusCode::FORBIDDEN));
-            }
-            let parent =
-                match s.dav_resolve(&req.caller, &dest.parent().unwrap_or(dest.clone()).segments).await? {
-                    DavTarget::Found(parent) => parent,
-                    _ => return Err(DavError::status(StatusCode::CONFLICT)),
-                };
+            };
+            let parent = s
+                .node(Some(&req.caller), parent)
+                .await
+                .map_err(|_| DavError::status(StatusCode::CONFLICT))?;
             // The resource it replaces goes to the trash, recoverable.
             s.delete(&req.caller, existing.id).await?;
             s.dav_drop_locks(&req.caller, &dest.text()).await?;

@@ -3,7 +3,7 @@
 
 use axum::{http::StatusCode, response::Response};
 use stratus_core::{Node, User};
-use stratus_service::{DavLock, DavTarget, SHARED, Stratus};
+use stratus_service::{DavLock, DavTarget, Props, SHARED, Stratus};
 
 use super::{
     DavError, DavPath, Req, etag_of,
@@ -62,46 +62,45 @@ pub async fn propfind(s: &Stratus, req: &Req, body: &[u8]) -> Result<Response, D
     let user = s.me(&req.caller).await?;
     let (mut out, children) = match target {
         DavTarget::Found(node) => {
-            let out = describe(s, req, &user, &locks, &req.path, &node, &wanted).await?;
+            let dead = s.dav_props(&req.caller, node.id).await?;
+            let mut out = describe(&user, &locks, &req.path, &node, &dead, &wanted);
             let mut children = Vec::new();
             if depth1 && node.is_folder() {
-                children = s.dav_children(&req.caller, node.id).await?;
-                if node.parent_id.is_none() {
+                children = s.dav_children_with_props(&req.caller, node.id).await?;
+                if node.parent_id.is_none() && req.path.segments.is_empty() {
                     // The virtual Shared folder stands where a real one would.
-                    children.retain(|c| c.name != SHARED);
+                    children.retain(|(c, _)| c.name != SHARED);
+                    out.push_str(&describe_shared_root(&req.path.join(SHARED), &wanted));
                 }
-            }
-            let mut out = out;
-            if depth1 && node.parent_id.is_none() && req.path.segments.is_empty() {
-                out.push_str(&describe_shared_root(&req.path.join(SHARED), &wanted));
             }
             (out, children)
         }
         DavTarget::SharedRoot => {
-            let out = describe_shared_root(&req.path, &wanted);
-            let children = if depth1 { s.dav_shared(&req.caller).await? } else { Vec::new() };
-            (out, children)
+            let mut children = Vec::new();
+            // Items of other owners: a few, each read with its own share's rights.
+            for item in if depth1 { s.dav_shared(&req.caller).await? } else { Vec::new() } {
+                let dead = s.dav_props(&req.caller, item.id).await?;
+                children.push((item, dead));
+            }
+            (describe_shared_root(&req.path, &wanted), children)
         }
         _ => return Err(DavError::status(StatusCode::NOT_FOUND)),
     };
-    for child in children {
-        let path = req.path.join(&child.name);
-        out.push_str(&describe(s, req, &user, &locks, &path, &child, &wanted).await?);
+    for (child, dead) in children {
+        out.push_str(&describe(&user, &locks, &req.path.join(&child.name), &child, &dead, &wanted));
     }
     Ok(multistatus(xml::multistatus(&out)))
 }
 
-/// One `<D:response>` for a resource.
-async fn describe(
-    s: &Stratus,
-    req: &Req,
+/// One `<D:response>` for a resource with its dead properties.
+fn describe(
     user: &User,
     locks: &[DavLock],
     path: &DavPath,
     node: &Node,
+    dead: &Props,
     wanted: &Wanted,
-) -> Result<String, DavError> {
-    let dead = s.dav_props(&req.caller, node.id).await?;
+) -> String {
     let live = |name: &str| live_value(user, locks, path, node, name);
     let mut found = String::new();
     let mut missing = String::new();
@@ -112,7 +111,7 @@ async fn describe(
                     found.push_str(&format!("<D:{name}/>"));
                 }
             }
-            for (key, _) in &dead {
+            for (key, _) in dead {
                 found.push_str(&xml::empty_element(key));
             }
         }
@@ -122,7 +121,7 @@ async fn describe(
                     found.push_str(&value);
                 }
             }
-            for (_, value) in &dead {
+            for (_, value) in dead {
                 found.push_str(value);
             }
         }
@@ -149,7 +148,7 @@ async fn describe(
         response.push_str(&xml::propstat(&missing, 404));
     }
     response.push_str("</D:response>");
-    Ok(response)
+    response
 }
 
 /// The `Shared` folder's response: a collection with nothing else to say.

@@ -4,6 +4,8 @@
 
 use roxmltree::{Document, Node};
 
+pub use crate::markup::escape;
+
 pub const DAV: &str = "DAV:";
 
 /// A parsed body, or `None` for an empty one; malformed XML is `Err`.
@@ -40,21 +42,6 @@ pub fn elements<'a, 'i>(node: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>
 
 pub fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
     elements(node).find(|n| is(*n, name))
-}
-
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// An element written back, each namespace declared where it is used.

@@ -18,6 +18,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     error::{ApiError, ApiResult, Problem},
     extract::{Auth, Json, Path, Query},
+    markup::escape,
     routes::{
         content::{serve_file, serve_zip},
         nodes::{ChildrenParams, NodePage},
@@ -356,15 +357,6 @@ fn page(title: &str, body: &str) -> String {
          </head><body>{body}</body></html>",
         escape(title)
     )
-}
-
-/// Text as HTML: user-provided names never become markup.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -2,7 +2,7 @@
 //! in the middle of parallel uploads, and blocks on S3 (moto_server on loopback, with
 //! signature checking on).
 
-use std::{path::Path, process::Stdio, time::Duration};
+use std::{path::Path, process::Stdio};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -133,7 +133,9 @@ impl Drop for Process {
 dual_test!(async fn kill_9_during_parallel_uploads_loses_no_committed_file(backend) {
     let dir = tempfile::tempdir().unwrap();
     let disks: Vec<_> = (1..=2).map(|i| dir.path().join(format!("disk{i}"))).collect();
-    let mut config = stratus_server::Config { data_dir: dir.path().join("data"), ..Default::default() };
+    // Uploads of unknown length reserve quota in 64 MiB steps: room for 20 at once.
+    let mut config =
+        stratus_server::Config { data_dir: dir.path().join("data"), default_quota: 4 << 30, ..Default::default() };
     config.storage.volumes = disks.iter().map(|d| VolumeConfig { pool: "A".into(), location: d.display().to_string() }).collect();
     if backend == Backend::Postgres {
         config.database_url = Some(fresh_postgres().await);
@@ -159,16 +161,26 @@ dual_test!(async fn kill_9_during_parallel_uploads_loses_no_committed_file(backe
         .unwrap();
     let (token, root) = (account["token"].as_str().unwrap().to_string(), account["user"]["root_id"].as_str().unwrap().to_string());
 
-    // 20 uploads of 6 MiB, each sent in 256 KiB pieces a few ms apart.
+    // 20 uploads of 6 MiB in 256 KiB pieces: 5 whole, 15 that stop after 3 MiB and wait
+    // (on a notification only sent after the kill), so the kill lands in the middle of them.
     let (tx, mut acked) = tokio::sync::mpsc::unbounded_channel();
+    let (half_tx, mut halfway) = tokio::sync::mpsc::unbounded_channel();
+    let (release, hold) = tokio::sync::watch::channel(false);
     for i in 0..20u64 {
         let (url, token, tx) = (format!("{}/api/v1/nodes/{root}/files/f{i}.bin", server.base), token.clone(), tx.clone());
+        let (hold, half_tx) = (hold.clone(), half_tx.clone());
         tokio::spawn(async move {
             let body = data(6 << 20, 100 + i);
-            let pieces: Vec<Result<Bytes, std::io::Error>> = body.chunks(256 << 10).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
-            let stream = futures_util::stream::iter(pieces).then(|piece| async move {
-                tokio::time::sleep(Duration::from_millis(15)).await;
-                piece
+            let pieces: Vec<Bytes> = body.chunks(256 << 10).map(Bytes::copy_from_slice).collect();
+            let stream = futures_util::stream::iter(pieces.into_iter().enumerate()).then(move |(n, piece)| {
+                let (hold, half_tx) = (hold.clone(), half_tx.clone());
+                async move {
+                    if i >= 5 && n == 12 {
+                        let _ = half_tx.send(i);
+                        let _ = hold.clone().wait_for(|go| *go).await;
+                    }
+                    Ok::<_, std::io::Error>(piece)
+                }
             });
             let sent = reqwest::Client::new().put(url).bearer_auth(token).body(reqwest::Body::wrap_stream(stream)).send().await;
             if let Ok(r) = sent
@@ -178,14 +190,18 @@ dual_test!(async fn kill_9_during_parallel_uploads_loses_no_committed_file(backe
             }
         });
     }
-    drop(tx);
+    drop((tx, half_tx));
     let mut committed = Vec::new();
     while committed.len() < 5 {
         committed.push(acked.recv().await.unwrap());
     }
+    for _ in 5..20 {
+        halfway.recv().await.unwrap();
+    }
     let mut server = server;
     server.child.kill().unwrap(); // SIGKILL
     server.child.wait().unwrap();
+    let _ = release.send(true);
     while let Some(i) = acked.recv().await {
         committed.push(i);
     }

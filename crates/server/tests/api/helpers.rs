@@ -364,6 +364,7 @@ pub fn config_env(config: &Config) -> Vec<(String, String)> {
         ("NO_COLOR".into(), "1".into()),
         ("STRATUS_DATA_DIR".into(), config.data_dir.display().to_string()),
         ("STRATUS_DATABASE_URL".into(), config.database_url()),
+        ("STRATUS_DEFAULT_QUOTA".into(), config.default_quota.to_string()),
         ("STRATUS_REPLICAS".into(), storage.replicas.to_string()),
         (
             "STRATUS_VOLUMES".into(),
