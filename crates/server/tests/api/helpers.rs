@@ -382,6 +382,9 @@ pub fn config_env(config: &Config) -> Vec<(String, String)> {
     if let Some(key) = &storage.encryption_key {
         env.push(("STRATUS_ENCRYPTION_KEY".into(), key.clone()));
     }
+    if let Some(file) = &storage.encryption_key_file {
+        env.push(("STRATUS_ENCRYPTION_KEY_FILE".into(), file.display().to_string()));
+    }
     if let Some(endpoint) = &storage.s3.endpoint {
         env.push(("STRATUS_S3_ENDPOINT".into(), endpoint.clone()));
     }

@@ -303,3 +303,56 @@ dual_test!(async fn blocks_are_encrypted_at_rest_and_a_wrong_key_is_refused(back
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 });
+
+dual_test!(async fn fsck_repairs_reference_counts_and_a_volume_can_be_reactivated(backend) {
+    let disks = tempfile::tempdir().unwrap();
+    let key_file = disks.path().join("key");
+    std::fs::write(&key_file, "ab".repeat(32)).unwrap();
+    let [a1, a2] = ["a1", "a2"].map(|n| disks.path().join(n));
+    let app = TestApp::spawn_with(backend, |c| {
+        c.storage.volumes = volumes(&[("A", &a1), ("A", &a2)]);
+        c.storage.replicas = 1;
+        c.storage.encryption_key_file = Some(key_file.clone());
+    })
+    .await;
+    let u = app.register("ann").await;
+    let body = data(5 << 20, 77);
+    let node = app.upload(&u, &u.root, "f.bin", body.clone()).await;
+    assert_eq!(app.download(&u, node["id"].as_str().unwrap()).await, body, "a key from a file works");
+
+    // A reference count gone wrong behind the service's back.
+    let url = app.database_url();
+    let sql = "UPDATE blocks SET refcount = refcount + 5";
+    if url.starts_with("postgres") {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    } else {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    let (report, code) = fsck(&app, &[]).await;
+    assert_eq!((code, report["found"]["refcount_mismatches"].as_u64()), (1, Some(2)), "{report}");
+    let (report, code) = fsck(&app, &["--repair"]).await;
+    assert_eq!((code, report["refcounts_fixed"].as_u64()), (0, Some(2)), "{report}");
+    assert_eq!(report["after"]["refcount_mismatches"], 0, "{report}");
+
+    // Read-only, then active again: new blocks land on it once more (A2 read-only by then,
+    // so placement has one choice).
+    let steps: [&[[&str; 2]]; 2] = [&[["readonly", "A1"]], &[["activate", "A1"], ["readonly", "A2"]]];
+    for (round, commands) in steps.into_iter().enumerate() {
+        for [state, id] in commands {
+            let out = app.cli(&["admin", "volume", state, id]).await;
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        app.stratus.sync_volumes().await.unwrap();
+        let before = block_files(&a1).len();
+        for i in 0..6 {
+            // New content each round (the same bytes would dedup onto the first copies).
+            app.upload(&u, &u.root, &format!("r{round}-{i}.bin"), data(1000, 1000 + 10 * round as u64 + i)).await;
+        }
+        let expected = if round == 0 { before } else { before + 6 };
+        assert_eq!(block_files(&a1).len(), expected, "round {round}");
+    }
+});
