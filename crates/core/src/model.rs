@@ -102,10 +102,53 @@ pub struct User {
     pub id: UserId,
     pub username: String,
     pub email: String,
+    /// Whether the owner proved the address (a mailed link, or a verified OIDC login).
+    pub email_verified: bool,
+    pub display_name: Option<String>,
+    /// Whether a profile photo is set (`GET /api/v1/users/{id}/photo`).
+    pub has_photo: bool,
     pub is_admin: bool,
+    /// A disabled account cannot log in; its sessions and tokens stop working.
+    pub disabled: bool,
     pub root_id: NodeId,
     pub quota: Quota,
+    /// The plan's size in GB: 1 for the free plan, 10 to 100 for paid plans.
+    pub plan_gb: u64,
     pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+/// A payment for a plan change, as its payer (or an admin) sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Payment {
+    pub reference: String,
+    pub user_id: UserId,
+    /// The plan paid for, in GB.
+    pub gb: u64,
+    /// In the currency's smallest unit (kobo, cents).
+    pub amount: u64,
+    pub currency: String,
+    /// `pending`, `success` or `failed`.
+    pub status: String,
+    pub authorization_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+/// One security-relevant event: who did what to what, from where, and whether it worked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub actor_id: Option<UserId>,
+    /// The actor's username, or the login that was attempted.
+    pub actor: Option<String>,
+    /// E.g. `login`, `login_failed`, `password_reset`, `share_created`, `admin_user_updated`.
+    pub action: String,
+    pub target: Option<String>,
+    pub ip: Option<String>,
+    pub success: bool,
+    pub detail: Option<String>,
 }
 
 /// A named, revocable token for WebDAV and CLI clients. The secret is shown once, at creation.

@@ -68,7 +68,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServiceError::InvalidName(_) | ServiceError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::BadRequest { .. } | ServiceError::UploadIncomplete(_) => StatusCode::BAD_REQUEST,
-            ServiceError::NameConflict | ServiceError::Conflict { .. } => StatusCode::CONFLICT,
+            ServiceError::NameConflict | ServiceError::Conflict { .. } | ServiceError::QuotaBelowUsage => {
+                StatusCode::CONFLICT
+            }
+            ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ServiceError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             ServiceError::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ServiceError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
@@ -85,6 +89,9 @@ impl From<ServiceError> for ApiError {
         match err {
             ServiceError::Unauthenticated => api
                 .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"stratus\"")),
+            ServiceError::RateLimited { retry_after } => {
+                api.with_header(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)))
+            }
             _ => api,
         }
     }

@@ -5,8 +5,10 @@
 //! HttpOnly session cookie, in which case state-changing requests must also echo the CSRF
 //! cookie in an `X-CSRF-Token` header (double-submit).
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::{
-    extract::{FromRequest, FromRequestParts},
+    extract::{ConnectInfo, FromRequest, FromRequestParts},
     http::{Method, header, request::Parts},
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
@@ -62,7 +64,7 @@ impl FromRequestParts<Stratus> for Auth {
             } else {
                 return Err(ApiError::unauthenticated());
             };
-            return Ok(Self(caller));
+            return Ok(Self(Caller { ip: client_ip(parts, stratus), ..caller }));
         }
         let session = cookie(parts, SESSION_COOKIE).ok_or_else(ApiError::unauthenticated)?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -77,8 +79,38 @@ impl FromRequestParts<Stratus> for Auth {
                 ));
             }
         }
-        Ok(Self(stratus.authenticate_token(&session).await?))
+        let caller = stratus.authenticate_token(&session).await?;
+        Ok(Self(Caller { ip: client_ip(parts, stratus), ..caller }))
     }
+}
+
+/// The client's address: the connection's peer, or behind a trusted proxy the last
+/// `X-Forwarded-For` entry (the one the proxy added).
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<Stratus> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, stratus: &Stratus) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_ip(parts, stratus)))
+    }
+}
+
+fn client_ip(parts: &Parts, stratus: &Stratus) -> Option<IpAddr> {
+    if stratus.trust_proxy() {
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|ip| ip.trim().parse().ok())
+            .last();
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 
 /// The caller if the request carries credentials (which must then be valid), else anonymous:
@@ -100,8 +132,12 @@ impl FromRequestParts<Stratus> for MaybeAuth {
 
 /// The value of cookie `name`, if the request carries it.
 pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
-    parts
-        .headers
+    cookie_in(&parts.headers, name)
+}
+
+/// The value of cookie `name` among these headers.
+pub fn cookie_in(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())

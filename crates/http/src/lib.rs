@@ -32,7 +32,7 @@ use crate::error::ApiError;
 #[openapi(
     info(title = "Stratus", description = "A self-hosted cloud drive."),
     modifiers(&Security),
-    tags((name = "auth"), (name = "account"), (name = "files"), (name = "trash"), (name = "sharing"), (name = "public"), (name = "uploads"), (name = "admin"))
+    tags((name = "auth"), (name = "account"), (name = "files"), (name = "trash"), (name = "sharing"), (name = "public"), (name = "uploads"), (name = "billing"), (name = "admin"))
 )]
 struct ApiDoc;
 
@@ -56,6 +56,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 fn split() -> (Router<Stratus>, utoipa::openapi::OpenApi) {
     let api = OpenApiRouter::new()
         .merge(routes::auth::routes())
+        .merge(routes::recovery::routes())
+        .merge(routes::profile::routes())
+        .merge(routes::billing::routes())
         .merge(routes::nodes::routes())
         .merge(routes::content::routes())
         .merge(routes::shares::routes())

@@ -12,6 +12,9 @@ pub enum MetaError {
     Taken(&'static str),
     #[error("quota exceeded")]
     QuotaExceeded,
+    /// A smaller quota was asked for than is already in use.
+    #[error("more is stored than the new quota allows")]
+    QuotaBelowUsage,
     /// A folder would move into itself or one of its descendants.
     #[error("a folder cannot move into itself or its descendants")]
     Cycle,

@@ -13,6 +13,8 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+pub use accounts::{OidcState, TokenUse, UserFilter};
+pub use billing::{AuditFilter, Settled};
 pub use content::{CommitFile, CommitTarget, Committed, NewVersion, StoredContent};
 pub use dav::DavLock;
 pub use error::MetaError;
@@ -67,6 +69,8 @@ macro_rules! in_tx {
     };
 }
 
+mod accounts;
+mod billing;
 mod content;
 mod dav;
 mod error;

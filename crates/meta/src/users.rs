@@ -15,6 +15,7 @@ pub struct NewUser {
     pub email: String,
     pub password_hash: String,
     pub is_admin: bool,
+    pub email_verified: bool,
     pub quota_limit: u64,
     pub now: DateTime<Utc>,
 }
@@ -27,16 +28,31 @@ pub struct LoginRecord {
     pub disabled: bool,
 }
 
+/// The columns of `users` a [`UserRow`] reads, as a literal for `concat!`.
+macro_rules! user_columns {
+    () => {
+        "id, username, email, email_verified, display_name, photo_type IS NOT NULL AS has_photo, \
+         is_admin, disabled, root_id, quota_used, quota_limit, plan_gb, created_at, last_login_at"
+    };
+}
+pub(crate) use user_columns;
+
 #[derive(sqlx::FromRow)]
-struct UserRow {
+pub(crate) struct UserRow {
     id: String,
     username: String,
     email: String,
+    email_verified: bool,
+    display_name: Option<String>,
+    has_photo: bool,
     is_admin: bool,
+    disabled: bool,
     root_id: String,
     quota_used: i64,
     quota_limit: i64,
+    plan_gb: Option<i64>,
     created_at: i64,
+    last_login_at: Option<i64>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -48,9 +64,15 @@ impl TryFrom<UserRow> for User {
             root_id: id(&r.root_id)?,
             username: r.username,
             email: r.email,
+            email_verified: r.email_verified,
+            display_name: r.display_name,
+            has_photo: r.has_photo,
             is_admin: r.is_admin,
+            disabled: r.disabled,
             quota: Quota { used: size(r.quota_used)?, limit: size(r.quota_limit)? },
+            plan_gb: r.plan_gb.map(size).transpose()?.unwrap_or(1),
             created_at: time(r.created_at)?,
+            last_login_at: r.last_login_at.map(time).transpose()?,
         })
     }
 }
@@ -64,7 +86,7 @@ impl Db {
         in_tx!(self, |tx| {
             sqlx::query(
                 "INSERT INTO users (id, username, email, password_hash, is_admin, root_id, \
-                 quota_limit, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 quota_limit, created_at, email_verified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(&id)
             .bind(&u.username)
@@ -74,6 +96,7 @@ impl Db {
             .bind(&root)
             .bind(limit)
             .bind(now)
+            .bind(u.email_verified)
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -91,13 +114,10 @@ impl Db {
 
     pub async fn user(&self, user: UserId) -> Result<User> {
         let row: UserRow = on_db!(self, |pool| {
-            sqlx::query_as(
-                "SELECT id, username, email, is_admin, root_id, quota_used, quota_limit, \
-                 created_at FROM users WHERE id = $1",
-            )
-            .bind(user.to_string())
-            .fetch_one(pool)
-            .await?
+            sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
+                .bind(user.to_string())
+                .fetch_one(pool)
+                .await?
         });
         row.try_into()
     }

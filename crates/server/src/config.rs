@@ -37,6 +37,70 @@ pub struct Config {
     pub gc_grace_secs: u64,
     /// Volumes, pools, replication and encryption (`[storage]`).
     pub storage: StorageConfig,
+    /// The URL users reach the server at, for mailed links and redirects (by default
+    /// `http://` + the listening address). An `https` URL also marks cookies `Secure`.
+    pub public_url: Option<String>,
+    /// Behind a reverse proxy: take the client address from `X-Forwarded-For`.
+    pub trust_proxy: bool,
+    /// Whether an unverified email keeps its owner from logging in (false: they are reminded).
+    pub require_email_verification: bool,
+    /// Rate limits on login, registration and password reset (`[limits]`).
+    pub limits: stratus_service::Limits,
+    /// Outgoing mail (`[mail]`).
+    pub mail: MailConfig,
+    /// OpenID Connect login (`[oidc]`), off unless an issuer is set.
+    pub oidc: OidcConfig,
+    /// Plans and Paystack (`[billing]`), payments off unless a secret key is set.
+    pub billing: BillingConfig,
+}
+
+/// `[mail]`: without an SMTP URL, mail goes to `<data_dir>/outbox` and the log.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// `smtp://host:port`, `smtp://user:pass@host?tls=required` or `smtps://user:pass@host`.
+    pub smtp_url: Option<String>,
+    pub from: String,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self { smtp_url: None, from: "Stratus <stratus@localhost>".into() }
+    }
+}
+
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    /// `https://accounts.google.com`, or any OpenID Connect issuer.
+    pub issuer: Option<String>,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The login button's label ("Google" by default).
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BillingConfig {
+    pub paystack_secret_key: Option<String>,
+    /// `https://api.paystack.co`.
+    pub paystack_base_url: String,
+    pub currency: String,
+    /// The price of 1 GB for a month in the currency's smallest unit (10000 kobo = ₦100).
+    pub price_per_gb_month: u64,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        let d = stratus_service::BillingSettings::default();
+        Self {
+            paystack_secret_key: None,
+            paystack_base_url: d.paystack_base_url,
+            currency: d.currency,
+            price_per_gb_month: d.price_per_gb_month,
+        }
+    }
 }
 
 /// `[storage]`: where blocks live.
@@ -109,6 +173,13 @@ impl Default for Config {
             version_days: 90,
             gc_grace_secs: 3600,
             storage: StorageConfig::default(),
+            public_url: None,
+            trust_proxy: false,
+            require_email_verification: false,
+            limits: stratus_service::Limits::default(),
+            mail: MailConfig::default(),
+            oidc: OidcConfig::default(),
+            billing: BillingConfig::default(),
         }
     }
 }
@@ -185,6 +256,49 @@ impl Config {
         if let Some(v) = var("STRATUS_LOG_FORMAT") {
             self.log_format = v;
         }
+        let flag = |name: &str| -> anyhow::Result<Option<bool>> {
+            var(name).map(|v| v.parse().with_context(|| format!("{name} is true or false"))).transpose()
+        };
+        if let Some(v) = var("STRATUS_PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
+        if let Some(v) = flag("STRATUS_TRUST_PROXY")? {
+            self.trust_proxy = v;
+        }
+        if let Some(v) = flag("STRATUS_REQUIRE_EMAIL_VERIFICATION")? {
+            self.require_email_verification = v;
+        }
+        if let Some(v) = secret("STRATUS_SMTP_URL")? {
+            self.mail.smtp_url = Some(v);
+        }
+        if let Some(v) = var("STRATUS_MAIL_FROM") {
+            self.mail.from = v;
+        }
+        if let Some(v) = var("STRATUS_OIDC_ISSUER") {
+            self.oidc.issuer = Some(v);
+        }
+        if let Some(v) = var("STRATUS_OIDC_CLIENT_ID") {
+            self.oidc.client_id = v;
+        }
+        if let Some(v) = secret("STRATUS_OIDC_CLIENT_SECRET")? {
+            self.oidc.client_secret = v;
+        }
+        if let Some(v) = var("STRATUS_OIDC_NAME") {
+            self.oidc.name = Some(v);
+        }
+        if let Some(v) = secret("STRATUS_PAYSTACK_SECRET_KEY")? {
+            self.billing.paystack_secret_key = Some(v);
+        }
+        if let Some(v) = var("STRATUS_PAYSTACK_BASE_URL") {
+            self.billing.paystack_base_url = v;
+        }
+        if let Some(v) = var("STRATUS_CURRENCY") {
+            self.billing.currency = v;
+        }
+        if let Some(v) = number("STRATUS_PRICE_PER_GB_MONTH")? {
+            self.billing.price_per_gb_month =
+                u64::try_from(v).context("STRATUS_PRICE_PER_GB_MONTH is 0 or more")?;
+        }
         self.apply_storage_env(&var, &secret)
     }
 
@@ -236,6 +350,35 @@ impl Config {
         match &self.database_url {
             Some(url) => url.clone(),
             None => format!("sqlite://{}", self.data_dir.join("stratus.db").display()),
+        }
+    }
+
+    /// Where mail goes: the SMTP relay, or the outbox folder in the data dir.
+    pub fn mailer(&self) -> anyhow::Result<stratus_service::Mailer> {
+        let mailer = match &self.mail.smtp_url {
+            Some(url) => stratus_service::Mailer::smtp(url, &self.mail.from),
+            None => stratus_service::Mailer::outbox(self.data_dir.join("outbox")).with_from(&self.mail.from),
+        };
+        mailer.map_err(|e| anyhow::anyhow!("{e}")).context("configuring mail")
+    }
+
+    pub fn oidc(&self) -> Option<stratus_service::OidcSettings> {
+        let issuer = self.oidc.issuer.clone().filter(|i| !i.trim().is_empty())?;
+        Some(stratus_service::OidcSettings {
+            issuer,
+            client_id: self.oidc.client_id.clone(),
+            client_secret: self.oidc.client_secret.clone(),
+            name: self.oidc.name.clone().unwrap_or_else(|| "Google".into()),
+        })
+    }
+
+    pub fn billing(&self) -> stratus_service::BillingSettings {
+        let b = &self.billing;
+        stratus_service::BillingSettings {
+            paystack_secret_key: b.paystack_secret_key.clone().filter(|k| !k.trim().is_empty()),
+            paystack_base_url: b.paystack_base_url.clone(),
+            currency: b.currency.clone(),
+            price_per_gb_month: b.price_per_gb_month,
         }
     }
 

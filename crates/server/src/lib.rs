@@ -47,6 +47,13 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
         gc_grace: std::time::Duration::from_secs(config.gc_grace_secs),
         tiers: storage.tiers.clone(),
         scrub_rate: Some(storage.scrub_rate).filter(|r| *r > 0),
+        public_url: config.public_url.clone(),
+        require_email_verification: config.require_email_verification,
+        trust_proxy: config.trust_proxy,
+        limits: config.limits.clone(),
+        mailer: config.mailer()?,
+        oidc: config.oidc(),
+        billing: config.billing(),
         ..Settings::default()
     };
     let staging =
@@ -85,6 +92,7 @@ impl Application {
             .context("registering the configured volumes")?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        stratus.set_local_addr(listener.local_addr()?);
         Ok(Self {
             listener,
             stratus,
@@ -110,6 +118,7 @@ impl Application {
         let (stop_jobs, jobs_stop) = tokio::sync::watch::channel(false);
         let mut jobs = jobs::spawn(self.stratus.clone(), self.refresh, jobs_stop);
         let app = stratus_http::router(self.stratus);
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         let _ = stop_jobs.send(true);
         while jobs.join_next().await.is_some() {}

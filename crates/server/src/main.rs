@@ -43,6 +43,44 @@ enum Admin {
         #[arg(long)]
         admin: bool,
     },
+    /// List accounts, optionally searched by username, email or display name.
+    Users {
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+    },
+    /// Change an account (by username or email): disable or enable it (a disabled user's
+    /// sessions and tokens stop at once), set its plan or quota, grant or revoke admin.
+    User {
+        login: String,
+        #[arg(long)]
+        disable: bool,
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        /// Plan size in GB: 1 (free) or 10 to 100.
+        #[arg(long)]
+        plan: Option<u64>,
+        /// Quota in bytes.
+        #[arg(long)]
+        quota: Option<u64>,
+        /// `true` to make an administrator, `false` to revoke.
+        #[arg(long)]
+        admin: Option<bool>,
+    },
+    /// The audit log (logins, failures, password changes, shares, links, admin actions), newest first.
+    Audit {
+        /// Only this action (login_failed, share_created, admin_user_updated, …).
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// The recent runs of the background jobs.
     Jobs,
     /// Run a background job now: purge-trash, expire-links, expire-uploads, version-retention, gc,
@@ -114,6 +152,66 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
             let role = if admin { "administrator" } else { "user" };
             println!("created {role} {} (id {})", user.username, user.id);
+            Ok(())
+        }
+        Command::Admin(Admin::Users { search, limit, offset }) => {
+            let (stratus, _) = stratus_server::open(&config).await?;
+            let filter = stratus_service::UserFilter { search, offset, limit };
+            let (users, total) =
+                stratus.users(filter).await.map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+            println!("username\temail\tplan\tused\tquota\tadmin\tdisabled\tverified\tid");
+            for u in &users {
+                println!(
+                    "{}\t{}\t{} GB\t{} MiB\t{} MiB\t{}\t{}\t{}\t{}",
+                    u.username,
+                    u.email,
+                    u.plan_gb,
+                    u.quota.used >> 20,
+                    u.quota.limit >> 20,
+                    u.is_admin,
+                    u.disabled,
+                    u.email_verified,
+                    u.id
+                );
+            }
+            println!("{} of {total} accounts", users.len());
+            Ok(())
+        }
+        Command::Admin(Admin::User { login, disable, enable, plan, quota, admin }) => {
+            let (stratus, _) = stratus_server::open(&config).await?;
+            let disabled = (disable || enable).then_some(disable);
+            let update = stratus_service::UserUpdate { disabled, is_admin: admin, plan_gb: plan, quota };
+            let u = stratus
+                .update_user_cli(&login, update)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+            println!(
+                "{}: plan {} GB, quota {} bytes, admin {}, disabled {}",
+                u.username, u.plan_gb, u.quota.limit, u.is_admin, u.disabled
+            );
+            Ok(())
+        }
+        Command::Admin(Admin::Audit { action, limit, json }) => {
+            let (stratus, _) = stratus_server::open(&config).await?;
+            let filter = stratus_service::AuditFilter { action, limit, ..Default::default() };
+            let entries =
+                stratus.audit_log(filter).await.map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+            for e in &entries {
+                if json {
+                    println!("{}", serde_json::to_string(e)?);
+                } else {
+                    let outcome = if e.success { "ok" } else { "FAILED" };
+                    println!(
+                        "{}\t{}\t{outcome}\t{}\t{}\t{}\t{}",
+                        e.at.to_rfc3339(),
+                        e.action,
+                        e.actor.as_deref().unwrap_or("-"),
+                        e.target.as_deref().unwrap_or("-"),
+                        e.ip.as_deref().unwrap_or("-"),
+                        e.detail.as_deref().unwrap_or("")
+                    );
+                }
+            }
             Ok(())
         }
         Command::Admin(Admin::Jobs) => {

@@ -3,7 +3,7 @@
 //! Passwords are hashed with Argon2id on a blocking thread. Token secrets are 256 random
 //! bits; only their SHA-256 is stored, so a database leak yields no usable token.
 
-use std::sync::OnceLock;
+use std::{net::IpAddr, sync::OnceLock};
 
 use argon2::{
     Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use stratus_core::{AppToken, NodeId, TokenId, User, UserId};
 use stratus_meta::{NewToken, NewUser, TokenKind};
 
-use crate::{Result, ServiceError, Stratus};
+use crate::{Result, ServiceError, Stratus, security::Who};
 
 const TOKEN_PREFIX: &str = "stx_";
 const MAX_PASSWORD_BYTES: usize = 1024;
@@ -30,6 +30,8 @@ pub struct Caller {
     /// The session or app token used, if any (none for password Basic auth).
     pub token: Option<TokenId>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Where the request came from (set by the adapter), for the audit log.
+    pub ip: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -55,13 +57,37 @@ pub struct NewAppToken {
 }
 
 impl Stratus {
-    /// Creates an account with the default quota and an empty root folder.
-    pub async fn register(&self, r: Registration) -> Result<User> {
-        self.create_user(r, false).await
+    /// Creates an account with the default quota and an empty root folder, and mails a link
+    /// to verify its email address.
+    pub async fn register(&self, r: Registration, ip: Option<IpAddr>) -> Result<User> {
+        if let Some(ip) = ip {
+            let max = self.0.settings.limits.register_per_ip;
+            self.rate(&format!("register:ip:{ip}"), max, chrono::Duration::hours(1)).await?;
+        }
+        let user = self.create_user(r, false).await?;
+        self.audit(
+            &Who { id: Some(user.id), name: Some(user.username.clone()), ip },
+            "register",
+            None,
+            true,
+            None,
+        )
+        .await;
+        self.send_verification(&user).await;
+        Ok(user)
     }
 
     /// Creates an account, optionally an administrator (the `stratus admin` path).
     pub async fn create_user(&self, r: Registration, is_admin: bool) -> Result<User> {
+        self.insert_user(r, is_admin, false).await
+    }
+
+    pub(crate) async fn insert_user(
+        &self,
+        r: Registration,
+        is_admin: bool,
+        email_verified: bool,
+    ) -> Result<User> {
         let username = valid_username(&r.username)?;
         let email = valid_email(&r.email)?;
         valid_password(&r.password)?;
@@ -76,15 +102,68 @@ impl Stratus {
             email,
             password_hash,
             is_admin,
+            email_verified,
             quota_limit: self.0.settings.default_quota,
             now: self.now(),
         };
         Ok(self.db().create_user(&user).await?)
     }
 
-    /// Checks a password and opens a session.
-    pub async fn login(&self, login: &str, password: &str) -> Result<Session> {
-        let user = self.check_password(login, password).await?;
+    /// Checks a password and opens a session. Attempts are rate-limited per IP and per
+    /// account, and slowed down after repeated failures; every outcome is audited.
+    pub async fn login(&self, login: &str, password: &str, ip: Option<IpAddr>) -> Result<Session> {
+        let login = login.trim().to_lowercase();
+        let limits = &self.0.settings.limits;
+        let account_key = format!("login:account:{login}");
+        let minute = chrono::Duration::minutes(1);
+        let throttled = async {
+            if let Some(ip) = ip {
+                self.rate(&format!("login:ip:{ip}"), limits.login_per_ip, minute).await?;
+            }
+            self.rate(&account_key, limits.login_per_account, minute).await?;
+            self.check_delay(&account_key).await
+        };
+        if let Err(err) = throttled.await {
+            self.audit(&Who::named(&login, ip), "login_throttled", None, false, None).await;
+            return Err(err);
+        }
+        let user = match self.check_password(&login, password).await {
+            Ok(user) => user,
+            Err(err) => {
+                self.record_outcome(&account_key, false).await?;
+                self.audit(&Who::named(&login, ip), "login_failed", None, false, None).await;
+                return Err(err);
+            }
+        };
+        self.record_outcome(&account_key, true).await?;
+        let record = self.db().user(user).await?;
+        if self.0.settings.require_email_verification && !record.email_verified {
+            self.audit(
+                &Who { id: Some(user), name: Some(record.username.clone()), ip },
+                "login_failed",
+                None,
+                false,
+                Some("email not verified".into()),
+            )
+            .await;
+            return Err(ServiceError::Forbidden(
+                "verify your email address first: follow the link we mailed you",
+            ));
+        }
+        let session = self.open_session(user).await?;
+        self.audit(
+            &Who { id: Some(user), name: Some(session.user.username.clone()), ip },
+            "login",
+            None,
+            true,
+            None,
+        )
+        .await;
+        Ok(session)
+    }
+
+    /// A new session for `user` (after a password or an identity provider vouched for it).
+    pub(crate) async fn open_session(&self, user: UserId) -> Result<Session> {
         let secret = new_secret();
         let now = self.now();
         let expires_at = now + self.0.settings.session_ttl;
@@ -99,7 +178,22 @@ impl Stratus {
                 expires_at: Some(expires_at),
             })
             .await?;
+        self.db().touch_login(user, now).await?;
         Ok(Session { token: secret, expires_at, user: self.db().user(user).await? })
+    }
+
+    /// Changes the caller's password (the current one is needed) and ends every other session.
+    pub async fn change_password(&self, caller: &Caller, current: &str, new: &str) -> Result<()> {
+        let record = self.db().login_record_by_id(caller.user).await?;
+        if !verify_password(current.to_string(), record.password_hash).await? {
+            self.audit(&caller.into(), "password_change_failed", None, false, None).await;
+            return Err(ServiceError::Forbidden("the current password is wrong"));
+        }
+        valid_password(new)?;
+        let hash = hash_password(new.to_string()).await?;
+        self.db().set_password(caller.user, &hash, caller.token.map(|t| t.to_string())).await?;
+        self.audit(&caller.into(), "password_changed", None, true, None).await;
+        Ok(())
     }
 
     /// Ends the caller's session: its token stops working at once.
@@ -129,6 +223,7 @@ impl Stratus {
             username: owner.username,
             token: Some(owner.token),
             expires_at: owner.expires_at,
+            ip: None,
         })
     }
 
@@ -144,9 +239,13 @@ impl Stratus {
             }
             return Err(ServiceError::Unauthenticated);
         }
-        let user = self.check_password(&login, password).await?;
+        let key = format!("login:account:{login}");
+        self.check_delay(&key).await?;
+        let checked = self.check_password(&login, password).await;
+        self.record_outcome(&key, checked.is_ok()).await?;
+        let user = checked?;
         let record = self.db().user(user).await?;
-        Ok(Caller { user, username: record.username, token: None, expires_at: None })
+        Ok(Caller { user, username: record.username, token: None, expires_at: None, ip: None })
     }
 
     /// [`authenticate_basic`](Self::authenticate_basic) with successes remembered for a
@@ -161,20 +260,25 @@ impl Stratus {
             .finalize()
             .into();
         let now = std::time::Instant::now();
-        {
+        let cached = {
             let cache = self.0.basic_cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((caller, until)) = cache.get(&key)
-                && *until > now
-            {
-                return Ok(caller.clone());
+            cache.get(&key).filter(|(_, until, _)| *until > now).map(|(c, _, hash)| (c.clone(), hash.clone()))
+        };
+        // A hit still asks the database (cheaply) whether the account was disabled or its
+        // password changed since, on any node.
+        if let Some((caller, hash)) = cached {
+            let record = self.db().login_record_by_id(caller.user).await?;
+            if !record.disabled && record.password_hash == hash {
+                return Ok(caller);
             }
         }
         let caller = self.authenticate_basic(username, password).await?;
+        let hash = self.db().login_record_by_id(caller.user).await?.password_hash;
         let mut cache = self.0.basic_cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {
-            cache.retain(|_, (_, until)| *until > now);
+            cache.retain(|_, (_, until, _)| *until > now);
         }
-        cache.insert(key, (caller.clone(), now + std::time::Duration::from_secs(60)));
+        cache.insert(key, (caller.clone(), now + std::time::Duration::from_secs(60), hash));
         Ok(caller)
     }
 
@@ -233,7 +337,7 @@ impl Stratus {
     }
 }
 
-fn valid_username(raw: &str) -> Result<String> {
+pub(crate) fn valid_username(raw: &str) -> Result<String> {
     let name = raw.trim().to_lowercase();
     let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     let starts_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
@@ -246,7 +350,7 @@ fn valid_username(raw: &str) -> Result<String> {
     Ok(name)
 }
 
-fn valid_email(raw: &str) -> Result<String> {
+pub(crate) fn valid_email(raw: &str) -> Result<String> {
     let email = raw.trim().to_lowercase();
     let valid = match email.split_once('@') {
         Some((local, domain)) => {
@@ -265,7 +369,7 @@ fn valid_email(raw: &str) -> Result<String> {
     Ok(email)
 }
 
-fn valid_password(password: &str) -> Result<()> {
+pub(crate) fn valid_password(password: &str) -> Result<()> {
     if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
         return Err(ServiceError::invalid(
             "weak_password",
@@ -275,13 +379,13 @@ fn valid_password(password: &str) -> Result<()> {
     Ok(())
 }
 
-fn new_secret() -> String {
+pub(crate) fn new_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
-fn digest(secret: &str) -> [u8; 32] {
+pub(crate) fn digest(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 

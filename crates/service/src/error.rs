@@ -44,6 +44,15 @@ pub enum ServiceError {
     Timeout,
     #[error("no storage volume has room for this upload")]
     InsufficientStorage,
+    /// Too many attempts: try again after this many seconds (429 + Retry-After).
+    #[error("too many attempts; try again in {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    /// A plan or quota smaller than what is stored.
+    #[error("you store more than the new size allows; free some space first")]
+    QuotaBelowUsage,
+    /// A service Stratus depends on (identity provider, payment provider) failed (502).
+    #[error("{message}")]
+    Upstream { code: &'static str, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -69,12 +78,27 @@ impl ServiceError {
             Self::UploadIncomplete(_) => "upload_incomplete",
             Self::Timeout => "request_timeout",
             Self::InsufficientStorage => "insufficient_storage",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::QuotaBelowUsage => "quota_below_usage",
+            Self::Upstream { code, .. } => code,
             Self::Internal(_) => "internal",
         }
     }
 
     pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid { code, message: message.into() }
+    }
+
+    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest { code, message: message.into() }
+    }
+
+    pub(crate) fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict { code, message: message.into() }
+    }
+
+    pub(crate) fn upstream(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Upstream { code, message: message.into() }
     }
 
     pub(crate) fn internal(err: impl std::fmt::Display) -> Self {
@@ -92,6 +116,7 @@ impl From<MetaError> for ServiceError {
                 message: format!("this {what} is already registered"),
             },
             MetaError::QuotaExceeded => Self::QuotaExceeded,
+            MetaError::QuotaBelowUsage => Self::QuotaBelowUsage,
             MetaError::Cycle => Self::invalid("invalid_move", err.to_string()),
             MetaError::Invalid(message) => Self::invalid("invalid_request", message),
             other => Self::internal(other),

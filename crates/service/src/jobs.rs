@@ -176,7 +176,9 @@ impl Stratus {
             Job::ExpireUploads => {
                 let sessions = self.db().delete_expired_sessions(now).await?;
                 let tus = self.expire_tus().await?;
-                Ok(sessions + tus + self.expire_reservations().await?)
+                // Throttling counters are upload-sized leftovers too: a day old, they go.
+                let counters = self.prune_throttle().await?;
+                Ok(sessions + tus + counters + self.expire_reservations().await?)
             }
             Job::VersionRetention => Ok(self
                 .db()
@@ -203,6 +205,7 @@ impl Stratus {
     pub async fn run_job_for(&self, caller: &Caller, name: &str) -> Result<JobRun> {
         self.require_admin(caller).await?;
         let job = Job::parse(name).ok_or(ServiceError::NotFound)?;
+        self.audit(&caller.into(), "admin_job_run", Some(name.to_string()), true, None).await;
         self.run_job(job, self.node_name()).await?.ok_or(ServiceError::Conflict {
             code: "job_busy",
             message: "another server is running this job right now".into(),

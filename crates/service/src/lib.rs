@@ -7,6 +7,8 @@
 
 mod access;
 mod accounts;
+mod admin;
+mod billing;
 mod dav;
 mod error;
 mod files;
@@ -14,6 +16,11 @@ mod fsck;
 mod gc;
 mod jobs;
 mod links;
+mod mail;
+mod oidc;
+mod profile;
+mod recovery;
+mod security;
 mod sessions;
 mod shares;
 mod stats;
@@ -31,6 +38,8 @@ use stratus_core::{Clock, DEFAULT_QUOTA_BYTES};
 use stratus_meta::Db;
 
 pub use accounts::{Caller, NewAppToken, Registration, Session};
+pub use admin::UserUpdate;
+pub use billing::{BillingOverview, BillingSettings, Checkout, Plans};
 pub use dav::{DavLock, DavTarget, MAX_LOCK_SECS, Props, SHARED};
 pub use error::{Result, ServiceError};
 pub use files::{Download, UploadTarget, Uploaded};
@@ -38,9 +47,13 @@ pub use fsck::{FsckFindings, FsckReport};
 pub use gc::Collected;
 pub use jobs::Job;
 pub use links::{LinkOptions, LinkVisit, MAX_URL_SECONDS};
+pub use mail::Mailer;
+pub use oidc::{OidcLogin, OidcSettings};
+pub use security::{Limits, Who};
 pub use sessions::{NewUpload, SessionState};
 pub use storage::StorageOverview;
 pub use stratus_blob::{RepairReport, ScrubReport, VolumeStatus};
+pub use stratus_meta::{AuditFilter, UserFilter};
 pub use tree::{ListQuery, NodeUpdate, Page};
 pub use tus::{TusChecksum, TusCreate, TusState};
 pub use zip::ZipStream;
@@ -70,6 +83,18 @@ pub struct Settings {
     pub tiers: Vec<stratus_core::Tier>,
     /// Bytes a second the scrub reads at most (`None`: as fast as it can).
     pub scrub_rate: Option<u64>,
+    /// The address users reach this server at, for links in mails and redirects (by default
+    /// `http://` + the listening address).
+    pub public_url: Option<String>,
+    /// Whether an unverified email keeps its owner from logging in (else they are reminded).
+    pub require_email_verification: bool,
+    /// Whether the client address is the last `X-Forwarded-For` entry (behind a proxy)
+    /// rather than the connection's peer.
+    pub trust_proxy: bool,
+    pub limits: Limits,
+    pub mailer: Mailer,
+    pub oidc: Option<OidcSettings>,
+    pub billing: BillingSettings,
 }
 
 impl Default for Settings {
@@ -86,9 +111,19 @@ impl Default for Settings {
             node_name: format!("stratus-{}", uuid::Uuid::now_v7().simple()),
             tiers: stratus_core::default_tiers(),
             scrub_rate: Some(64 << 20),
+            public_url: None,
+            require_email_verification: false,
+            trust_proxy: false,
+            limits: Limits::default(),
+            mailer: Mailer::outbox(std::env::temp_dir().join("stratus-outbox")),
+            oidc: None,
+            billing: BillingSettings::default(),
         }
     }
 }
+
+/// Recent Basic logins: the caller, until when, and the password hash it was checked against.
+type BasicCache = std::collections::HashMap<[u8; 32], (Caller, std::time::Instant, String)>;
 
 /// The drive: a cheap handle to the metadata store, the block store, the clock and settings.
 #[derive(Clone)]
@@ -105,8 +140,14 @@ struct Inner {
     counters: Counters,
     /// Volumes already warned about for being nearly full.
     warned_full: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The client for Paystack and the identity provider, built on first use.
+    http: std::sync::OnceLock<reqwest::Client>,
+    /// The listening address's URL, when no public URL is configured.
+    local_url: std::sync::OnceLock<String>,
+    /// The identity provider's discovery document and keys, fetched on first use.
+    oidc: oidc::Provider,
     /// Recent successful Basic logins (see `authenticate_basic_cached`).
-    basic_cache: std::sync::Mutex<std::collections::HashMap<[u8; 32], (Caller, std::time::Instant)>>,
+    basic_cache: std::sync::Mutex<BasicCache>,
 }
 
 /// What this process received, for `/metrics` (and tests proving what crossed the network).
@@ -138,6 +179,9 @@ impl Stratus {
             counters: Counters::default(),
             warned_full: std::sync::Mutex::default(),
             basic_cache: std::sync::Mutex::default(),
+            local_url: std::sync::OnceLock::new(),
+            http: std::sync::OnceLock::new(),
+            oidc: oidc::Provider::default(),
         }))
     }
 
@@ -154,6 +198,23 @@ impl Stratus {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         let now = self.0.clock.now();
         chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+    }
+
+    /// Tells the service the address it listens on (the default public URL).
+    pub fn set_local_addr(&self, addr: std::net::SocketAddr) {
+        let _ = self.0.local_url.set(format!("http://{addr}"));
+    }
+
+    /// The URL users reach this server at, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.0.settings.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => self.0.local_url.get().cloned().unwrap_or_else(|| "http://127.0.0.1:8080".into()),
+        }
+    }
+
+    pub fn trust_proxy(&self) -> bool {
+        self.0.settings.trust_proxy
     }
 
     pub fn counters(&self) -> &Counters {

@@ -47,6 +47,7 @@ impl Stratus {
         if o.upload_only && !node.is_folder() {
             return Err(ServiceError::invalid("not_a_folder", "a file drop needs a folder"));
         }
+        let password_set = o.password.is_some();
         let password_hash = match o.password {
             Some(p) if p.is_empty() || p.len() > MAX_LINK_PASSWORD => {
                 return Err(ServiceError::invalid("invalid_password", "a link password is 1 to 1024 bytes"));
@@ -72,6 +73,12 @@ impl Stratus {
                 now: self.now(),
             })
             .await?;
+        let detail = serde_json::json!({
+            "link": record.link.id, "password": password_set, "expires_at": o.expires_at,
+            "max_downloads": max_downloads, "upload_only": o.upload_only,
+        });
+        self.audit(&caller.into(), "link_created", Some(node.id.to_string()), true, Some(detail.to_string()))
+            .await;
         Ok(record.link)
     }
 
@@ -94,8 +101,11 @@ impl Stratus {
     }
 
     pub async fn delete_link(&self, caller: &Caller, link: LinkId) -> Result<()> {
-        self.managed_link(caller, link).await?;
-        Ok(self.db().delete_link(link).await?)
+        let record = self.managed_link(caller, link).await?;
+        self.db().delete_link(link).await?;
+        let target = Some(record.link.node_id.to_string());
+        self.audit(&caller.into(), "link_deleted", target, true, Some(format!("link {link}"))).await;
+        Ok(())
     }
 
     /// Opens a link for a visitor: it must be active, unexpired and, if it has one, given its

@@ -20,7 +20,10 @@ impl Stratus {
         if grantee == node.owner_id {
             return Err(ServiceError::invalid("invalid_share", "an item cannot be shared with its owner"));
         }
-        Ok(self.db().upsert_share(&node, grantee, role, self.now()).await?)
+        let share = self.db().upsert_share(&node, grantee, role, self.now()).await?;
+        let detail = Some(format!("with {} as {}", user.trim().to_lowercase(), role_name(role)));
+        self.audit(&caller.into(), "share_created", Some(node.id.to_string()), true, detail).await;
+        Ok(share)
     }
 
     /// The node's shares (owner only).
@@ -45,6 +48,8 @@ impl Stratus {
             return Err(ServiceError::NotFound);
         }
         self.db().set_share_role(share, role).await?;
+        let detail = Some(format!("share {share} now {}", role_name(role)));
+        self.audit(&caller.into(), "share_updated", Some(node.to_string()), true, detail).await;
         Ok(self.db().share(share).await?)
     }
 
@@ -57,10 +62,27 @@ impl Stratus {
         if found.user_id != caller.user {
             self.authorize(Some(caller), node, Action::Share).await?;
         }
-        Ok(self.db().delete_share(share).await?)
+        self.db().delete_share(share).await?;
+        self.audit(
+            &caller.into(),
+            "share_revoked",
+            Some(node.to_string()),
+            true,
+            Some(format!("share {share}")),
+        )
+        .await;
+        Ok(())
     }
 
     pub async fn shared_with_me(&self, caller: &Caller) -> Result<Vec<SharedItem>> {
         Ok(self.db().shared_with(caller.user).await?)
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Owner => "owner",
+        Role::Editor => "editor",
+        Role::Viewer => "viewer",
     }
 }

@@ -143,8 +143,17 @@ impl Stratus {
 
     pub async fn add_volume_for(&self, caller: &Caller, pool: &str, location: &str) -> Result<VolumeStatus> {
         self.require_admin(caller).await?;
-        let record = self.add_volume(pool, location).await?;
-        self.volume_status(&record.id).await
+        let added = self.add_volume(pool, location).await;
+        let target = added.as_ref().map(|r| r.id.clone()).unwrap_or_else(|_| location.to_string());
+        self.audit(
+            &caller.into(),
+            "admin_volume_added",
+            Some(target),
+            added.is_ok(),
+            Some(format!("pool {pool}")),
+        )
+        .await;
+        self.volume_status(&added?.id).await
     }
 
     async fn volume_status(&self, id: &str) -> Result<VolumeStatus> {
@@ -173,7 +182,11 @@ impl Stratus {
         state: VolumeState,
     ) -> Result<VolumeStatus> {
         self.require_admin(caller).await?;
-        self.set_volume_state(id, state).await?;
+        let changed = self.set_volume_state(id, state).await;
+        let detail = Some(format!("state {}", state.as_str()));
+        self.audit(&caller.into(), "admin_volume_changed", Some(id.to_string()), changed.is_ok(), detail)
+            .await;
+        changed?;
         self.volume_status(id).await
     }
 
@@ -213,7 +226,11 @@ impl Stratus {
 
     pub async fn remove_volume_for(&self, caller: &Caller, id: &str, force: bool) -> Result<()> {
         self.require_admin(caller).await?;
-        self.remove_volume(id, force).await
+        let removed = self.remove_volume(id, force).await;
+        let detail = force.then(|| "forced".to_string());
+        self.audit(&caller.into(), "admin_volume_removed", Some(id.to_string()), removed.is_ok(), detail)
+            .await;
+        removed
     }
 
     /// Scrub: re-hash every copy (at the configured rate), repair from good copies.

@@ -2,8 +2,8 @@
 
 use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
-use stratus_core::{JobRun, SystemStats, VolumeState};
-use stratus_service::{Job, StorageOverview, Stratus, VolumeStatus};
+use stratus_core::{AuditEntry, JobRun, SystemStats, User, UserId, VolumeState};
+use stratus_service::{AuditFilter, Job, StorageOverview, Stratus, UserFilter, UserUpdate, VolumeStatus};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -19,6 +19,103 @@ pub fn routes() -> OpenApiRouter<Stratus> {
         .routes(routes!(stats))
         .routes(routes!(volumes, add_volume))
         .routes(routes!(change_volume, remove_volume))
+        .routes(routes!(users))
+        .routes(routes!(user, update_user))
+        .routes(routes!(audit))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct UsersQuery {
+    /// Part of a username, email or display name.
+    q: Option<String>,
+    /// Page size (50; at most 500).
+    limit: Option<u64>,
+    /// Entries to skip.
+    offset: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserPage {
+    items: Vec<User>,
+    /// How many accounts match in all.
+    total: u64,
+    /// The `offset` of the next page, if there is one.
+    next_offset: Option<u64>,
+}
+
+/// Accounts, searched and paginated (in creation order).
+#[utoipa::path(get, path = "/admin/users", tag = "admin", params(UsersQuery),
+    responses((status = 200, body = UserPage), (status = 403, body = Problem)), security(("bearer" = [])))]
+async fn users(
+    State(s): State<Stratus>,
+    Auth(c): Auth,
+    Query(q): Query<UsersQuery>,
+) -> ApiResult<Json<UserPage>> {
+    let filter = UserFilter {
+        search: q.q.filter(|q| !q.trim().is_empty()),
+        offset: q.offset.unwrap_or(0),
+        limit: q.limit.unwrap_or(50),
+    };
+    let (offset, limit) = (filter.offset, filter.limit.clamp(1, 500));
+    let (items, total) = s.users_for(&c, filter).await?;
+    let next = offset + items.len() as u64;
+    let next_offset = (next < total && items.len() as u64 == limit).then_some(next);
+    Ok(Json(UserPage { items, total, next_offset }))
+}
+
+/// One account.
+#[utoipa::path(get, path = "/admin/users/{id}", tag = "admin", params(("id" = UserId, Path)),
+    responses((status = 200, body = User), (status = 403, body = Problem), (status = 404, body = Problem)), security(("bearer" = [])))]
+async fn user(State(s): State<Stratus>, Auth(c): Auth, Path(id): Path<UserId>) -> ApiResult<Json<User>> {
+    Ok(Json(s.user_for(&c, id).await?))
+}
+
+/// Disable or enable an account (a disabled user's sessions and tokens stop at once), set its
+/// plan or quota, make it an administrator.
+#[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", params(("id" = UserId, Path)), request_body = UserUpdate,
+    responses((status = 200, body = User), (status = 403, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)), security(("bearer" = [])))]
+async fn update_user(
+    State(s): State<Stratus>,
+    Auth(c): Auth,
+    Path(id): Path<UserId>,
+    Json(u): Json<UserUpdate>,
+) -> ApiResult<Json<User>> {
+    Ok(Json(s.update_user_for(&c, id, u).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct AuditQuery {
+    /// Only this user's actions.
+    actor: Option<UserId>,
+    /// Only this action (`login_failed`, `share_created`, …).
+    action: Option<String>,
+    /// Entries older than this entry id (the previous page's `next_before`).
+    before: Option<String>,
+    /// Page size (100; at most 1000).
+    limit: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    items: Vec<AuditEntry>,
+    /// Pass as `before` for the next page.
+    next_before: Option<String>,
+}
+
+/// The audit log of security-relevant events, newest first.
+#[utoipa::path(get, path = "/admin/audit", tag = "admin", params(AuditQuery),
+    responses((status = 200, body = AuditPage), (status = 403, body = Problem)), security(("bearer" = [])))]
+async fn audit(
+    State(s): State<Stratus>,
+    Auth(c): Auth,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<AuditPage>> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let filter = AuditFilter { actor: q.actor, action: q.action, before: q.before, limit };
+    let items = s.audit_log_for(&c, filter).await?;
+    let next_before = (items.len() as u64 == limit).then(|| items.last().map(|e| e.id.clone())).flatten();
+    Ok(Json(AuditPage { items, next_before }))
 }
 
 #[derive(Deserialize, ToSchema)]

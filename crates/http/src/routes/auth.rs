@@ -8,13 +8,13 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use stratus_core::{AppToken, TokenId, User, UserId, UserStats};
-use stratus_service::{Registration, Stratus};
+use stratus_service::{Registration, Session, Stratus};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     error::{ApiResult, Problem},
-    extract::{Auth, CSRF_COOKIE, Json, Path, SESSION_COOKIE},
+    extract::{Auth, CSRF_COOKIE, ClientIp, Json, Path, SESSION_COOKIE},
 };
 
 pub fn routes() -> OpenApiRouter<Stratus> {
@@ -49,10 +49,11 @@ pub struct RegisterResponse {
     responses((status = 201, body = RegisterResponse), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn register(
     State(stratus): State<Stratus>,
+    ClientIp(ip): ClientIp,
     Json(r): Json<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<RegisterResponse>)> {
-    let user =
-        stratus.register(Registration { username: r.username, email: r.email, password: r.password }).await?;
+    let registration = Registration { username: r.username, email: r.email, password: r.password };
+    let user = stratus.register(registration, ip).await?;
     Ok((StatusCode::CREATED, Json(RegisterResponse { account: user.clone(), user })))
 }
 
@@ -71,28 +72,44 @@ pub struct LoginResponse {
     user: User,
 }
 
-/// Log in with username or email and password.
+/// Log in with username or email and password (429 + Retry-After when attempts come too
+/// fast or after repeated failures).
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = Problem)))]
-async fn login(State(stratus): State<Stratus>, Json(r): Json<LoginRequest>) -> ApiResult<impl IntoResponse> {
-    let session = stratus.login(&r.login, &r.password).await?;
+    responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
+async fn login(
+    State(stratus): State<Stratus>,
+    ClientIp(ip): ClientIp,
+    Json(r): Json<LoginRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let session = stratus.login(&r.login, &r.password, ip).await?;
+    let headers = session_cookies(&stratus, &session);
+    let body = LoginResponse { token: session.token, expires_at: session.expires_at, user: session.user };
+    Ok((headers, Json(body)))
+}
+
+/// The session cookie (HttpOnly; Secure when the public URL is https) and the CSRF cookie
+/// the browser app echoes in `X-CSRF-Token`.
+pub(crate) fn session_cookies(stratus: &Stratus, session: &Session) -> HeaderMap {
     let max_age = (session.expires_at - Utc::now()).num_seconds().max(0);
     let csrf = {
         let mut bytes = [0u8; 16];
         rand_bytes(&mut bytes);
         hex::encode(bytes)
     };
+    let secure = if stratus.public_url().starts_with("https:") { "; Secure" } else { "" };
     let mut headers = HeaderMap::new();
     for cookie in [
-        format!("{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}", session.token),
-        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict; Max-Age={max_age}"),
+        format!(
+            "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+            session.token
+        ),
+        format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict; Max-Age={max_age}{secure}"),
     ] {
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             headers.append(header::SET_COOKIE, value);
         }
     }
-    let body = LoginResponse { token: session.token, expires_at: session.expires_at, user: session.user };
-    Ok((headers, Json(body)))
+    headers
 }
 
 fn rand_bytes(out: &mut [u8]) {
