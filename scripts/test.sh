@@ -26,6 +26,10 @@ ensure_python() {
   if ! python3 -c 'import tusclient' 2>/dev/null; then
     python3 -m pip install --quiet tuspy 2>/dev/null || python3 -m pip install --quiet --break-system-packages tuspy
   fi
+  # Mail is checked through a real SMTP server on loopback: aiosmtpd.
+  if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+    python3 -m pip install --quiet aiosmtpd 2>/dev/null || python3 -m pip install --quiet --break-system-packages aiosmtpd
+  fi
 }
 
 ensure_dav_clients() {

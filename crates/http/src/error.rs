@@ -65,7 +65,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unauthenticated | ServiceError::LinkPassword => StatusCode::UNAUTHORIZED,
             ServiceError::Gone { .. } => StatusCode::GONE,
             ServiceError::ChecksumMismatch => StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
-            ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ServiceError::Forbidden(_) | ServiceError::Denied { .. } => StatusCode::FORBIDDEN,
             ServiceError::InvalidName(_) | ServiceError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::BadRequest { .. } | ServiceError::UploadIncomplete(_) => StatusCode::BAD_REQUEST,
             ServiceError::NameConflict | ServiceError::Conflict { .. } | ServiceError::QuotaBelowUsage => {

@@ -98,14 +98,10 @@ impl FromRequestParts<Stratus> for ClientIp {
 
 fn client_ip(parts: &Parts, stratus: &Stratus) -> Option<IpAddr> {
     if stratus.trust_proxy() {
-        let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|ip| ip.trim().parse().ok())
-            .last();
+        // The last entry is the one the trusted proxy appended; earlier ones are the client's word.
+        let last =
+            parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).next_back();
+        let forwarded = last.and_then(|v| v.rsplit(',').next()).and_then(|ip| ip.trim().parse().ok());
         if forwarded.is_some() {
             return forwarded;
         }

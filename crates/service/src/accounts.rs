@@ -138,17 +138,17 @@ impl Stratus {
         self.record_outcome(&account_key, true).await?;
         let record = self.db().user(user).await?;
         if self.0.settings.require_email_verification && !record.email_verified {
-            self.audit(
-                &Who { id: Some(user), name: Some(record.username.clone()), ip },
-                "login_failed",
-                None,
-                false,
-                Some("email not verified".into()),
-            )
-            .await;
-            return Err(ServiceError::Forbidden(
-                "verify your email address first: follow the link we mailed you",
-            ));
+            let who = Who { id: Some(user), name: Some(record.username.clone()), ip };
+            self.audit(&who, "login_failed", None, false, Some("email not verified".into())).await;
+            // A new link, at most a few an hour (the first may have expired or been lost).
+            let max = self.0.settings.limits.reset_per_account;
+            if self.rate(&format!("verify:account:{user}"), max, chrono::Duration::hours(1)).await.is_ok() {
+                self.send_verification(&record).await;
+            }
+            return Err(ServiceError::Denied {
+                code: "email_unverified",
+                message: "confirm your email address first: we mailed you a link".into(),
+            });
         }
         let session = self.open_session(user).await?;
         self.audit(

@@ -141,7 +141,7 @@ impl Stratus {
     /// Moves the caller to a plan of `gb` GB: at once for a smaller plan, after payment for a
     /// larger one.
     pub async fn checkout(&self, caller: &Caller, gb: f64) -> Result<Checkout> {
-        let whole = (gb.fract() == 0.0 && gb >= 0.0 && gb <= 1e6).then_some(gb as u64);
+        let whole = (gb.fract() == 0.0 && (0.0..=1e6).contains(&gb)).then_some(gb as u64);
         let result = match whole {
             Some(gb) => self.change_plan(caller, gb).await,
             None => Err(invalid_plan()),
@@ -248,7 +248,8 @@ impl Stratus {
         let who = Who { id: Some(payment.user_id), name: None, ip: None };
         match tx.status.as_str() {
             "success" => self.settle(&who, &payment, &tx).await,
-            "failed" | "abandoned" | "reversed" => {
+            // `abandoned` is Paystack's word for "not paid yet": the payer may still pay.
+            "failed" | "reversed" => {
                 self.db().fail_payment(reference).await?;
                 self.audit(&who, "payment_failed", Some(reference.into()), false, Some(tx.status)).await;
                 Ok(self.db().payment(reference).await?.ok_or(ServiceError::NotFound)?)

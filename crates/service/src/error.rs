@@ -14,6 +14,9 @@ pub enum ServiceError {
     Unauthenticated,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// Forbidden, with a code of its own (403).
+    #[error("{message}")]
+    Denied { code: &'static str, message: String },
     #[error("invalid name: {0}")]
     InvalidName(#[from] NameError),
     /// Well-formed but unacceptable input (422).
@@ -70,7 +73,8 @@ impl ServiceError {
             Self::Invalid { code, .. }
             | Self::BadRequest { code, .. }
             | Self::Conflict { code, .. }
-            | Self::Gone { code, .. } => code,
+            | Self::Gone { code, .. }
+            | Self::Denied { code, .. } => code,
             Self::LinkPassword => "link_password",
             Self::ChecksumMismatch => "checksum_mismatch",
             Self::NameConflict => "name_conflict",

@@ -176,9 +176,9 @@ impl Stratus {
             Job::ExpireUploads => {
                 let sessions = self.db().delete_expired_sessions(now).await?;
                 let tus = self.expire_tus().await?;
-                // Throttling counters are upload-sized leftovers too: a day old, they go.
-                let counters = self.prune_throttle().await?;
-                Ok(sessions + tus + counters + self.expire_reservations().await?)
+                // Throttling counters a day old go too (not counted: they are not uploads).
+                self.prune_throttle().await?;
+                Ok(sessions + tus + self.expire_reservations().await?)
             }
             Job::VersionRetention => Ok(self
                 .db()

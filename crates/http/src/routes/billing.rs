@@ -80,8 +80,8 @@ pub struct CallbackQuery {
     responses((status = 303), (status = 404, body = Problem)))]
 async fn callback(State(s): State<Stratus>, Query(q): Query<CallbackQuery>) -> ApiResult<impl IntoResponse> {
     let payment = s.verify_payment(&q.reference).await?;
-    let reference =
-        percent_encoding::utf8_percent_encode(&payment.reference, percent_encoding::NON_ALPHANUMERIC);
+    const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'_').remove(b'-');
+    let reference = percent_encoding::utf8_percent_encode(&payment.reference, QUERY);
     Ok(Redirect::to(&format!("/plan?reference={reference}&status={}", payment.status)))
 }
 

@@ -164,10 +164,9 @@ dual_test!(async fn two_servers_on_one_database_never_run_a_job_at_once(backend)
     assert!(statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT), "{statuses:?}");
     let runs = ok_json(first.req(Method::GET, "/api/v1/admin/jobs", &admin).send().await.unwrap()).await["runs"].as_array().unwrap().clone();
     assert_eq!(runs.len(), statuses.iter().filter(|s| **s == StatusCode::OK).count());
-    let mut spans: Vec<(String, String)> = runs
-        .iter()
-        .map(|r| (r["started_at"].as_str().unwrap().to_string(), r["finished_at"].as_str().unwrap().to_string()))
-        .collect();
+    // As times, not strings: RFC 3339 drops a zero fraction ("…05Z" is before "…05.002Z").
+    let at = |v: &Value| v.as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let mut spans: Vec<_> = runs.iter().map(|r| (at(&r["started_at"]), at(&r["finished_at"]))).collect();
     spans.sort();
     for pair in spans.windows(2) {
         assert!(pair[0].1 <= pair[1].0, "runs overlap: {pair:?}");

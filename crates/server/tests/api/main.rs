@@ -5,13 +5,18 @@
 mod helpers;
 
 mod accounts;
+mod admin_users;
+mod billing;
 mod cli;
 mod dav;
+mod fakes;
 mod faults;
 mod files;
 mod jobs;
+mod lifecycle;
 mod links;
 mod matrix;
+mod oidc;
 mod ops;
 mod schema;
 mod sessions;
