@@ -67,6 +67,18 @@ impl Stratus {
             self.rate(&format!("reset:ip:{ip}"), limits.reset_per_ip, Duration::hours(1)).await?;
         }
         self.rate(&format!("reset:email:{email}"), limits.reset_per_account, Duration::hours(1)).await?;
+        // Everything past the rate limits happens after the answer, so a registered address
+        // costs the caller no more time than an unknown one.
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(err) = this.mail_reset_link(email, ip).await {
+                tracing::error!(error = %err, "could not send a password-reset link");
+            }
+        });
+        Ok(())
+    }
+
+    async fn mail_reset_link(&self, email: String, ip: Option<IpAddr>) -> Result<()> {
         let user = self.db().user_by_email(&email).await?.filter(|u| !u.disabled);
         let who = Who { id: user.as_ref().map(|u| u.id), name: Some(email.clone()), ip };
         self.audit(&who, "password_reset_requested", None, user.is_some(), None).await;
