@@ -67,6 +67,14 @@ macro_rules! spend_token {
     }};
 }
 
+/// Which users a search pattern (`$1`, a `LIKE` pattern with `\` escapes) matches.
+macro_rules! user_search {
+    () => {
+        "(username LIKE $1 ESCAPE '\\' OR email LIKE $1 ESCAPE '\\' \
+         OR LOWER(COALESCE(display_name, '')) LIKE $1 ESCAPE '\\')"
+    };
+}
+
 impl Db {
     pub async fn insert_account_token(
         &self,
@@ -213,37 +221,29 @@ impl Db {
     /// Moves the user to a plan (`None`: the free plan) with its quota, unless more than the
     /// new quota is already stored or reserved (then [`MetaError::QuotaBelowUsage`]).
     pub async fn set_plan(&self, user: UserId, plan_gb: Option<u64>, quota_limit: u64) -> Result<()> {
-        let limit = i64::try_from(quota_limit).map_err(|_| MetaError::Invalid("quota too large"))?;
         let plan =
             plan_gb.map(i64::try_from).transpose().map_err(|_| MetaError::Invalid("plan too large"))?;
-        let changed = on_db!(self, |pool| {
-            sqlx::query(
-                "UPDATE users SET plan_gb = $1, quota_limit = $2 \
-                 WHERE id = $3 AND quota_used + quota_reserved <= $2",
-            )
-            .bind(plan)
-            .bind(limit)
-            .bind(user.to_string())
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        if changed == 0 {
-            self.user(user).await?;
-            return Err(MetaError::QuotaBelowUsage);
-        }
-        Ok(())
+        self.resize_quota(user, quota_limit, Some(plan)).await
     }
 
     /// Sets a quota by hand (an administrator's decision), unless more is stored or reserved.
     pub async fn set_quota(&self, user: UserId, quota_limit: u64) -> Result<()> {
+        self.resize_quota(user, quota_limit, None).await
+    }
+
+    /// The one quota change: the limit (and the plan, when `plan` is given) only if what is
+    /// stored and reserved still fits, checked in the same `UPDATE`.
+    async fn resize_quota(&self, user: UserId, quota_limit: u64, plan: Option<Option<i64>>) -> Result<()> {
         let limit = i64::try_from(quota_limit).map_err(|_| MetaError::Invalid("quota too large"))?;
         let changed = on_db!(self, |pool| {
             sqlx::query(
-                "UPDATE users SET quota_limit = $1 WHERE id = $2 AND quota_used + quota_reserved <= $1",
+                "UPDATE users SET quota_limit = $1, plan_gb = CASE WHEN $3 THEN $4 ELSE plan_gb END \
+                 WHERE id = $2 AND quota_used + quota_reserved <= $1",
             )
             .bind(limit)
             .bind(user.to_string())
+            .bind(plan.is_some())
+            .bind(plan.flatten())
             .execute(pool)
             .await?
             .rows_affected()
@@ -309,22 +309,20 @@ impl Db {
             let rows = sqlx::query_as(concat!(
                 "SELECT ",
                 user_columns!(),
-                " FROM users WHERE username LIKE $1 ESCAPE '\\' OR email LIKE $1 ESCAPE '\\' \
-                 OR LOWER(COALESCE(display_name, '')) LIKE $1 ESCAPE '\\' \
-                 ORDER BY created_at, id LIMIT $2 OFFSET $3"
+                " FROM users WHERE ",
+                user_search!(),
+                " ORDER BY created_at, id LIMIT $2 OFFSET $3"
             ))
             .bind(&pattern)
             .bind(limit)
             .bind(offset)
             .fetch_all(pool)
             .await?;
-            let (total,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM users WHERE username LIKE $1 ESCAPE '\\' OR email LIKE $1 ESCAPE '\\' \
-                 OR LOWER(COALESCE(display_name, '')) LIKE $1 ESCAPE '\\'",
-            )
-            .bind(&pattern)
-            .fetch_one(pool)
-            .await?;
+            let (total,): (i64,) =
+                sqlx::query_as(concat!("SELECT COUNT(*) FROM users WHERE ", user_search!()))
+                    .bind(&pattern)
+                    .fetch_one(pool)
+                    .await?;
             (rows, total)
         });
         let users = rows.into_iter().map(User::try_from).collect::<Result<_>>()?;

@@ -96,7 +96,7 @@ pub(crate) fn session_cookies(stratus: &Stratus, session: &Session) -> HeaderMap
         rand_bytes(&mut bytes);
         hex::encode(bytes)
     };
-    let secure = if stratus.public_url().starts_with("https:") { "; Secure" } else { "" };
+    let secure = secure_attribute(stratus);
     let mut headers = HeaderMap::new();
     for cookie in [
         format!(
@@ -110,6 +110,11 @@ pub(crate) fn session_cookies(stratus: &Stratus, session: &Session) -> HeaderMap
         }
     }
     headers
+}
+
+/// `; Secure` when the drive is reached over TLS (its public URL is `https`), else nothing.
+pub(crate) fn secure_attribute(stratus: &Stratus) -> &'static str {
+    if stratus.public_url().starts_with("https:") { "; Secure" } else { "" }
 }
 
 fn rand_bytes(out: &mut [u8]) {

@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     error::{ApiResult, Problem},
     extract::{Auth, ClientIp, Json, Query, cookie_in},
-    routes::auth::session_cookies,
+    routes::auth::{secure_attribute, session_cookies},
 };
 
 const OIDC_COOKIE: &str = "stratus_oidc";
@@ -116,7 +116,7 @@ pub struct LoginQuery {
     responses((status = 303), (status = 404, body = Problem), (status = 502, body = Problem)))]
 async fn oidc_login(State(s): State<Stratus>, Query(q): Query<LoginQuery>) -> ApiResult<impl IntoResponse> {
     let login = s.oidc_login(q.return_to.as_deref()).await?;
-    let secure = if s.public_url().starts_with("https:") { "; Secure" } else { "" };
+    let secure = secure_attribute(&s);
     let cookie = format!(
         "{OIDC_COOKIE}={}; Path=/api/v1/auth/oidc; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
         login.state
