@@ -91,8 +91,18 @@ drop_test_databases() {
     while read -r db; do psql "$STRATUS_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null; done
 }
 
+ensure_browser() {
+  # The web app is driven by playwright-core (npm, locked in web-tests/) in Debian's Chromium.
+  command -v chromium >/dev/null || apt_install chromium
+  # Icons in the app are emoji; without a colour emoji font the screenshots show boxes.
+  dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || apt_install fonts-noto-color-emoji
+  command -v npm >/dev/null || apt_install nodejs npm
+  (cd web-tests && npm ci --silent --no-audit --no-fund)
+}
+
 ensure_python
 ensure_dav_clients
+ensure_browser
 ensure_postgres
 drop_test_databases
 trap cleanup EXIT
@@ -113,3 +123,6 @@ cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 # One closing line with the totals of every test binary.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
 rm -f "$log"
+
+say "browser tests (playwright-core driving Chromium against stratus serve)"
+node web-tests/run.mjs target/debug/stratus

@@ -10,6 +10,7 @@ pub mod extract;
 mod markup;
 mod range;
 pub mod routes;
+mod web;
 
 use std::time::Duration;
 
@@ -77,7 +78,7 @@ pub fn router(stratus: Stratus) -> Router {
     api.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", doc))
         .merge(routes::tus::routes())
         .merge(dav::routes())
-        .route("/", get(routes::ops::index))
+        .merge(web::routes())
         .route("/health", get(routes::ops::health))
         .route("/ready", get(routes::ops::ready))
         .route("/metrics", get(routes::ops::metrics))

@@ -6,7 +6,7 @@ use stratus_core::{User, UserId};
 
 use crate::{
     Db, MetaError, Result,
-    row::{id, ms},
+    row::{contains_pattern, id, ms},
     users::{UserRow, user_columns},
 };
 
@@ -293,16 +293,7 @@ impl Db {
 
     /// Accounts in creation order, filtered, one page, and how many match in all.
     pub async fn users(&self, filter: &UserFilter) -> Result<(Vec<User>, u64)> {
-        let pattern = filter
-            .search
-            .as_deref()
-            .map(|s| {
-                format!(
-                    "%{}%",
-                    s.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
-                )
-            })
-            .unwrap_or_else(|| "%".into());
+        let pattern = filter.search.as_deref().map(contains_pattern).unwrap_or_else(|| "%".into());
         let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
         let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
         let (rows, total): (Vec<UserRow>, i64) = on_db!(self, |pool| {

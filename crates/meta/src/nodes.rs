@@ -7,7 +7,7 @@ use stratus_core::{Node, NodeId, NodeKind, PublicAccess, SortKey, SortOrder, Use
 
 use crate::{
     Db, MetaError, Result,
-    row::{NodeRow, ms, node_columns, nodes},
+    row::{NodeRow, contains_pattern, ms, node_columns, nodes},
 };
 
 /// Where the next page of a listing starts: just after this entry in the listing's order.
@@ -79,6 +79,9 @@ macro_rules! listing {
         )
     };
 }
+
+/// A folder's id, its parent's id and its name (to spell out paths).
+type FolderName = (String, Option<String>, String);
 
 /// Sorts after every kind, so a first page needs no separate query.
 const BEFORE_ALL_KINDS: &str = "~";
@@ -409,5 +412,59 @@ impl Db {
     /// Whether `node` lies inside the subtree rooted at `ancestor` (or is it).
     pub async fn is_within(&self, node: NodeId, ancestor: NodeId) -> Result<bool> {
         Ok(self.ancestry(node).await?.iter().any(|n| n.id == ancestor))
+    }
+
+    /// The owner's live files and folders whose name contains `text` (any case), folders
+    /// first, by name, each with the path of the folder holding it (`/` for the root): two
+    /// queries whatever the number of hits.
+    pub async fn search(&self, owner: UserId, text: &str, limit: u32) -> Result<Vec<(Node, String)>> {
+        let pattern = contains_pattern(text);
+        let (rows, folders): (Vec<NodeRow>, Vec<FolderName>) = on_db!(self, |pool| {
+            let rows = sqlx::query_as(concat!(
+                "SELECT ",
+                node_columns!(),
+                " FROM nodes WHERE owner_id = $1 AND parent_id IS NOT NULL AND trashed_at IS NULL \
+                 AND sort_name LIKE $2 ESCAPE '\\' ORDER BY kind DESC, sort_name, id LIMIT $3"
+            ))
+            .bind(owner.to_string())
+            .bind(&pattern)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await?;
+            // Every folder above a hit, to name the hits' locations.
+            let folders = sqlx::query_as(
+                "WITH RECURSIVE up(node_id) AS (SELECT parent_id FROM nodes WHERE owner_id = $1 \
+                 AND parent_id IS NOT NULL AND trashed_at IS NULL AND sort_name LIKE $2 ESCAPE '\\' \
+                 UNION SELECT n.parent_id FROM nodes n JOIN up ON n.id = up.node_id \
+                 WHERE n.parent_id IS NOT NULL) \
+                 SELECT id, parent_id, name FROM nodes WHERE id IN (SELECT node_id FROM up)",
+            )
+            .bind(owner.to_string())
+            .bind(&pattern)
+            .fetch_all(pool)
+            .await?;
+            (rows, folders)
+        });
+        let folders: HashMap<String, (Option<String>, String)> =
+            folders.into_iter().map(|(id, parent, name)| (id, (parent, name))).collect();
+        let path_of = |mut at: Option<String>| {
+            let mut names = Vec::new();
+            while let Some((parent, name)) = at.as_ref().and_then(|id| folders.get(id)) {
+                if parent.is_none() {
+                    break; // the root, whose name is not part of paths
+                }
+                names.push(name.as_str());
+                at = parent.clone();
+            }
+            names.reverse();
+            format!("/{}", names.join("/"))
+        };
+        nodes(rows)?
+            .into_iter()
+            .map(|node| {
+                let path = path_of(node.parent_id.map(|p| p.to_string()));
+                Ok((node, path))
+            })
+            .collect()
     }
 }

@@ -22,6 +22,11 @@ pub(crate) fn size(n: i64) -> Result<u64> {
     u64::try_from(n).map_err(|_| MetaError::corrupt(format!("size {n}")))
 }
 
+/// A case-insensitive `LIKE … ESCAPE '\\'` pattern matching any text that contains `text`.
+pub(crate) fn contains_pattern(text: &str) -> String {
+    format!("%{}%", text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+}
+
 pub(crate) fn encode_blocks(blocks: &[BlockHash]) -> Vec<u8> {
     blocks.iter().flat_map(|b| b.0).collect()
 }

@@ -54,7 +54,7 @@ pub use sessions::{NewUpload, SessionState};
 pub use storage::StorageOverview;
 pub use stratus_blob::{RepairReport, ScrubReport, VolumeStatus};
 pub use stratus_meta::{AuditFilter, UserFilter};
-pub use tree::{ListQuery, NodeUpdate, Page};
+pub use tree::{ListQuery, MAX_SEARCH_HITS, NodeUpdate, Page, SearchHit};
 pub use tus::{TusChecksum, TusCreate, TusState};
 pub use zip::ZipStream;
 

@@ -27,6 +27,18 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
+/// A file or folder found by name, with the path of the folder that holds it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SearchHit {
+    #[serde(flatten)]
+    pub node: Node,
+    /// The folder holding the hit, from the drive's root (`/`, `/Photos/2024`).
+    pub folder_path: String,
+}
+
+/// How many hits a search returns at most.
+pub const MAX_SEARCH_HITS: u32 = 200;
+
 /// A PATCH of a node: any of rename, move, public access.
 #[derive(Debug, Clone, Default)]
 pub struct NodeUpdate {
@@ -120,6 +132,24 @@ impl Stratus {
             None
         };
         Ok(Page { items, next_cursor })
+    }
+
+    /// The caller's files and folders whose name contains `text`, ignoring case (folders
+    /// first, then by name).
+    pub async fn search(&self, caller: &Caller, text: &str, limit: Option<u32>) -> Result<Vec<SearchHit>> {
+        let text = text.trim();
+        if text.is_empty() || text.chars().count() > 255 {
+            return Err(ServiceError::bad_request("invalid_query", "search for 1 to 255 characters"));
+        }
+        let limit = limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_SEARCH_HITS).contains(&limit) {
+            return Err(ServiceError::BadRequest {
+                code: "invalid_limit",
+                message: format!("limit is 1 to {MAX_SEARCH_HITS}"),
+            });
+        }
+        let hits = self.db().search(caller.user, text, limit).await?;
+        Ok(hits.into_iter().map(|(node, folder_path)| SearchHit { node, folder_path }).collect())
     }
 
     /// Creates a folder (owned by the parent's owner, whoever the caller).

@@ -164,7 +164,7 @@ async fn put_content(
 
 /// Download a file. Supports `Range` (206/416), `If-None-Match` (304) and `If-Range`;
 /// the strong ETag is the content hash. Every block is verified before it is sent.
-#[utoipa::path(get, path = "/nodes/{id}/content", tag = "files", params(("id" = NodeId, Path)),
+#[utoipa::path(get, path = "/nodes/{id}/content", tag = "files", params(("id" = NodeId, Path), ShowParams),
     responses((status = 200, description = "the bytes"), (status = 206, description = "a range"),
         (status = 304), (status = 404, body = Problem), (status = 416, body = Problem)),
     security(("bearer" = [])))]
@@ -172,9 +172,38 @@ async fn download(
     State(s): State<Stratus>,
     MaybeAuth(c): MaybeAuth,
     Path(id): Path<NodeId>,
+    Query(show): Query<ShowParams>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    serve_file(s.download(c.as_ref(), id).await?, &headers).await
+    let response = serve_file(s.download(c.as_ref(), id).await?, &headers).await?;
+    Ok(if show.inline { shown_inline(response) } else { response })
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ShowParams {
+    /// `true` to have a browser show an image, PDF, audio or video instead of saving it.
+    #[serde(default)]
+    pub inline: bool,
+}
+
+/// Lets a browser show a file it cannot run script from (images other than SVG, PDF, audio,
+/// video) instead of saving it; anything else stays an attachment.
+pub(crate) fn shown_inline(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let media_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let shown = (media_type.starts_with("image/") && media_type != "image/svg+xml")
+        || media_type.starts_with("audio/")
+        || media_type.starts_with("video/")
+        || media_type == "application/pdf";
+    let inline = headers
+        .get(header::CONTENT_DISPOSITION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("attachment"))
+        .and_then(|rest| HeaderValue::from_str(&format!("inline{rest}")).ok());
+    if let (true, Some(inline)) = (shown, inline) {
+        headers.insert(header::CONTENT_DISPOSITION, inline);
+    }
+    response
 }
 
 /// Answers a GET for a file: conditional requests, ranges, and the verified bytes.
@@ -212,6 +241,7 @@ pub(crate) async fn serve_file(file: Download, headers: &HeaderMap) -> ApiResult
         .header(header::CONTENT_LENGTH, length)
         .header(header::ETAG, &etag)
         .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header(header::CACHE_CONTROL, "private, no-cache")
         .header(header::CONTENT_DISPOSITION, disposition(&file.node.name));
     if status == StatusCode::PARTIAL_CONTENT {

@@ -5,22 +5,21 @@
 use axum::{
     extract::{Multipart, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::Response,
 };
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use stratus_core::{Link, LinkId, Node, NodeId};
-use stratus_service::{LinkOptions, LinkVisit, Stratus};
+use stratus_service::{LinkOptions, Stratus};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     error::{ApiError, ApiResult, Problem},
     extract::{Auth, Json, Path, Query},
-    markup::escape,
     routes::{
-        content::{serve_file, serve_zip},
+        content::{serve_file, serve_zip, shown_inline},
         nodes::{ChildrenParams, NodePage},
     },
 };
@@ -188,6 +187,9 @@ pub struct VisitParams {
     path: Option<String>,
     /// The link's password (or send `X-Link-Password`).
     password: Option<String>,
+    /// `true` to have a browser show an image, PDF, audio or video instead of saving it.
+    #[serde(default)]
+    inline: bool,
 }
 
 /// Drop files into a file-drop link's folder (multipart field `file`); clashes keep both.
@@ -249,114 +251,26 @@ pub async fn link_download(
         let (name, zip) = s.link_zip(&visit).await?;
         return serve_zip(&name, zip);
     }
-    serve_file(s.link_file(&visit).await?, &headers).await
+    let response = serve_file(s.link_file(&visit).await?, &headers).await?;
+    Ok(if p.inline { shown_inline(response) } else { response })
 }
 
-/// `GET /s/{token}`: a small page a browser can use (a password form when one is needed).
+/// `GET /s/{token}`: the web app, which shows the link (a password prompt, a preview, a
+/// folder, a drop zone) through `/api/v1/public/{token}`. The status already says whether the
+/// link works (200), wants a password (401) or is gone (404, 410).
 pub async fn link_page(
     State(s): State<Stratus>,
     Path(token): Path<String>,
     Query(p): Query<VisitParams>,
     headers: HeaderMap,
 ) -> Response {
-    let path = p.path.clone().unwrap_or_else(|| "/".into());
-    let page = match s.visit(&token, password(&headers, p.password.as_deref()), &path).await {
-        Ok(visit) => visit_page(&s, &token, &visit, p.password.as_deref(), &path).await,
-        Err(stratus_service::ServiceError::LinkPassword) => {
-            (StatusCode::UNAUTHORIZED, password_page(p.password.is_some()))
-        }
-        Err(err) => {
-            let status = ApiError::from(err).status;
-            (status, page("Stratus", "<p>This link does not exist or is no longer available.</p>"))
-        }
+    let status = match s.visit(&token, password(&headers, p.password.as_deref()), "/").await {
+        Ok(_) => StatusCode::OK,
+        Err(err) => ApiError::from(err).status,
     };
-    let mut response = (page.0, Html(page.1)).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"),
-    );
+    let mut response = crate::web::shell(status);
     response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
-}
-
-async fn visit_page(
-    s: &Stratus,
-    token: &str,
-    visit: &LinkVisit,
-    password: Option<&str>,
-    path: &str,
-) -> (StatusCode, String) {
-    let enc =
-        |v: &str| percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string();
-    let secret = password.map(|p| format!("&password={}", enc(p))).unwrap_or_default();
-    let download = |p: &str| format!("/s/{}/download?path={}{secret}", enc(token), enc(p));
-    if visit.link.upload_only {
-        let body = format!(
-            "<h1>{}</h1><p>Drop files here: this link accepts uploads only.</p>\
-             <form method=\"post\" enctype=\"multipart/form-data\" action=\"/api/v1/public/{}/files?path=/{secret}\">\
-             <input type=\"file\" name=\"file\" multiple required> <button>Upload</button></form>",
-            escape(&visit.root.name),
-            enc(token)
-        );
-        return (StatusCode::OK, page(&visit.root.name, &body));
-    }
-    let target = &visit.target;
-    if !target.is_folder() {
-        let body = format!(
-            "<h1>{}</h1><p>{} bytes</p><p><a href=\"{}\">Download</a></p>",
-            escape(&target.name),
-            target.size,
-            escape(&download(path))
-        );
-        return (StatusCode::OK, page(&target.name, &body));
-    }
-    let mut rows = String::new();
-    let q = stratus_service::ListQuery { limit: Some(1000), ..Default::default() };
-    if let Ok(listing) = s.visit_children(visit, &q).await {
-        for child in listing.items {
-            let child_path = format!("{}/{}", path.trim_end_matches('/'), child.name);
-            let href = if child.is_folder() {
-                format!("/s/{}?path={}{secret}", enc(token), enc(&child_path))
-            } else {
-                download(&child_path)
-            };
-            let size = if child.is_folder() { "folder".to_string() } else { format!("{} bytes", child.size) };
-            rows.push_str(&format!(
-                "<li><a href=\"{}\">{}</a> <small>{size}</small></li>",
-                escape(&href),
-                escape(&child.name)
-            ));
-        }
-    }
-    let body = format!(
-        "<h1>{}</h1><p><a href=\"{}\">Download all (zip)</a></p><ul>{rows}</ul>",
-        escape(&target.name),
-        escape(&download(path))
-    );
-    (StatusCode::OK, page(&target.name, &body))
-}
-
-fn password_page(wrong: bool) -> String {
-    let note = if wrong { "<p>That password is not right.</p>" } else { "" };
-    page(
-        "Password needed",
-        &format!(
-            "<h1>This link is protected</h1>{note}<form method=\"get\">\
-             <label>Password <input type=\"password\" name=\"password\" required autofocus></label> \
-             <button>Open</button></form>"
-        ),
-    )
-}
-
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · Stratus</title><style>:root{{color-scheme:light dark;font-family:system-ui,sans-serif}}\
-         body{{max-width:42rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}li{{margin:.3rem 0}}</style>\
-         </head><body>{body}</body></html>",
-        escape(title)
-    )
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -3,7 +3,7 @@
 use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use stratus_core::{Node, NodeId, PublicAccess, SortKey, SortOrder, TrashItem};
-use stratus_service::{ListQuery, NodeUpdate, Stratus};
+use stratus_service::{ListQuery, NodeUpdate, SearchHit, Stratus};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -18,6 +18,7 @@ pub fn routes() -> OpenApiRouter<Stratus> {
         .routes(routes!(list_children, create_child))
         .routes(routes!(copy_node))
         .routes(routes!(by_path))
+        .routes(routes!(search))
         .routes(routes!(list_trash, empty_trash))
         .routes(routes!(restore))
         .routes(routes!(purge))
@@ -32,6 +33,32 @@ async fn get_node(
     Path(id): Path<NodeId>,
 ) -> ApiResult<Json<Node>> {
     Ok(Json(s.node(c.as_ref(), id).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct SearchParams {
+    /// Text the name contains (any case).
+    #[serde(default)]
+    q: String,
+    /// At most this many hits (1–200, default 100).
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SearchResults {
+    items: Vec<SearchHit>,
+}
+
+/// The caller's live files and folders whose name contains `q`, folders first, then by name,
+/// each with the path of its folder.
+#[utoipa::path(get, path = "/search", tag = "files", params(SearchParams),
+    responses((status = 200, body = SearchResults), (status = 400, body = Problem)), security(("bearer" = [])))]
+async fn search(
+    State(s): State<Stratus>,
+    Auth(c): Auth,
+    Query(p): Query<SearchParams>,
+) -> ApiResult<Json<SearchResults>> {
+    Ok(Json(SearchResults { items: s.search(&c, &p.q, p.limit).await? }))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -27,3 +27,4 @@ mod trash;
 mod tree;
 mod tus;
 mod versions;
+mod web;

@@ -258,3 +258,48 @@ dual_test!(async fn other_users_nodes_answer_not_found(backend) {
     assert_eq!(app.names(&owner, &folder_id).await, ["secret.txt"]);
     assert_eq!(app.used(&other).await, 0);
 });
+
+dual_test!(async fn search_finds_names_anywhere_in_the_callers_drive_only(backend) {
+    let app = TestApp::spawn(backend).await;
+    let u = app.register("seeker").await;
+    let other = app.register("neighbour").await;
+    let photos = app.mkdir(&u, &u.root, "Photos").await["id"].as_str().unwrap().to_string();
+    let year = app.mkdir(&u, &photos, "2024").await["id"].as_str().unwrap().to_string();
+    app.upload(&u, &year, "Holiday_2024.JPG", b"jpg".to_vec()).await;
+    app.upload(&u, &u.root, "notes 2024.txt", b"notes".to_vec()).await;
+    app.upload(&u, &u.root, "a%b.txt", b"odd".to_vec()).await;
+    let old = app.upload(&u, &u.root, "2024-old.txt", b"old".to_vec()).await;
+    let binned = app.mkdir(&u, &u.root, "binned").await["id"].as_str().unwrap().to_string();
+    app.upload(&u, &binned, "inside 2024.txt", b"in".to_vec()).await;
+    for id in [old["id"].as_str().unwrap(), &binned] {
+        let r = app.req(Method::DELETE, &format!("/api/v1/nodes/{id}"), &u).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+    app.upload(&other, &other.root, "2024 secret.txt", b"theirs".to_vec()).await;
+
+    let search = |q: &str| {
+        let q = percent_encoding::utf8_percent_encode(q, percent_encoding::NON_ALPHANUMERIC).to_string();
+        app.req(Method::GET, &format!("/api/v1/search?q={q}"), &u).send()
+    };
+    let hits = |v: Value| -> Vec<(String, String)> {
+        v["items"].as_array().unwrap().iter().map(|n| (n["name"].as_str().unwrap().into(), n["folder_path"].as_str().unwrap().into())).collect()
+    };
+    // Folders first, then by name; trashed items and other users' files never show.
+    let found = ok_json(search("2024").await.unwrap()).await;
+    assert_eq!(hits(found.clone()), [("2024".into(), "/Photos".into()), ("Holiday_2024.JPG".into(), "/Photos/2024".into()), ("notes 2024.txt".into(), "/".into())]);
+    assert_eq!(found["items"][1]["parent_id"], year.as_str(), "hits are whole nodes");
+    assert_eq!(found["items"][1]["kind"], "file");
+    // Any case; LIKE wildcards are plain characters.
+    assert_eq!(hits(ok_json(search("HOLIDAY").await.unwrap()).await).len(), 1);
+    assert_eq!(hits(ok_json(search("%").await.unwrap()).await), [("a%b.txt".into(), "/".into())]);
+    assert_eq!(hits(ok_json(search("_").await.unwrap()).await), [("Holiday_2024.JPG".into(), "/Photos/2024".into())]);
+    assert!(hits(ok_json(search("nothing like it").await.unwrap()).await).is_empty());
+    let one = ok_json(app.req(Method::GET, "/api/v1/search?q=2024&limit=1", &u).send().await.unwrap()).await;
+    assert_eq!(hits(one), [("2024".into(), "/Photos".into())]);
+
+    assert_problem(search("   ").await.unwrap(), StatusCode::BAD_REQUEST, "invalid_query").await;
+    assert_problem(app.req(Method::GET, "/api/v1/search?q=a&limit=0", &u).send().await.unwrap(), StatusCode::BAD_REQUEST, "invalid_limit").await;
+    assert_problem(app.req(Method::GET, "/api/v1/search?q=a&limit=201", &u).send().await.unwrap(), StatusCode::BAD_REQUEST, "invalid_limit").await;
+    assert_problem(app.req(Method::GET, "/api/v1/search", &u).send().await.unwrap(), StatusCode::BAD_REQUEST, "invalid_query").await;
+    assert_problem(app.anon(Method::GET, "/api/v1/search?q=2024").send().await.unwrap(), StatusCode::UNAUTHORIZED, "unauthenticated").await;
+});

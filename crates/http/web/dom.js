@@ -1,0 +1,141 @@
+// Building the page with DOM calls only: user-provided text is always a text node, never HTML.
+
+/** `h("a", {href: "/x", onclick}, "text", child)` */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else if (key === "class") el.className = value;
+    else el.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+/** An SVG element (charts). */
+export function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attrs)) el.setAttribute(key, value);
+  for (const child of children.flat()) if (child) el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return el;
+}
+
+/** A short message at the bottom of the screen (screen readers hear it too). */
+export function toast(message, kind = "info") {
+  const box = document.getElementById("toast");
+  box.textContent = message;
+  box.className = kind;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { box.textContent = ""; box.className = ""; }, 6000);
+}
+
+/** Runs `action`; an error becomes a visible message instead of being lost. */
+export async function attempt(action, done) {
+  try {
+    const result = await action();
+    if (done) toast(done);
+    return result;
+  } catch (err) {
+    toast(err.message || String(err), "error");
+    return undefined;
+  }
+}
+
+export function size(bytes) {
+  if (bytes === null || bytes === undefined) return "";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let n = bytes, i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${i ? n.toFixed(1) : n} ${units[i]}`;
+}
+
+export function when(iso) {
+  return iso ? new Date(iso).toLocaleString() : "—";
+}
+
+/**
+ * A modal dialog (the native <dialog>: focus stays inside, Escape closes). `build(close)`
+ * returns its content; the promise resolves with what `close(value)` was given.
+ */
+export function modal(title, build) {
+  return new Promise((resolve) => {
+    const dialog = h("dialog", { "aria-label": title });
+    let result = null;
+    const close = (value = null) => { result = value; dialog.close(); };
+    dialog.append(h("header", {}, h("h2", {}, title),
+      h("button", { type: "button", class: "icon", "aria-label": "Close", onclick: () => close() }, "✕")), build(close));
+    dialog.addEventListener("close", () => { dialog.remove(); resolve(result); });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+/** Asks for one line of text; null when cancelled. */
+export function ask(title, label, value = "", submit = "OK") {
+  return modal(title, (close) => {
+    const input = h("input", { name: "value", value, required: true, autofocus: true });
+    const f = h("form", { class: "stack" }, h("label", {}, label, input),
+      h("div", { class: "row end" }, h("button", { type: "button", onclick: () => close() }, "Cancel"),
+        h("button", { class: "primary", type: "submit" }, submit)));
+    f.addEventListener("submit", (e) => { e.preventDefault(); close(input.value.trim() || null); });
+    queueMicrotask(() => { input.focus(); const dot = value.lastIndexOf("."); input.setSelectionRange(0, dot > 0 ? dot : value.length); });
+    return f;
+  });
+}
+
+/** Asks a yes/no question; true when confirmed. */
+export function confirmed(title, text, yes = "Delete") {
+  return modal(title, (close) => h("div", { class: "stack" }, h("p", {}, text),
+    h("div", { class: "row end" }, h("button", { type: "button", onclick: () => close(false) }, "Cancel"),
+      h("button", { type: "button", class: "danger", autofocus: true, onclick: () => close(true) }, yes)))).then(Boolean);
+}
+
+/** A labelled input. */
+export function field(label, attrs) {
+  return h("label", {}, label, h(attrs.type === "select" ? "select" : "input", attrs));
+}
+
+/** Reads a form into an object of strings. */
+export function values(form) {
+  return Object.fromEntries(new FormData(form));
+}
+
+/** A form whose submit runs `action(values)`; errors are shown in it. */
+export function form(fields, submit, action) {
+  const error = h("p", { class: "error", role: "alert" });
+  const button = h("button", { class: "primary", type: "submit" }, submit);
+  const f = h("form", { class: "stack" }, ...fields, error, button);
+  f.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    error.textContent = "";
+    button.disabled = true;
+    try {
+      await action(values(f), f);
+    } catch (err) {
+      error.textContent = err.message || String(err);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return f;
+}
+
+/** A file's kind for previews and icons, from its name. */
+export function kindOf(name) {
+  const ext = (name.split(".").pop() || "").toLowerCase();
+  if (["png", "jpg", "jpeg", "gif", "webp", "avif", "bmp"].includes(ext)) return "image";
+  if (["mp4", "webm", "mov", "m4v", "ogv"].includes(ext)) return "video";
+  if (["mp3", "wav", "ogg", "oga", "m4a", "flac", "opus", "aac"].includes(ext)) return "audio";
+  if (ext === "pdf") return "pdf";
+  if (["txt", "md", "csv", "json", "log", "xml", "yml", "yaml", "toml", "ini", "js", "ts", "rs", "py", "go", "c", "h", "css", "html", "sh", "sql"].includes(ext)) return "text";
+  return "other";
+}
+
+export function icon(node) {
+  if (node.kind === "folder") return "📁";
+  return { image: "🖼️", video: "🎬", audio: "🎵", pdf: "📕", text: "📄" }[kindOf(node.name)] || "📦";
+}

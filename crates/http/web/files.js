@@ -1,0 +1,167 @@
+// The file browser: breadcrumbs, a sortable list with thumbnails, folders opened without
+// reloads, multi-select, uploads by picker or drag and drop, and the actions on items.
+
+import { api } from "/assets/api.js";
+import { ask, attempt, h, icon, kindOf, size, toast, when } from "/assets/dom.js";
+import { chooseFolder, preview, share, trashItems, versions } from "/assets/dialogs.js";
+import { dropped, uploadAll } from "/assets/upload.js";
+import { go, refreshMe, session, show } from "/assets/app.js";
+
+const THUMBNAIL_MAX = 20 * 1024 * 1024;
+// Uploads keep showing while the user moves between folders.
+const uploads = h("section", { class: "uploads-box", "aria-live": "polite", "aria-label": "Uploads" });
+
+/** The chain of folders from the drive's root (or the first one the user may not read). */
+async function crumbs(folder) {
+  const trail = [folder];
+  while (trail[0].parent_id) {
+    const up = await api("GET", `/nodes/${trail[0].parent_id}`).catch(() => null);
+    if (!up) break;
+    trail.unshift(up);
+  }
+  const label = (n) => (n.parent_id ? n.name : "My files");
+  const items = trail.map((n, i) => (i === trail.length - 1
+    ? h("span", { "aria-current": "page" }, label(n))
+    : h("a", { href: `/files/${n.id}` }, label(n))));
+  return h("nav", { class: "crumbs", "aria-label": "Breadcrumbs" }, items.flatMap((a, i) => (i ? [h("span", { class: "sep", "aria-hidden": "true" }, "›"), a] : [a])));
+}
+
+export async function filesView(folderId, params) {
+  const sort = params.get("sort") || "name";
+  const order = params.get("order") || "asc";
+  const here = location.pathname + location.search;
+  const folder = await api("GET", `/nodes/${folderId}`);
+  if (folder.kind !== "folder") {
+    await preview(folder.name, `/api/v1/nodes/${folder.id}/content`);
+    return go(`/files/${folder.parent_id}`);
+  }
+  const selected = new Map();
+  const tbody = h("tbody");
+  const more = h("div", { class: "more" });
+  const selectAll = h("input", { type: "checkbox", "aria-label": "Select all" });
+  const bar = h("div", { class: "selection", hidden: true });
+  const refresh = () => {
+    refreshMe().catch(() => {}); // the usage bar
+    return location.pathname + location.search === here && load();
+  };
+
+  function updateSelection() {
+    bar.hidden = selected.size === 0;
+    const nodes = [...selected.values()];
+    bar.replaceChildren(...[
+      h("strong", {}, `${selected.size} selected`),
+      nodes.length === 1 && nodes[0].kind === "file" ? h("a", { class: "button", href: `/api/v1/nodes/${nodes[0].id}/content`, download: nodes[0].name }, "Download") : null,
+      h("button", { type: "button", onclick: () => moveOrCopy(nodes, "move", refresh) }, "Move"),
+      h("button", { type: "button", onclick: () => moveOrCopy(nodes, "copy", refresh) }, "Copy"),
+      h("button", { type: "button", class: "danger", onclick: () => trashItems(nodes, refresh) }, "Delete"),
+      h("button", { type: "button", onclick: () => { selected.clear(); tbody.querySelectorAll("input[type=checkbox]").forEach((c) => { c.checked = false; }); selectAll.checked = false; updateSelection(); } }, "Clear"),
+    ].filter(Boolean));
+  }
+  selectAll.addEventListener("change", () => {
+    tbody.querySelectorAll("tr[data-id]").forEach((tr) => {
+      const box = tr.querySelector("input[type=checkbox]");
+      box.checked = selectAll.checked;
+      box.dispatchEvent(new Event("change"));
+    });
+  });
+
+  async function load(cursor) {
+    const query = `sort=${sort}&order=${order}&limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
+    const page = await api("GET", `/nodes/${folderId}/children?${query}`);
+    if (!cursor) { tbody.replaceChildren(); selected.clear(); selectAll.checked = false; updateSelection(); }
+    for (const n of page.items) tbody.append(row(n, selected, updateSelection, refresh));
+    if (!tbody.children.length) tbody.append(h("tr", {}, h("td", { colspan: 5, class: "muted empty" }, "This folder is empty. Drop files here or use Upload.")));
+    more.replaceChildren(page.next_cursor ? h("button", { type: "button", onclick: () => attempt(() => load(page.next_cursor)) }, "Show more") : "");
+  }
+
+  const sortButton = (key, label) => {
+    const next = sort === key && order === "asc" ? "desc" : "asc";
+    const mark = sort === key ? (order === "asc" ? " ▲" : " ▼") : "";
+    return h("button", { type: "button", class: "link", "aria-sort": sort === key ? `${order}ending` : null, onclick: () => go(`/files/${folderId}?sort=${key}&order=${next}`) }, label + mark);
+  };
+  const table = h("table", { class: "files" },
+    h("thead", {}, h("tr", {}, h("th", { class: "pick" }, selectAll), h("th", {}, sortButton("name", "Name")),
+      h("th", { class: "num" }, sortButton("size", "Size")), h("th", { class: "when" }, sortButton("modified", "Modified")),
+      h("th", { class: "acts" }, h("span", { class: "sr-only" }, "Actions")))),
+    tbody);
+
+  const upload = (files) => uploadAll(folderId, files, uploads, refresh);
+  const picker = h("input", { type: "file", multiple: true, hidden: true, "data-upload": "files", onchange: (e) => upload([...e.target.files].map((f) => [f, f.name])) });
+  const folderPicker = h("input", { type: "file", webkitdirectory: true, hidden: true, "data-upload": "folder", onchange: (e) => upload([...e.target.files].map((f) => [f, f.webkitRelativePath])) });
+  const drop = h("div", { class: "drop", "data-drop": "" }, table, more);
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", (e) => { if (!drop.contains(e.relatedTarget)) drop.classList.remove("over"); });
+  drop.addEventListener("drop", async (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    upload(await dropped(e));
+  });
+
+  await load();
+  show(
+    h("div", { class: "head" }, await crumbs(folder),
+      folder.owner_id !== session.me.id ? h("span", { class: "badge" }, "shared with you") : null),
+    h("div", { class: "toolbar" },
+      h("button", { type: "button", class: "primary", onclick: () => picker.click() }, "Upload files"),
+      h("button", { type: "button", onclick: () => folderPicker.click() }, "Upload a folder"),
+      h("button", { type: "button", onclick: () => newFolder(folderId, refresh) }, "New folder"),
+      h("a", { class: "button", href: `/api/v1/nodes/${folderId}/zip`, download: "" }, "Download as zip"),
+      folder.parent_id && folder.owner_id === session.me.id ? h("button", { type: "button", onclick: () => share(folder) }, "Share folder") : null,
+      picker, folderPicker),
+    bar, uploads, drop,
+  );
+}
+
+function row(n, selected, updateSelection, refresh) {
+  const check = h("input", { type: "checkbox", "aria-label": `Select ${n.name}` });
+  check.addEventListener("change", () => { if (check.checked) selected.set(n.id, n); else selected.delete(n.id); updateSelection(); });
+  const thumb = n.kind === "file" && kindOf(n.name) === "image" && n.size <= THUMBNAIL_MAX
+    ? h("img", { class: "thumb", loading: "lazy", alt: "", src: `/api/v1/nodes/${n.id}/content?inline=true` })
+    : h("span", { class: "thumb", "aria-hidden": "true" }, icon(n));
+  const name = n.kind === "folder"
+    ? h("a", { href: `/files/${n.id}`, class: "name" }, n.name)
+    : h("button", { type: "button", class: "link name", onclick: () => preview(n.name, `/api/v1/nodes/${n.id}/content`) }, n.name);
+  const menu = h("details", { class: "menu" }, h("summary", { "aria-label": `Actions for ${n.name}` }, "⋯"),
+    h("div", { class: "menu-items" },
+      n.kind === "file" ? h("a", { class: "button", href: `/api/v1/nodes/${n.id}/content`, download: n.name }, "Download") : h("a", { class: "button", href: `/api/v1/nodes/${n.id}/zip`, download: "" }, "Download as zip"),
+      h("button", { type: "button", onclick: () => share(n) }, "Share"),
+      h("button", { type: "button", onclick: () => rename(n, refresh) }, "Rename"),
+      h("button", { type: "button", onclick: () => moveOrCopy([n], "move", refresh) }, "Move"),
+      h("button", { type: "button", onclick: () => moveOrCopy([n], "copy", refresh) }, "Copy"),
+      n.kind === "file" ? h("button", { type: "button", onclick: () => versions(n, refresh) }, "Versions") : null,
+      h("button", { type: "button", class: "danger", onclick: () => trashItems([n], refresh) }, "Delete")));
+  // One menu open at a time; choosing an item closes it.
+  menu.addEventListener("toggle", () => menu.open && document.querySelectorAll("details.menu[open]").forEach((d) => d !== menu && d.removeAttribute("open")));
+  menu.addEventListener("click", (e) => e.target.closest(".menu-items") && menu.removeAttribute("open"));
+  return h("tr", { "data-id": n.id, "data-name": n.name },
+    h("td", { class: "pick" }, check),
+    h("td", {}, h("div", { class: "name-cell" }, thumb, name)),
+    h("td", { class: "num" }, n.kind === "file" ? size(n.size) : ""),
+    h("td", { class: "when" }, when(n.modified_at)),
+    h("td", { class: "acts" }, menu));
+}
+
+async function newFolder(parent, refresh) {
+  const name = await ask("New folder", "Name", "", "Create");
+  if (name) await attempt(async () => { await api("POST", `/nodes/${parent}/children`, { name, kind: "folder" }); refresh(); }, `Folder “${name}” created`);
+}
+
+async function rename(n, refresh) {
+  const name = await ask(`Rename ${n.kind}`, "New name", n.name, "Rename");
+  if (name && name !== n.name) await attempt(async () => { await api("PATCH", `/nodes/${n.id}`, { name }); refresh(); }, `Renamed to “${name}”`);
+}
+
+async function moveOrCopy(nodes, verb, refresh) {
+  const target = await chooseFolder(`${verb === "move" ? "Move" : "Copy"} ${nodes.length === 1 ? `“${nodes[0].name}”` : `${nodes.length} items`}`, session.me.root_id, verb === "move" ? "Move" : "Copy");
+  if (!target) return;
+  let done = 0;
+  for (const n of nodes) {
+    const ok = await attempt(() => (verb === "move"
+      ? api("PATCH", `/nodes/${n.id}`, { parent_id: target })
+      : api("POST", `/nodes/${n.id}/copy`, { parent_id: target })));
+    if (!ok) break;
+    done++;
+  }
+  if (done) toast(`${done} item${done > 1 ? "s" : ""} ${verb === "move" ? "moved" : "copied"}`);
+  refresh();
+}

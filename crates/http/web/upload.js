@@ -1,0 +1,198 @@
+// Uploads from the browser: files and whole folders, a progress bar per file and overall,
+// cancel, and resume. Files larger than one block go through the block-negotiation API: the
+// browser hashes its 4 MiB blocks, the server answers which it lacks, only those are sent
+// (three at a time), then the upload is committed. The session id is kept in localStorage,
+// so "Resume" (even after a reload) sends only the blocks that did not arrive.
+
+import { api, send, ApiError } from "/assets/api.js";
+import { h, size, toast } from "/assets/dom.js";
+
+const BLOCK = 4 * 1024 * 1024;
+const PARALLEL = 3;
+
+/** Every file under a dropped entry, with its path relative to the drop. */
+export async function walk(entry, prefix = "") {
+  if (entry.isFile) return [[await new Promise((ok, ko) => entry.file(ok, ko)), prefix + entry.name]];
+  const reader = entry.createReader();
+  const children = [];
+  for (;;) {
+    const batch = await new Promise((ok, ko) => reader.readEntries(ok, ko));
+    if (!batch.length) break;
+    children.push(...batch);
+  }
+  return (await Promise.all(children.map((c) => walk(c, `${prefix}${entry.name}/`)))).flat();
+}
+
+/** The files of a drop event, folders walked. */
+export async function dropped(event) {
+  const entries = [...event.dataTransfer.items].map((i) => i.webkitGetAsEntry?.()).filter(Boolean);
+  if (entries.length) return (await Promise.all(entries.map((en) => walk(en)))).flat();
+  return [...event.dataTransfer.files].map((f) => [f, f.name]);
+}
+
+async function hex(buffer) {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", buffer));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** One file's upload: whole or in blocks; `cancel()` stops it, calling it again resumes. */
+class Transfer {
+  constructor(parent, file, name, onProgress) {
+    Object.assign(this, { parent, file, name, onProgress, jobs: new Set(), cancelled: false });
+    this.key = `stratus-upload:${parent}:${name}:${file.size}:${file.lastModified}`;
+  }
+
+  cancel() {
+    this.cancelled = true;
+    for (const job of this.jobs) job.cancel();
+  }
+
+  async whole() {
+    this.cancelled = false;
+    const url = `/api/v1/nodes/${this.parent}/files/${encodeURIComponent(this.name)}?on_conflict=keep_both`;
+    const job = send("PUT", url, this.file, (loaded) => this.onProgress(loaded));
+    this.jobs.add(job);
+    try { return await job.done; } finally { this.jobs.delete(job); }
+  }
+
+  async session(status) {
+    const saved = localStorage.getItem(this.key);
+    if (saved) {
+      const known = await api("GET", `/uploads/${saved}`).catch(() => null);
+      if (known) return known;
+    }
+    const blocks = [];
+    for (let at = 0; at < this.file.size; at += BLOCK) {
+      if (this.cancelled) throw new ApiError(0, { code: "cancelled", detail: "cancelled" });
+      status(`checking ${Math.round((100 * at) / this.file.size)} %`);
+      blocks.push(await hex(await this.file.slice(at, at + BLOCK).arrayBuffer()));
+    }
+    status("");
+    const started = await api("POST", "/uploads", { parent_id: this.parent, name: this.name, size: this.file.size, blocks, on_conflict: "keep_both" });
+    localStorage.setItem(this.key, started.upload_id);
+    return started;
+  }
+
+  async inBlocks(status = () => {}) {
+    this.cancelled = false;
+    const session = await this.session(status);
+    const id = session.upload_id;
+    const blockSize = (i) => Math.min(BLOCK, this.file.size - i * BLOCK);
+    const present = this.file.size - session.missing.reduce((s, i) => s + blockSize(i), 0);
+    const sent = new Map();
+    const report = () => this.onProgress(present + [...sent.values()].reduce((a, b) => a + b, 0));
+    report();
+    const queue = [...session.missing];
+    const worker = async () => {
+      while (queue.length && !this.cancelled) {
+        const i = queue.shift();
+        const job = send("PUT", `/api/v1/uploads/${id}/blocks/${i}`, this.file.slice(i * BLOCK, i * BLOCK + blockSize(i)),
+          (loaded) => { sent.set(i, loaded); report(); });
+        this.jobs.add(job);
+        try { await job.done; sent.set(i, blockSize(i)); report(); } finally { this.jobs.delete(job); }
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: PARALLEL }, worker));
+    } catch (err) {
+      this.cancel();
+      throw err;
+    }
+    if (this.cancelled) throw new ApiError(0, { code: "cancelled", detail: "cancelled" });
+    const node = await api("POST", `/uploads/${id}/commit`);
+    localStorage.removeItem(this.key);
+    return node;
+  }
+
+  /** Gives the server-side session up (its reserved quota comes back). */
+  async discard() {
+    const saved = localStorage.getItem(this.key);
+    localStorage.removeItem(this.key);
+    if (saved) await api("DELETE", `/uploads/${saved}`).catch(() => {});
+  }
+}
+
+/**
+ * Uploads `files` ([File, relative path]) into folder `root`, creating the folders of each
+ * path, showing progress in `box`; calls `changed()` after each file lands.
+ */
+export async function uploadAll(root, files, box, changed) {
+  if (!files.length) return;
+  const total = files.reduce((s, [f]) => s + f.size, 0) || 1;
+  const loaded = new Map();
+  const overall = h("progress", { max: total, value: 0, "aria-label": "All uploads" });
+  const summary = h("span", {}, `Uploading ${files.length} file${files.length > 1 ? "s" : ""} (${size(total)})`);
+  const list = h("ul", { class: "uploads" });
+  box.replaceChildren(h("div", { class: "overall" }, summary, overall), list);
+  const update = () => { overall.value = [...loaded.values()].reduce((a, b) => a + b, 0); };
+
+  const folders = new Map([["", root]]);
+  async function folderFor(path) {
+    if (folders.has(path)) return folders.get(path);
+    const cut = path.lastIndexOf("/");
+    const parent = await folderFor(cut < 0 ? "" : path.slice(0, cut));
+    const name = path.slice(cut + 1);
+    const made = await api("POST", `/nodes/${parent}/children`, { name, kind: "folder" }).catch(async (err) => {
+      if (err.code !== "name_conflict") throw err;
+      const existing = await api("GET", `/nodes/by-path?path=${encodeURIComponent(await pathOf(parent) + "/" + name)}`);
+      if (existing.kind !== "folder") throw err;
+      return existing;
+    });
+    folders.set(path, made.id);
+    return made.id;
+  }
+  const paths = new Map();
+  async function pathOf(id) {
+    if (!paths.has(id)) {
+      const trail = [];
+      for (let node = await api("GET", `/nodes/${id}`); node.parent_id; node = await api("GET", `/nodes/${node.parent_id}`)) trail.unshift(node.name);
+      paths.set(id, trail.length ? `/${trail.join("/")}` : "");
+    }
+    return paths.get(id);
+  }
+
+  const stopped = new Set();
+  const tell = () => {
+    summary.textContent = stopped.size
+      ? `${files.length - stopped.size} of ${files.length} uploaded; ${stopped.size} stopped (resume or discard below)`
+      : `Uploaded ${files.length} file${files.length > 1 ? "s" : ""} (${size(total)})`;
+  };
+  for (const [file, path] of files) {
+    const cut = path.lastIndexOf("/");
+    const bar = h("progress", { max: file.size || 1, value: 0, "aria-label": path });
+    const state = h("span", { class: "muted" }, "waiting");
+    const buttons = h("span", { class: "row" });
+    list.append(h("li", { class: "file-progress", "data-path": path }, h("span", { class: "name" }, path), bar, state, buttons));
+    const transfer = new Transfer(null, file, path.slice(cut + 1), (n) => { bar.value = n; loaded.set(path, n); update(); });
+    const attemptOnce = async () => {
+      buttons.replaceChildren(h("button", { type: "button", onclick: () => transfer.cancel() }, "Cancel"));
+      state.textContent = "uploading";
+      state.className = "muted";
+      try {
+        transfer.parent ??= await folderFor(cut < 0 ? "" : path.slice(0, cut));
+        transfer.key = `stratus-upload:${transfer.parent}:${transfer.name}:${file.size}:${file.lastModified}`;
+        await (file.size > BLOCK && globalThis.crypto?.subtle ? transfer.inBlocks((t) => { state.textContent = t || "uploading"; }) : transfer.whole());
+        bar.value = file.size || 1;
+        loaded.set(path, file.size);
+        update();
+        state.textContent = "done";
+        buttons.replaceChildren();
+        if (stopped.delete(path)) tell();
+        changed();
+        return true;
+      } catch (err) {
+        state.textContent = err.code === "cancelled" ? "cancelled" : err.message;
+        state.className = err.code === "cancelled" ? "muted" : "error";
+        const again = h("button", { type: "button", onclick: async () => { if (await attemptOnce()) toast(`“${path}” uploaded`); } },
+          file.size > BLOCK ? "Resume" : "Retry");
+        const discard = h("button", { type: "button", onclick: async () => { await transfer.discard(); state.textContent = "discarded"; buttons.replaceChildren(); } }, "Discard");
+        buttons.replaceChildren(again, discard);
+        stopped.add(path);
+        return false;
+      }
+    };
+    await attemptOnce();
+  }
+  tell();
+  toast(summary.textContent, stopped.size ? "error" : "info");
+}

@@ -1,0 +1,394 @@
+// The web app in a real browser (Debian's Chromium, driven by playwright-core): what a user
+// does, end to end, against a fresh `stratus serve`. Screenshots of the main pages go to `out`.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync } from "node:fs";
+import { deflateSync } from "node:zlib";
+import { chromium } from "playwright-core";
+
+const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync"];
+const PASSWORD = "correct horse battery";
+
+/** A page that fails the run on any script error. */
+async function newPage(context, errors) {
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(`${page.url()}: ${e}`));
+  page.on("console", (m) => {
+    // The browser logs every 4xx it sees (the tests provoke some); only script errors count.
+    if (m.type() === "error" && !/Failed to load resource/.test(m.text())) errors.push(`${page.url()}: ${m.text()}`);
+  });
+  return page;
+}
+
+async function signUp(page, base, name) {
+  await page.goto(`${base}/signup`);
+  await page.fill("input[name=username]", name);
+  await page.fill("input[name=email]", `${name}@example.com`);
+  await page.fill("input[name=password]", PASSWORD);
+  await page.click("button[type=submit]");
+  await page.waitForSelector("table.files");
+}
+
+async function logIn(page, name) {
+  await page.fill("input[name=login]", name);
+  await page.fill("input[name=password]", PASSWORD);
+  await page.click("button[type=submit]");
+}
+
+const row = (name) => `tr[data-name="${name}"]`;
+
+/** Opens the ⋯ menu of a row and picks an action. */
+async function act(page, name, action) {
+  await page.click(`${row(name)} summary`);
+  await page.click(`${row(name)} .menu-items >> text="${action}"`);
+}
+
+/** Answers the app's one-line dialog. */
+async function answer(page, text) {
+  const input = page.locator("dialog[open] input[name=value]");
+  await input.fill(text);
+  await input.press("Enter");
+}
+
+/**
+ * Drops a folder on the file list the way the browser hands one over: a DataTransfer item
+ * whose `webkitGetAsEntry()` is a directory entry with a reader. (Headless Chromium cannot
+ * drag from the desktop, so the entries are built in the page; the app's code is the same.)
+ */
+async function dropFolder(page, selector, folder, files) {
+  await page.evaluate(({ selector, folder, files }) => {
+    const file = (name, text) => new File([text], name, { type: "text/plain" });
+    const fileEntry = (name, text) => ({ isFile: true, isDirectory: false, name, file: (ok) => ok(file(name, text)) });
+    const dirEntry = (name, children) => ({
+      isFile: false, isDirectory: true, name,
+      createReader() { let done = false; return { readEntries(ok) { ok(done ? [] : children); done = true; } }; },
+    });
+    const tree = {};
+    for (const [path, text] of Object.entries(files)) {
+      const parts = path.split("/");
+      let at = tree;
+      for (const dir of parts.slice(0, -1)) at = at[dir] ??= {};
+      at[parts.at(-1)] = text;
+    }
+    const build = (name, node) => (typeof node === "string" ? fileEntry(name, node) : dirEntry(name, Object.entries(node).map(([k, v]) => build(k, v))));
+    const root = build(folder, tree);
+    const target = document.querySelector(selector);
+    const over = new Event("dragover", { bubbles: true, cancelable: true });
+    target.dispatchEvent(over);
+    const drop = new Event("drop", { bubbles: true, cancelable: true });
+    Object.defineProperty(drop, "dataTransfer", { value: { items: [{ webkitGetAsEntry: () => root }], files: [] } });
+    target.dispatchEvent(drop);
+  }, { selector, folder, files });
+}
+
+/** A `w`×`h` RGB PNG, built here so that the test needs no image file. */
+function pngImage(w, h) {
+  const table = Array.from({ length: 256 }, (_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c >>> 0; });
+  const crc = (buf) => { let c = 0xffffffff; for (const b of buf) c = table[(c ^ b) & 0xff] ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; };
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const out = Buffer.alloc(8 + data.length + 4);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc(body), 8 + data.length);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(w, 0);
+  header.writeUInt32BE(h, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  const rows = Buffer.concat(Array.from({ length: h }, (_, y) => Buffer.from([0, ...Array.from({ length: w }, (_, x) => [200, 80 + 60 * x, 40 * y]).flat()])));
+  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", header), chunk("IDAT", deflateSync(rows)), chunk("IEND", Buffer.alloc(0))]);
+}
+
+async function apiJson(page, path) {
+  return page.evaluate(async (p) => (await fetch(`/api/v1${p}`)).json(), path);
+}
+
+export default async function scenarios(base, out, { makeAdmin, paystack }) {
+  mkdirSync(out, { recursive: true });
+  const shot = (page, name) => page.screenshot({ path: `${out}/${name}.png` });
+  const errors = [];
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ARGS });
+  try {
+    const step = (name) => console.log(`  · ${name}`);
+    const alice = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+    await alice.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+    const page = await newPage(alice, errors);
+
+    step("the root shows the app, and an anonymous visitor lands on the login page");
+    await page.goto(`${base}/`);
+    await page.waitForURL(/\/login\?next=/);
+    await page.waitForSelector("h1:text('Log in')");
+    await shot(page, "login");
+    step("keyboard: Tab reaches the form with a visible focus ring");
+    await page.keyboard.press("Tab");
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+    assert.notEqual(outline, "none", "the focused element shows an outline");
+
+    step("sign up");
+    await page.click("text=Create an account");
+    await signUp(page, base, "alice");
+    assert.match(await page.textContent("#nav"), /0 B of 1\.0 GB/);
+
+    step("upload a folder by drag and drop, with progress");
+    await dropFolder(page, "[data-drop]", "Holiday", {
+      "notes.txt": "Day one: the sea.\n",
+      "days/monday.txt": "monday",
+      "days/tuesday.txt": "tuesday",
+    });
+    await page.waitForSelector(".uploads-box progress[aria-label='All uploads']");
+    await page.waitForSelector(".overall >> text=/Uploaded 3 files/");
+    assert.equal(await page.locator(".file-progress").count(), 3);
+    for (const bar of await page.locator(".file-progress progress").all()) {
+      assert.equal(await bar.evaluate((p) => p.value === p.max), true, "every file's bar is full");
+    }
+    await page.waitForSelector(row("Holiday"));
+
+    step("navigate into folders and back through the breadcrumbs, without reloading");
+    await page.evaluate(() => { window.sameDocument = true; });
+    await page.click(`${row("Holiday")} a.name`);
+    await page.waitForSelector(row("days"));
+    await page.click(`${row("days")} a.name`);
+    await page.waitForSelector(row("monday.txt"));
+    assert.equal(await page.textContent(".crumbs"), "My files›Holiday›days");
+    await page.click(".crumbs >> text=Holiday");
+    await page.waitForSelector(row("notes.txt"));
+    assert.equal(await page.evaluate(() => window.sameDocument), true, "no page load happened");
+
+    step("preview a text file in the page");
+    await page.click(`${row("notes.txt")} button.name`);
+    await page.waitForSelector("dialog[open] pre:text('Day one: the sea.')");
+    await page.keyboard.press("Escape");
+
+    step("rename");
+    await act(page, "notes.txt", "Rename");
+    await answer(page, "diary.txt");
+    await page.waitForSelector(row("diary.txt"));
+    assert.equal(await page.locator(row("notes.txt")).count(), 0);
+
+    step("a hostile name is shown as text, never as markup");
+    await page.click("text=New folder");
+    await answer(page, "<img src=x onerror=window.pwned=1>");
+    await page.waitForSelector(`tr[data-name="<img src=x onerror=window.pwned=1>"]`);
+    assert.equal(await page.evaluate(() => window.pwned), undefined);
+    assert.equal(await page.locator("td img[src=x]").count(), 0);
+
+    step("an image gets a thumbnail and an in-page preview");
+    const png = pngImage(2, 2);
+    await page.setInputFiles("input[data-upload=files]", { name: "sunset.png", mimeType: "image/png", buffer: png });
+    await page.waitForSelector(`${row("sunset.png")} img.thumb`);
+    await page.waitForFunction(() => document.querySelector("tr[data-name='sunset.png'] img.thumb").naturalWidth === 2);
+    await page.click(`${row("sunset.png")} button.name`);
+    await page.waitForFunction(() => document.querySelector("dialog[open] .preview img")?.naturalWidth === 2);
+    await page.keyboard.press("Escape");
+
+    step("a large upload interrupted by the network resumes with only the missing blocks");
+    const big = Buffer.alloc(9 * 1024 * 1024 + 123);
+    for (let i = 0; i + 4 <= big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
+    const sent = new Map();
+    let firstDone;
+    const blockZero = new Promise((ok) => { firstDone = ok; });
+    page.on("requestfinished", (r) => {
+      const m = r.url().match(/\/uploads\/[^/]+\/blocks\/(\d+)$/);
+      if (m) { sent.set(m[1], (sent.get(m[1]) || 0) + 1); if (m[1] === "0") firstDone(); }
+    });
+    let failOnce = true;
+    await page.route(/\/uploads\/[^/]+\/blocks\/1$/, async (route) => {
+      if (!failOnce) return route.continue();
+      failOnce = false;
+      await blockZero;
+      await route.abort("connectionreset");
+    });
+    await page.setInputFiles("input[data-upload=files]", { name: "video.bin", mimeType: "application/octet-stream", buffer: big });
+    await page.waitForSelector(".file-progress[data-path='video.bin'] button:text('Resume')");
+    assert.equal(await page.locator(row("video.bin")).count(), 0, "nothing is visible before the commit");
+    await page.click(".file-progress[data-path='video.bin'] button:text('Resume')");
+    await page.waitForSelector(row("video.bin"), { timeout: 8000 }).catch(async (e) => { console.log("DEBUG", await page.textContent(".uploads-box"), [...sent]); throw e; });
+    assert.equal(sent.get("0"), 1, "block 0 arrived once and was not sent again");
+    const listed = await apiJson(page, `/nodes/by-path?path=${encodeURIComponent("/Holiday/video.bin")}`);
+    assert.equal(listed.size, big.length);
+    const stored = await page.evaluate(async (id) => {
+      const bytes = new Uint8Array(await (await fetch(`/api/v1/nodes/${id}/content`)).arrayBuffer());
+      return Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+    }, listed.id);
+    assert.equal(stored, createHash("sha256").update(big).digest("hex"), "the stored file is the one sent");
+    await page.unroute(/\/uploads\/[^/]+\/blocks\/1$/);
+
+    step("multi-select and move into a folder");
+    assert.equal(await page.isVisible(".selection"), false, "no selection bar without a selection");
+    await page.check(`${row("diary.txt")} input[type=checkbox]`);
+    await page.check(`${row("sunset.png")} input[type=checkbox]`);
+    await page.waitForSelector(".selection >> text=2 selected");
+    await page.click(".selection >> text=Move");
+    await page.click("dialog[open] button:text('📁 Holiday')");
+    await page.click("dialog[open] button:text('📁 days')");
+    await page.click("dialog[open] button:text('Move here')");
+    await page.waitForSelector("#toast:text('2 items moved')");
+    assert.equal(await page.locator(row("diary.txt")).count(), 0);
+    await shot(page, "files");
+
+    step("search");
+    await page.fill("input[name=q]", "DIARY");
+    await page.press("input[name=q]", "Enter");
+    await page.waitForSelector(`${row("diary.txt")} >> text="/Holiday/days"`);
+    await shot(page, "search");
+
+    step("share with a second user, who sees it under Shared with me");
+    const bob = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const bobPage = await newPage(bob, errors);
+    await signUp(bobPage, base, "bob");
+    await page.click("#nav >> text=Files");
+    await act(page, "Holiday", "Share");
+    await page.fill("dialog[open] input[name=user]", "bob");
+    await page.selectOption("dialog[open] select[name=role]", "editor");
+    await page.click("dialog[open] button:text('Share')");
+    await page.waitForSelector("dialog[open] li[data-user=bob]");
+    step("create a password link and copy it");
+    await page.fill("dialog[open] input[name=password]", "open sesame");
+    await page.fill("dialog[open] input[name=max_downloads]", "5");
+    await page.click("dialog[open] button:text('Create link')");
+    await page.waitForSelector("dialog[open] li[data-link] >> text=/password/");
+    await shot(page, "share");
+    const linkUrl = await page.evaluate(() => navigator.clipboard.readText());
+    assert.match(linkUrl, /\/s\/[A-Za-z0-9_-]{20,}$/);
+    await page.keyboard.press("Escape");
+
+    await bobPage.click("#nav >> text=Shared with me");
+    await bobPage.waitForSelector(`${row("Holiday")} >> text=alice`);
+    assert.match(await bobPage.textContent(row("Holiday")), /editor/);
+    await shot(bobPage, "shared");
+    await bobPage.click(`${row("Holiday")} a`);
+    await bobPage.waitForSelector(row("days"));
+    await bobPage.waitForSelector(".badge:text('shared with you')");
+    await bob.close();
+
+    step("the password link in a fresh browser: prompt, wrong password, preview, download");
+    const visitor = await browser.newContext({ acceptDownloads: true });
+    const v = await newPage(visitor, errors);
+    const response = await v.goto(linkUrl);
+    assert.equal(response.status(), 401);
+    await v.waitForSelector("h1:text('This link has a password')");
+    await v.fill("input[name=password]", "not it");
+    await v.press("input[name=password]", "Enter");
+    await v.waitForSelector("text=That password is not right.");
+    await v.fill("input[name=password]", "open sesame");
+    await v.press("input[name=password]", "Enter");
+    await v.waitForSelector(row("days"));
+    await v.click(`${row("days")} a`);
+    await v.waitForSelector(row("monday.txt"));
+    await shot(v, "public-link");
+    await v.click(`${row("monday.txt")} button`);
+    await v.waitForSelector("dialog[open] pre:text('monday')");
+    const [download] = await Promise.all([v.waitForEvent("download"), v.click("dialog[open] a:text('Download')")]);
+    const saved = await download.path();
+    assert.equal(readFileSync(saved, "utf8"), "monday");
+    await visitor.close();
+
+    step("delete, then restore from the trash");
+    await act(page, "Holiday", "Delete");
+    await page.click("dialog[open] button:text('Move to trash')");
+    await page.waitForSelector("#toast:text('moved to the trash')");
+    await page.waitForFunction(() => !document.querySelector("tr[data-name='Holiday']"));
+    await page.click("#nav >> text=Trash");
+    await page.waitForSelector(row("Holiday"));
+    await shot(page, "trash");
+    await page.click(`${row("Holiday")} button:text('Restore')`);
+    await page.waitForSelector("text=The trash is empty.");
+    await page.click("#nav >> text=Files");
+    await page.waitForSelector(row("Holiday"));
+
+    step("statistics, plan, profile");
+    await page.click("#nav >> text=Statistics");
+    await page.waitForSelector("svg.chart.stacked rect");
+    await page.waitForSelector("svg.chart.bars rect");
+    await page.waitForSelector(".legend >> text=/documents/");
+    await shot(page, "stats");
+    await page.click("#nav >> text=Plan");
+    await page.waitForSelector("text=/free 1 GB plan/");
+    await page.fill("input[aria-label=GB]", "25");
+    await page.waitForSelector("strong:text('2500.00 NGN a month')");
+    await shot(page, "plan");
+    step("pay for a bigger plan through Paystack's page, and come back to it applied");
+    await page.fill("input[aria-label=GB]", "12");
+    await page.click("button:text('Choose this plan')");
+    await page.waitForURL(`${paystack.base}/pay/**`);
+    assert.match(await page.textContent("h1"), /Pay 1200\.00 NGN/);
+    await page.click("#pay");
+    await page.waitForURL(`${base}/plan`);
+    await page.waitForSelector("#toast:text('Payment received: your plan is active.')");
+    await page.waitForSelector("text=/You have the 12 GB plan/");
+    await page.waitForSelector("td:text('success')");
+    assert.match(await page.textContent("#nav"), /of 12\.0 GB/);
+    await page.click("button:text('Go back to the free 1 GB')");
+    await page.waitForSelector("#toast:text('Your plan is now 1 GB')");
+    await page.waitForSelector("text=/free 1 GB plan/");
+    await page.click("#nav >> text=Profile");
+    await page.fill("input[name=name]", "laptop");
+    await page.click("button:text('Create token')");
+    await page.waitForSelector("code.token");
+    await page.waitForSelector("li[data-token=laptop]");
+    await shot(page, "profile");
+
+    step("an ended session sends the user to log in, then back where they were");
+    const folder = await apiJson(page, `/nodes/by-path?path=${encodeURIComponent("/Holiday/days")}`);
+    await page.goto(`${base}/files/${folder.id}`);
+    await page.waitForSelector(row("monday.txt"));
+    await alice.clearCookies();
+    await page.click(".crumbs >> text=Holiday");
+    await page.waitForURL(/\/login\?next=/);
+    await logIn(page, "alice");
+    await page.waitForURL(new RegExp(`/files/[0-9a-f-]{36}$`));
+    await page.waitForSelector(row("days"), { timeout: 10_000 });
+
+    step("administration");
+    makeAdmin("alice");
+    await page.reload();
+    await page.click("#nav >> text=Admin");
+    await page.waitForSelector(row("bob"));
+    await page.click(`${row("bob")} button:text('Disable')`);
+    await page.waitForSelector(`${row("bob")} .badge:text('disabled')`);
+    await page.click(".tabs >> text=Storage");
+    await page.waitForSelector("table.files .badge");
+    await shot(page, "admin-storage");
+    await page.click(".tabs >> text=Jobs");
+    await page.click("td button:text('Run now') >> nth=0");
+    await page.waitForSelector("#toast:text(' ran')");
+    await page.waitForSelector("h2:text('Recent runs') + div td .badge");
+    await page.click(".tabs >> text=Audit log");
+    await page.waitForSelector("td:text('share_created')");
+    await shot(page, "admin-audit");
+
+    step("dark mode");
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.click("#nav >> text=Files");
+    await page.waitForSelector(row("Holiday"));
+    const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    assert.equal(dark, "rgb(15, 18, 22)");
+    await shot(page, "files-dark");
+    await alice.close();
+
+    step("a phone-sized screen");
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+    const m = await newPage(phone, errors);
+    await m.goto(`${base}/login`);
+    await logIn(m, "alice");
+    await m.waitForSelector(row("Holiday"));
+    assert.equal(await m.isVisible("#nav-items"), false, "the menu is folded");
+    const overflow = await m.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page fits the screen (overflow ${overflow}px)`);
+    await shot(m, "mobile-files");
+    await m.click("button[aria-label=Menu]");
+    await m.click("#nav-items >> text=Trash");
+    await m.waitForSelector("h1:text('Trash')");
+    await m.click("button[aria-label=Menu]");
+    await m.click("#nav-items >> text=Files");
+    await m.click(`${row("Holiday")} a.name`);
+    await m.waitForSelector(row("days"));
+    await phone.close();
+  } finally {
+    await browser.close();
+  }
+  if (errors.length) throw new Error(`errors in the page:\n${errors.join("\n")}`);
+}
