@@ -31,7 +31,7 @@ try {
   const out = process.env.STRATUS_SCREENSHOTS ? resolve(process.env.STRATUS_SCREENSHOTS) : join(dir, "shots");
   const makeAdmin = (user) => execFileSync(bin, ["admin", "user", user, "--admin", "true"], { env, stdio: "pipe" });
   const { default: scenarios } = await import("./scenarios.mjs");
-  await scenarios(base, out, { makeAdmin, paystack });
+  await scenarios(base, out, { makeAdmin, paystack, outbox: join(dir, "data", "outbox") });
   console.log("browser tests: ok");
 } catch (err) {
   failed = true;

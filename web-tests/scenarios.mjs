@@ -2,7 +2,9 @@
 // does, end to end, against a fresh `stratus serve`. Screenshots of the main pages go to `out`.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { deflateSync } from "node:zlib";
 import { chromium } from "playwright-core";
 
@@ -102,11 +104,26 @@ function pngImage(w, h) {
   return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", header), chunk("IDAT", deflateSync(rows)), chunk("IEND", Buffer.alloc(0))]);
 }
 
+/** The `path?token=…` link in the newest mail to `to` in the server's outbox (waits for it). */
+async function mailLink(outbox, to, path) {
+  for (let i = 0; i < 100; i++) {
+    const mails = existsSync(outbox) ? readdirSync(outbox).map((f) => join(outbox, f)) : [];
+    mails.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+    for (const file of mails) {
+      const text = readFileSync(file, "utf8").replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+      const link = text.match(new RegExp(`https?://[^\\s"<>]+${path}\\?token=[A-Za-z0-9_-]+`));
+      if (text.includes(`To: ${to}`) && link) { rmSync(file); return link[0]; }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no mail to ${to} with a ${path} link`);
+}
+
 async function apiJson(page, path) {
   return page.evaluate(async (p) => (await fetch(`/api/v1${p}`)).json(), path);
 }
 
-export default async function scenarios(base, out, { makeAdmin, paystack }) {
+export default async function scenarios(base, out, { makeAdmin, paystack, outbox }) {
   mkdirSync(out, { recursive: true });
   const shot = (page, name) => page.screenshot({ path: `${out}/${name}.png` });
   const errors = [];
@@ -168,6 +185,37 @@ export default async function scenarios(base, out, { makeAdmin, paystack }) {
     await page.waitForSelector(row("diary.txt"));
     assert.equal(await page.locator(row("notes.txt")).count(), 0);
 
+    step("uploading a file again makes a new version; the older one can be restored");
+    await page.setInputFiles("input[data-upload=files]", { name: "diary.txt", mimeType: "text/plain", buffer: Buffer.from("Day one, rewritten.\n") });
+    await page.waitForSelector(".file-progress[data-path='diary.txt'] >> text=done");
+    await act(page, "diary.txt", "Versions");
+    await page.waitForSelector("dialog[open] li:has-text('current')");
+    assert.equal(await page.locator("dialog[open] li").count(), 2);
+    await page.click("dialog[open] li >> nth=1 >> button:text('Restore')");
+    await page.waitForSelector("#toast:text('older version is now the current one')");
+    await page.click(`${row("diary.txt")} button.name`);
+    await page.waitForSelector("dialog[open] pre:text('Day one: the sea.')");
+    await page.keyboard.press("Escape");
+
+    step("copy through the folder picker");
+    await act(page, "diary.txt", "Copy");
+    await page.click("dialog[open] button:text('Copy here')");
+    await page.waitForSelector("#toast:text('1 item copied')");
+    const copied = await apiJson(page, `/nodes/by-path?path=${encodeURIComponent("/diary.txt")}`);
+    assert.equal(copied.size, "Day one: the sea.\n".length);
+
+    step("upload a whole folder with the folder picker");
+    const local = mkdtempSync(join(tmpdir(), "stratus-pick-"));
+    mkdirSync(join(local, "Receipts", "2026"), { recursive: true });
+    writeFileSync(join(local, "Receipts", "march.txt"), "march");
+    writeFileSync(join(local, "Receipts", "2026", "april.txt"), "april");
+    await page.setInputFiles("input[data-upload=folder]", join(local, "Receipts"));
+    await page.waitForSelector(row("Receipts"));
+    await page.waitForSelector(".overall >> text=/Uploaded 2 files/");
+    const april = await apiJson(page, `/nodes/by-path?path=${encodeURIComponent("/Holiday/Receipts/2026/april.txt")}`);
+    assert.equal(april.size, 5);
+    rmSync(local, { recursive: true });
+
     step("a hostile name is shown as text, never as markup");
     await page.click("text=New folder");
     await answer(page, "<img src=x onerror=window.pwned=1>");
@@ -215,6 +263,21 @@ export default async function scenarios(base, out, { makeAdmin, paystack }) {
     }, listed.id);
     assert.equal(stored, createHash("sha256").update(big).digest("hex"), "the stored file is the one sent");
     await page.unroute(/\/uploads\/[^/]+\/blocks\/1$/);
+
+    step("cancel an upload, then discard it");
+    let held = [];
+    await page.route(/\/uploads\/[^/]+\/blocks\/\d+$/, (route) => { held.push(route); });
+    await page.setInputFiles("input[data-upload=files]", { name: "cancel-me.bin", mimeType: "application/octet-stream", buffer: big.subarray(0, 5 * 1024 * 1024) });
+    await page.waitForFunction(() => document.querySelector(".file-progress[data-path='cancel-me.bin'] button")?.textContent === "Cancel");
+    while (!held.length) await page.waitForTimeout(50);
+    await page.click(".file-progress[data-path='cancel-me.bin'] button:text('Cancel')");
+    await page.waitForSelector(".file-progress[data-path='cancel-me.bin'] >> text=cancelled");
+    await page.click(".file-progress[data-path='cancel-me.bin'] button:text('Discard')");
+    await page.waitForSelector(".file-progress[data-path='cancel-me.bin'] >> text=discarded");
+    for (const route of held) await route.abort().catch(() => {});
+    await page.unroute(/\/uploads\/[^/]+\/blocks\/\d+$/);
+    assert.equal(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("stratus-upload:")).length), 0);
+    assert.equal(await page.locator(row("cancel-me.bin")).count(), 0);
 
     step("multi-select and move into a folder");
     assert.equal(await page.isVisible(".selection"), false, "no selection bar without a selection");
@@ -286,6 +349,54 @@ export default async function scenarios(base, out, { makeAdmin, paystack }) {
     assert.equal(readFileSync(saved, "utf8"), "monday");
     await visitor.close();
 
+    step("a file-drop link: a visitor sends files without seeing the folder");
+    await page.click(`${row("Holiday")} a.name`);
+    await act(page, "Receipts", "Share");
+    await page.check("dialog[open] input[name=upload_only]");
+    await page.click("dialog[open] button:text('Create link')");
+    await page.waitForSelector("dialog[open] li[data-link] >> text=/file drop/");
+    const dropUrl = await page.evaluate(() => navigator.clipboard.readText());
+    await page.keyboard.press("Escape");
+    const dropper = await browser.newContext();
+    const d = await newPage(dropper, errors);
+    await d.goto(dropUrl);
+    await d.waitForSelector("h1:text('Send files to “Receipts”')");
+    assert.equal(await d.locator("text=march.txt").count(), 0, "the visitor does not see the folder");
+    await d.setInputFiles("input[type=file]", { name: "invoice.txt", mimeType: "text/plain", buffer: Buffer.from("pay me") });
+    await d.waitForSelector(".file-progress >> text=sent");
+    await shot(d, "file-drop");
+    await dropper.close();
+    await page.click(`${row("Receipts")} a.name`);
+    await page.waitForSelector(row("invoice.txt"));
+    await page.click("#nav >> text=Files");
+
+    step("the mailed links: confirm an address, then reset a forgotten password");
+    const carol = await browser.newContext();
+    const c = await newPage(carol, errors);
+    await signUp(c, base, "carol");
+    await c.goto(await mailLink(outbox, "carol@example.com", "/verify-email"));
+    await c.waitForSelector("h1:text('Email confirmed')");
+    await c.click("#nav >> text=Profile");
+    await c.waitForSelector(".badge:text('confirmed')");
+    await c.click("#nav >> text=Log out");
+    await c.waitForSelector("h1:text('Log in')");
+    await c.click("text=Forgot your password?");
+    await c.fill("input[name=email]", "carol@example.com");
+    await c.click("button[type=submit]");
+    await c.waitForSelector("h1:text('Check your mail')");
+    await c.goto(await mailLink(outbox, "carol@example.com", "/reset-password"));
+    await c.fill("input[name=password]", "a brand new password");
+    await c.click("button[type=submit]");
+    await c.waitForSelector("h1:text('Log in')");
+    await c.fill("input[name=login]", "carol");
+    await c.fill("input[name=password]", PASSWORD);
+    await c.click("button[type=submit]");
+    await c.waitForSelector("form p.error:not(:empty)");
+    await c.fill("input[name=password]", "a brand new password");
+    await c.click("button[type=submit]");
+    await c.waitForSelector("table.files");
+    await carol.close();
+
     step("delete, then restore from the trash");
     await act(page, "Holiday", "Delete");
     await page.click("dialog[open] button:text('Move to trash')");
@@ -325,6 +436,12 @@ export default async function scenarios(base, out, { makeAdmin, paystack }) {
     await page.waitForSelector("#toast:text('Your plan is now 1 GB')");
     await page.waitForSelector("text=/free 1 GB plan/");
     await page.click("#nav >> text=Profile");
+    await page.setInputFiles("input[name=photo]", { name: "me.png", mimeType: "image/png", buffer: pngImage(3, 3) });
+    await page.waitForFunction(() => document.querySelector("img.avatar.big")?.naturalWidth === 3);
+    await page.waitForFunction(() => document.querySelector("#nav img.avatar")?.naturalWidth === 3);
+    await page.fill("input[name=display_name]", "Alice Liddell");
+    await page.click("button:text('Save')");
+    await page.waitForSelector("#toast:text('Saved')");
     await page.fill("input[name=name]", "laptop");
     await page.click("button:text('Create token')");
     await page.waitForSelector("code.token");
@@ -359,6 +476,25 @@ export default async function scenarios(base, out, { makeAdmin, paystack }) {
     await page.click(".tabs >> text=Audit log");
     await page.waitForSelector("td:text('share_created')");
     await shot(page, "admin-audit");
+
+    step("keyboard only: open a row's menu, rename, close menus with Escape");
+    await page.click("#nav >> text=Files");
+    await page.click(`${row("Holiday")} a.name`);
+    const odd = `tr[data-name="<img src=x onerror=window.pwned=1>"]`;
+    await page.focus(`${odd} summary`);
+    await page.keyboard.press("Enter");
+    await page.waitForSelector(`${odd} details[open]`);
+    await page.keyboard.press("Escape");
+    await page.waitForSelector(`${odd} details:not([open])`);
+    assert.equal(await page.evaluate(() => document.activeElement.tagName), "SUMMARY");
+    await page.keyboard.press("Enter");
+    for (let i = 0; i < 3; i++) await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), "Rename");
+    await page.keyboard.press("Enter");
+    await page.keyboard.press("Control+A");
+    await page.keyboard.type("Odd name");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector(row("Odd name"));
 
     step("dark mode");
     await page.emulateMedia({ colorScheme: "dark" });

@@ -7,8 +7,8 @@ import { refreshMe, session, show } from "/assets/app.js";
 export async function profileView() {
   await refreshMe();
   const me = session.me;
-  const photo = h("img", { class: "avatar big", alt: "Your photo", src: me.has_photo ? `/api/v1/me/photo?v=${Date.now()}` : "", hidden: !me.has_photo });
-  const photoInput = h("input", { type: "file", accept: "image/png,image/jpeg,image/gif,image/webp", hidden: true, onchange: (e) => {
+  const photo = h("img", { class: "avatar big", alt: "Your photo", src: me.has_photo ? `/api/v1/me/photo?v=${Date.now()}` : null, hidden: !me.has_photo });
+  const photoInput = h("input", { type: "file", name: "photo", accept: "image/png,image/jpeg,image/gif,image/webp", hidden: true, onchange: (e) => {
     const file = e.target.files[0];
     if (file) attempt(async () => { await api("PUT", "/me/photo", file); await profileView(); }, "Photo updated");
   } });

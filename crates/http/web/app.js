@@ -84,6 +84,8 @@ async function route() {
       return await publicView(decodeURIComponent(link[1]), params);
     }
     if (open[pathname]) {
+      // Logged in or not, these pages work; the top bar shows which.
+      session.me ??= await fetch("/api/v1/me").then((r) => (r.ok ? r.json() : null), () => null);
       nav();
       return await open[pathname](params);
     }

@@ -133,6 +133,12 @@ function row(n, selected, updateSelection, refresh) {
   // One menu open at a time; choosing an item closes it.
   menu.addEventListener("toggle", () => menu.open && document.querySelectorAll("details.menu[open]").forEach((d) => d !== menu && d.removeAttribute("open")));
   menu.addEventListener("click", (e) => e.target.closest(".menu-items") && menu.removeAttribute("open"));
+  menu.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape" || !menu.open) return;
+    e.preventDefault();
+    menu.removeAttribute("open");
+    menu.querySelector("summary").focus();
+  });
   return h("tr", { "data-id": n.id, "data-name": n.name },
     h("td", { class: "pick" }, check),
     h("td", {}, h("div", { class: "name-cell" }, thumb, name)),

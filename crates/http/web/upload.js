@@ -2,7 +2,8 @@
 // cancel, and resume. Files larger than one block go through the block-negotiation API: the
 // browser hashes its 4 MiB blocks, the server answers which it lacks, only those are sent
 // (three at a time), then the upload is committed. The session id is kept in localStorage,
-// so "Resume" (even after a reload) sends only the blocks that did not arrive.
+// so "Resume" (even after a reload) sends only the blocks that did not arrive. A file whose
+// name is taken becomes a new version of it (the older one stays under Versions).
 
 import { api, send, ApiError } from "/assets/api.js";
 import { h, size, toast } from "/assets/dom.js";
@@ -49,7 +50,7 @@ class Transfer {
 
   async whole() {
     this.cancelled = false;
-    const url = `/api/v1/nodes/${this.parent}/files/${encodeURIComponent(this.name)}?on_conflict=keep_both`;
+    const url = `/api/v1/nodes/${this.parent}/files/${encodeURIComponent(this.name)}?on_conflict=replace`;
     const job = send("PUT", url, this.file, (loaded) => this.onProgress(loaded));
     this.jobs.add(job);
     try { return await job.done; } finally { this.jobs.delete(job); }
@@ -68,7 +69,7 @@ class Transfer {
       blocks.push(await hex(await this.file.slice(at, at + BLOCK).arrayBuffer()));
     }
     status("");
-    const started = await api("POST", "/uploads", { parent_id: this.parent, name: this.name, size: this.file.size, blocks, on_conflict: "keep_both" });
+    const started = await api("POST", "/uploads", { parent_id: this.parent, name: this.name, size: this.file.size, blocks, on_conflict: "replace" });
     localStorage.setItem(this.key, started.upload_id);
     return started;
   }
