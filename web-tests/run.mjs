@@ -1,6 +1,6 @@
 // Starts the real `stratus serve` on a free loopback port with a fresh data dir, runs the
 // browser scenarios against it (with a stand-in for Paystack), and stops it.
-//   node web-tests/run.mjs [path/to/stratus]
+//   node web-tests/run.mjs [path/to/stratus] [module.mjs, default scenarios.mjs]
 //   STRATUS_SCREENSHOTS=docs/screenshots node web-tests/run.mjs   (refreshes the README's pictures)
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -30,12 +30,13 @@ try {
   }
   const out = process.env.STRATUS_SCREENSHOTS ? resolve(process.env.STRATUS_SCREENSHOTS) : join(dir, "shots");
   const makeAdmin = (user) => execFileSync(bin, ["admin", "user", user, "--admin", "true"], { env, stdio: "pipe" });
-  const { default: scenarios } = await import("./scenarios.mjs");
+  const module = process.argv[3] || "scenarios.mjs";
+  const { default: scenarios } = await import(`./${module}`);
   await scenarios(base, out, { makeAdmin, paystack, outbox: join(dir, "data", "outbox") });
-  console.log("browser tests: ok");
+  console.log(`${module}: ok`);
 } catch (err) {
   failed = true;
-  console.error("browser tests FAILED:", err);
+  console.error(`${process.argv[3] || "scenarios.mjs"} FAILED:`, err);
 } finally {
   server.kill();
   paystack.close();

@@ -10,6 +10,7 @@ import { h, size, toast } from "/assets/dom.js";
 
 const BLOCK = 4 * 1024 * 1024;
 const PARALLEL = 3;
+const FILES_AT_ONCE = 4;
 
 /** Every file under a dropped entry, with its path relative to the drop. */
 export async function walk(entry, prefix = "") {
@@ -127,9 +128,16 @@ export async function uploadAll(root, files, box, changed) {
   box.replaceChildren(h("div", { class: "overall" }, summary, overall), list);
   const update = () => { overall.value = [...loaded.values()].reduce((a, b) => a + b, 0); };
 
-  const folders = new Map([["", root]]);
-  async function folderFor(path) {
-    if (folders.has(path)) return folders.get(path);
+  // Each folder is made once, even with several files waiting for it (a promise per path).
+  const folders = new Map([["", Promise.resolve(root)]]);
+  function folderFor(path) {
+    if (!folders.has(path)) {
+      // A failure is not remembered: "Retry" tries to make the folder again.
+      folders.set(path, makeFolder(path).catch((err) => { folders.delete(path); throw err; }));
+    }
+    return folders.get(path);
+  }
+  async function makeFolder(path) {
     const cut = path.lastIndexOf("/");
     const parent = await folderFor(cut < 0 ? "" : path.slice(0, cut));
     const name = path.slice(cut + 1);
@@ -139,7 +147,6 @@ export async function uploadAll(root, files, box, changed) {
       if (existing.kind !== "folder") throw err;
       return existing;
     });
-    folders.set(path, made.id);
     return made.id;
   }
   const paths = new Map();
@@ -158,7 +165,7 @@ export async function uploadAll(root, files, box, changed) {
       ? `${files.length - stopped.size} of ${files.length} uploaded; ${stopped.size} stopped (resume or discard below)`
       : `Uploaded ${files.length} file${files.length > 1 ? "s" : ""} (${size(total)})`;
   };
-  for (const [file, path] of files) {
+  const one = async ([file, path]) => {
     const cut = path.lastIndexOf("/");
     const bar = h("progress", { max: file.size || 1, value: 0, "aria-label": path });
     const state = h("span", { class: "muted" }, "waiting");
@@ -193,7 +200,13 @@ export async function uploadAll(root, files, box, changed) {
       }
     };
     await attemptOnce();
-  }
+  };
+  // A few files at a time: small files are dominated by round trips, large ones already send
+  // three blocks at once.
+  const queue = [...files];
+  await Promise.all(Array.from({ length: Math.min(FILES_AT_ONCE, queue.length) }, async () => {
+    while (queue.length) await one(queue.shift());
+  }));
   tell();
   toast(summary.textContent, stopped.size ? "error" : "info");
 }
