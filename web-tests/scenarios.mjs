@@ -289,7 +289,8 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await page.click("dialog[open] button:text('📁 days')");
     await page.click("dialog[open] button:text('Move here')");
     await page.waitForSelector("#toast:text('2 items moved')");
-    assert.equal(await page.locator(row("diary.txt")).count(), 0);
+    await page.waitForSelector(row("diary.txt"), { state: "detached" });
+    await page.waitForSelector(row("sunset.png"), { state: "detached" });
     await shot(page, "files");
 
     step("search");
