@@ -1,7 +1,7 @@
 // The administration pages: users, storage volumes and their health, jobs, the audit log.
 
 import { api } from "/assets/api.js";
-import { ask, attempt, confirmed, field, form, h, size, when } from "/assets/dom.js";
+import { ask, attempt, confirmed, field, form, h, size, table, when } from "/assets/dom.js";
 import { go, show } from "/assets/app.js";
 
 const SECTIONS = [["users", "Users"], ["volumes", "Storage"], ["jobs", "Jobs"], ["audit", "Audit log"]];
@@ -12,11 +12,6 @@ export async function adminView(section, params) {
   const views = { users, volumes, jobs, audit };
   const view = views[section] || users;
   show(h("h1", {}, "Administration"), tabs, await view(params));
-}
-
-function grid(head, rows, empty) {
-  return h("div", { class: "scroll" }, h("table", { class: "files" }, h("thead", {}, h("tr", {}, head.map((t) => h("th", {}, t)))),
-    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: head.length, class: "muted empty" }, empty)))));
 }
 
 async function users(params) {
@@ -43,7 +38,7 @@ async function users(params) {
   const pager = h("p", { class: "row" }, `${page.total} user${page.total === 1 ? "" : "s"}`,
     offset > 0 ? h("a", { class: "button", href: `/admin/users?q=${encodeURIComponent(q)}&offset=${Math.max(0, offset - 50)}` }, "Previous") : null,
     page.next_offset != null ? h("a", { class: "button", href: `/admin/users?q=${encodeURIComponent(q)}&offset=${page.next_offset}` }, "Next") : null);
-  return h("div", { class: "stack" }, search, grid(["User", "Used", "Plan", "Last login", "Actions"], rows, "No user matches."), pager);
+  return h("div", { class: "stack" }, search, table(["User", "Used", "Plan", "Last login", "Actions"], rows, "No user matches."), pager);
 }
 
 async function volumes() {
@@ -72,7 +67,7 @@ async function volumes() {
       h("dt", {}, "Stored"), h("dd", {}, `${size(stats.logical_bytes)} in files, ${size(stats.stored_bytes)} on disk (dedup ×${stats.dedup_ratio.toFixed(2)})`),
       h("dt", {}, "Replicas"), h("dd", {}, overview.replicas),
       h("dt", {}, "Read faults / repairs"), h("dd", {}, `${overview.read_faults} / ${overview.read_repairs}`)),
-    grid(["Volume", "Pool", "Health", "Disk", "Blocks", "State", ""], rows, "No volumes."), add);
+    table(["Volume", "Pool", "Health", "Disk", "Blocks", "State", ""], rows, "No volumes."), add);
 }
 
 async function jobs() {
@@ -80,10 +75,10 @@ async function jobs() {
   const reload = () => adminView("jobs", new URLSearchParams());
   const every = (s) => (s % 3600 === 0 ? `${s / 3600} h` : s % 60 === 0 ? `${s / 60} min` : `${s} s`);
   return h("div", { class: "stack" },
-    grid(["Job", "Every", ""], view.jobs.map((j) => h("tr", { "data-name": j.name }, h("td", {}, j.name), h("td", {}, every(j.every_seconds)),
+    table(["Job", "Every", ""], view.jobs.map((j) => h("tr", { "data-name": j.name }, h("td", {}, j.name), h("td", {}, every(j.every_seconds)),
       h("td", {}, h("button", { type: "button", onclick: () => attempt(async () => { const run = await api("POST", `/admin/jobs/${j.name}/run`); await reload(); return run; }, `${j.name} ran`) }, "Run now")))), "No jobs."),
     h("h2", {}, "Recent runs"),
-    grid(["Job", "Started", "Outcome", "Items", "Detail"], view.runs.map((r) => h("tr", {}, h("td", {}, r.name), h("td", { class: "when" }, when(r.started_at)),
+    table(["Job", "Started", "Outcome", "Items", "Detail"], view.runs.map((r) => h("tr", {}, h("td", {}, r.name), h("td", { class: "when" }, when(r.started_at)),
       h("td", {}, h("span", { class: `badge ${r.outcome === "failed" ? "bad" : ""}` }, r.outcome)), h("td", { class: "num" }, r.items), h("td", {}, r.detail || ""))), "No runs yet."));
 }
 
@@ -94,7 +89,7 @@ async function audit(params) {
   const filter = form([field("Action", { name: "action", value: action, placeholder: "e.g. login_failed" })], "Filter", (d) => go(`/admin/audit?action=${encodeURIComponent(d.action)}`));
   filter.classList.add("inline");
   return h("div", { class: "stack" }, filter,
-    grid(["When", "Who", "Action", "Target", "IP", "Result"], page.items.map((e) => h("tr", {},
+    table(["When", "Who", "Action", "Target", "IP", "Result"], page.items.map((e) => h("tr", {},
       h("td", { class: "when" }, when(e.at)), h("td", {}, e.actor || "—"), h("td", {}, e.action), h("td", {}, e.target || ""), h("td", {}, e.ip || ""),
       h("td", {}, h("span", { class: `badge ${e.success ? "" : "bad"}` }, e.success ? "ok" : "refused"), e.detail ? h("small", { class: "muted" }, ` ${e.detail}`) : null))), "Nothing recorded."),
     page.next_before ? h("a", { class: "button", href: `/admin/audit?action=${encodeURIComponent(action)}&before=${encodeURIComponent(page.next_before)}` }, "Older") : null);

@@ -51,6 +51,20 @@ export async function api(method, path, body, headers = {}) {
 }
 
 /**
+ * `node` and the folders above it, from the drive's root (or from the highest one the caller
+ * may read, for items shared with them).
+ */
+export async function trail(node) {
+  const chain = [node];
+  while (chain[0].parent_id) {
+    const up = await api("GET", `/nodes/${chain[0].parent_id}`).catch(() => null);
+    if (!up) break;
+    chain.unshift(up);
+  }
+  return chain;
+}
+
+/**
  * Sends `body` with XMLHttpRequest, which reports upload progress. Resolves with the JSON
  * answer; `cancel()` aborts (rejecting with code `cancelled`).
  */

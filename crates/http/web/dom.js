@@ -94,6 +94,13 @@ export function confirmed(title, text, yes = "Delete") {
       h("button", { type: "button", class: "danger", autofocus: true, onclick: () => close(true) }, yes)))).then(Boolean);
 }
 
+/** A table with a header row; `empty` fills it when there are no rows. Scrolls sideways on
+ * narrow screens. */
+export function table(head, rows, empty) {
+  return h("div", { class: "scroll" }, h("table", { class: "files" }, h("thead", {}, h("tr", {}, head.map((t) => h("th", {}, t)))),
+    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: head.length, class: "muted empty" }, empty)))));
+}
+
 /** A labelled input. */
 export function field(label, attrs) {
   return h("label", {}, label, h(attrs.type === "select" ? "select" : "input", attrs));

@@ -1,7 +1,7 @@
 // The file browser: breadcrumbs, a sortable list with thumbnails, folders opened without
 // reloads, multi-select, uploads by picker or drag and drop, and the actions on items.
 
-import { api } from "/assets/api.js";
+import { api, trail } from "/assets/api.js";
 import { ask, attempt, h, icon, kindOf, size, toast, when } from "/assets/dom.js";
 import { chooseFolder, preview, share, trashItems, versions } from "/assets/dialogs.js";
 import { dropped, uploadAll } from "/assets/upload.js";
@@ -13,14 +13,9 @@ const uploads = h("section", { class: "uploads-box", "aria-live": "polite", "ari
 
 /** The chain of folders from the drive's root (or the first one the user may not read). */
 async function crumbs(folder) {
-  const trail = [folder];
-  while (trail[0].parent_id) {
-    const up = await api("GET", `/nodes/${trail[0].parent_id}`).catch(() => null);
-    if (!up) break;
-    trail.unshift(up);
-  }
+  const chain = await trail(folder);
   const label = (n) => (n.parent_id ? n.name : "My files");
-  const items = trail.map((n, i) => (i === trail.length - 1
+  const items = chain.map((n, i) => (i === chain.length - 1
     ? h("span", { "aria-current": "page" }, label(n))
     : h("a", { href: `/files/${n.id}` }, label(n))));
   return h("nav", { class: "crumbs", "aria-label": "Breadcrumbs" }, items.flatMap((a, i) => (i ? [h("span", { class: "sep", "aria-hidden": "true" }, "›"), a] : [a])));

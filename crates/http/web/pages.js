@@ -1,7 +1,7 @@
 // The pages beside the browser: shared with me, search, trash, statistics and the plan.
 
 import { api } from "/assets/api.js";
-import { attempt, confirmed, h, icon, size, svg, toast, when } from "/assets/dom.js";
+import { attempt, confirmed, h, icon, size, svg, table, toast, when } from "/assets/dom.js";
 import { preview } from "/assets/dialogs.js";
 import { refreshMe, show } from "/assets/app.js";
 
@@ -9,11 +9,6 @@ function openable(n) {
   return n.kind === "folder"
     ? h("a", { href: `/files/${n.id}`, class: "name" }, `${icon(n)} ${n.name}`)
     : h("button", { type: "button", class: "link name", onclick: () => preview(n.name, `/api/v1/nodes/${n.id}/content`) }, `${icon(n)} ${n.name}`);
-}
-
-function table(head, rows, empty) {
-  return h("table", { class: "files" }, h("thead", {}, h("tr", {}, head.map((t) => h("th", {}, t)))),
-    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: head.length, class: "muted empty" }, empty))));
 }
 
 export async function sharedView() {

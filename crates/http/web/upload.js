@@ -5,7 +5,7 @@
 // so "Resume" (even after a reload) sends only the blocks that did not arrive. A file whose
 // name is taken becomes a new version of it (the older one stays under Versions).
 
-import { api, send, ApiError } from "/assets/api.js";
+import { api, send, trail, ApiError } from "/assets/api.js";
 import { h, size, toast } from "/assets/dom.js";
 
 const BLOCK = 4 * 1024 * 1024;
@@ -41,7 +41,11 @@ async function hex(buffer) {
 class Transfer {
   constructor(parent, file, name, onProgress) {
     Object.assign(this, { parent, file, name, onProgress, jobs: new Set(), cancelled: false });
-    this.key = `stratus-upload:${parent}:${name}:${file.size}:${file.lastModified}`;
+  }
+
+  /** Where the block session's id waits for a resume: the same file to the same place. */
+  get key() {
+    return `stratus-upload:${this.parent}:${this.name}:${this.file.size}:${this.file.lastModified}`;
   }
 
   cancel() {
@@ -116,7 +120,8 @@ class Transfer {
 
 /**
  * Uploads `files` ([File, relative path]) into folder `root`, creating the folders of each
- * path, showing progress in `box`; calls `changed()` after each file lands.
+ * path, showing progress in `box`; calls `changed()` when files have landed (never two at
+ * once, so a folder of many small files does not reload the list once per file).
  */
 export async function uploadAll(root, files, box, changed) {
   if (!files.length) return;
@@ -149,16 +154,23 @@ export async function uploadAll(root, files, box, changed) {
     });
     return made.id;
   }
-  const paths = new Map();
   async function pathOf(id) {
-    if (!paths.has(id)) {
-      const trail = [];
-      for (let node = await api("GET", `/nodes/${id}`); node.parent_id; node = await api("GET", `/nodes/${node.parent_id}`)) trail.unshift(node.name);
-      paths.set(id, trail.length ? `/${trail.join("/")}` : "");
-    }
-    return paths.get(id);
+    const chain = await trail(await api("GET", `/nodes/${id}`));
+    return chain.filter((n) => n.parent_id).map((n) => `/${n.name}`).join("");
   }
 
+  // The list reloads as soon as a file lands; files landing during a reload make one more.
+  let reloading = false;
+  let again = false;
+  const landed = async () => {
+    if (reloading) { again = true; return; }
+    reloading = true;
+    do {
+      again = false;
+      await Promise.resolve(changed()).catch(() => {});
+    } while (again);
+    reloading = false;
+  };
   const stopped = new Set();
   const tell = () => {
     summary.textContent = stopped.size
@@ -178,7 +190,6 @@ export async function uploadAll(root, files, box, changed) {
       state.className = "muted";
       try {
         transfer.parent ??= await folderFor(cut < 0 ? "" : path.slice(0, cut));
-        transfer.key = `stratus-upload:${transfer.parent}:${transfer.name}:${file.size}:${file.lastModified}`;
         await (file.size > BLOCK && globalThis.crypto?.subtle ? transfer.inBlocks((t) => { state.textContent = t || "uploading"; }) : transfer.whole());
         bar.value = file.size || 1;
         loaded.set(path, file.size);
@@ -186,7 +197,7 @@ export async function uploadAll(root, files, box, changed) {
         state.textContent = "done";
         buttons.replaceChildren();
         if (stopped.delete(path)) tell();
-        changed();
+        landed();
         return true;
       } catch (err) {
         state.textContent = err.code === "cancelled" ? "cancelled" : err.message;

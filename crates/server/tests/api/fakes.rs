@@ -6,7 +6,6 @@ use std::{
     collections::HashMap,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
 use axum::{
@@ -21,6 +20,8 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256, Sha512};
 
+use crate::helpers::eventually;
+
 async fn serve(router: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -28,22 +29,27 @@ async fn serve(router: Router) -> String {
     format!("http://{addr}")
 }
 
-/// Waits (up to 20 s) for a mail to `to` among the files of `dir`, and returns it decoded.
+/// Waits for a mail to `to` about `subject` among the files of `dir`, and returns it decoded.
 pub async fn wait_for_mail(dir: &Path, to: &str, subject: &str) -> String {
-    for _ in 0..200 {
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for entry in entries.flatten() {
-                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-                let text = decode_quoted_printable(&text);
-                if text.contains(&format!("To: {to}")) && text.contains(subject) {
-                    let _ = std::fs::remove_file(entry.path());
-                    return text;
-                }
-            }
+    let mut found = None;
+    eventually(&format!("a mail to {to} about {subject:?} in {}", dir.display()), || {
+        found = take_mail(dir, to, subject);
+        std::future::ready(found.is_some())
+    })
+    .await;
+    found.unwrap_or_default()
+}
+
+/// The first mail to `to` about `subject` in `dir`, removed from it.
+fn take_mail(dir: &Path, to: &str, subject: &str) -> Option<String> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let text = decode_quoted_printable(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        if text.contains(&format!("To: {to}")) && text.contains(subject) {
+            let _ = std::fs::remove_file(entry.path());
+            return Some(text);
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("no mail to {to} about {subject:?} in {}", dir.display());
+    None
 }
 
 /// Every mail file in `dir` (to check what was not sent).
@@ -97,7 +103,7 @@ impl SmtpSink {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let maildir = dir.path().join("mail");
-        let mut child = std::process::Command::new("python3")
+        let child = std::process::Command::new("python3")
             .args([
                 "-m",
                 "aiosmtpd",
@@ -110,20 +116,14 @@ impl SmtpSink {
             .arg(&maildir)
             .spawn()
             .expect("aiosmtpd is needed (pip install aiosmtpd; the test command installs it)");
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Self {
-                    url: format!("smtp://127.0.0.1:{port}"),
-                    maildir: maildir.join("new"),
-                    child,
-                    _dir: dir,
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("aiosmtpd did not start on port {port}");
+        // Dropping the sink stops aiosmtpd, also when it never answers.
+        let sink =
+            Self { url: format!("smtp://127.0.0.1:{port}"), maildir: maildir.join("new"), child, _dir: dir };
+        eventually("aiosmtpd answers", || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+        })
+        .await;
+        sink
     }
 }
 
