@@ -15,8 +15,10 @@ say() { printf '\n== %s\n' "$*"; }
 
 apt_install() {
   if [ "$(id -u)" != 0 ]; then echo "need root to install: $*" >&2; return 1; fi
-  if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq; APT_UPDATED=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  # Another apt process (unattended upgrades, a second session) may hold the dpkg lock: wait.
+  local lock=(-o DPkg::Lock::Timeout=300)
+  if [ -z "${APT_UPDATED:-}" ]; then apt-get "${lock[@]}" update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get "${lock[@]}" install -y -qq "$@" >/dev/null
 }
 
 ensure_python() {

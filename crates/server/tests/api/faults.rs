@@ -244,7 +244,7 @@ fn s3_settings() -> Option<stratus_server::config::S3Config> {
     let var = |n: &str| std::env::var(n).ok();
     let Some(endpoint) = var("STRATUS_TEST_S3_ENDPOINT") else {
         assert!(
-            var("STRATUS_TEST_SKIP_S3").as_deref() == Some("1"),
+            crate::helpers::skip_requested("STRATUS_TEST_SKIP_S3"),
             "the S3 tests need STRATUS_TEST_S3_ENDPOINT (scripts/test.sh starts moto_server); set STRATUS_TEST_SKIP_S3=1 to skip"
         );
         return None;

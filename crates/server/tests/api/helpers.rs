@@ -44,9 +44,16 @@ pub(crate) use dual_test;
 
 /// PostgreSQL tests run unless `STRATUS_TEST_SKIP_POSTGRES=1` says otherwise, loudly.
 pub fn skip_postgres() -> bool {
-    let skip = std::env::var("STRATUS_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1");
+    skip_requested("STRATUS_TEST_SKIP_POSTGRES")
+}
+
+/// Whether `var=1` asks to skip a service's tests. Under CI (`CI` set) a skip is a failure:
+/// CI must run everything.
+pub fn skip_requested(var: &str) -> bool {
+    let skip = std::env::var(var).is_ok_and(|v| v == "1");
     if skip {
-        eprintln!("SKIPPED on PostgreSQL: STRATUS_TEST_SKIP_POSTGRES=1");
+        assert!(std::env::var_os("CI").is_none(), "{var}=1 under CI: every test must run there");
+        eprintln!("SKIPPED: {var}=1");
     }
     skip
 }
