@@ -18,7 +18,6 @@ mod cipher;
 mod local;
 pub mod maintain;
 mod s3;
-mod staging;
 mod store;
 mod volume;
 mod writer;
@@ -31,7 +30,6 @@ pub use cipher::Cipher;
 pub use local::Space;
 pub use maintain::{Audit, Collected, CopySeen, RepairReport, ScrubReport};
 pub use s3::S3Settings;
-pub use staging::{Appender, Staging};
 pub use store::{BlockStore, StoreConfig, StoreCounters, VolumeStatus};
 pub use writer::{BlockWriter, IN_FLIGHT_BLOCKS, Written};
 

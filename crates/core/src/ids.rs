@@ -84,4 +84,6 @@ typed_id!(
     ShareId,
     /// A public link.
     LinkId,
+    /// A signed download URL.
+    UrlId,
 );

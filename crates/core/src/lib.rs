@@ -14,7 +14,7 @@ pub mod volume;
 pub use access::Action;
 pub use clock::{Clock, OffsetClock, SystemClock};
 pub use hash::{BLOCK_SIZE, BlockHash, ContentHasher, content_hash};
-pub use ids::{LinkId, NodeId, ShareId, TokenId, UserId, VersionId};
+pub use ids::{LinkId, NodeId, ShareId, TokenId, UrlId, UserId, VersionId};
 pub use model::*;
 pub use name::{NameError, NodeName};
 pub use volume::{Tier, VolumeRecord, VolumeState, default_tiers, pool_for_quota};

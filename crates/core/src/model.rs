@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{LinkId, NodeId, ShareId, TokenId, UserId, VersionId};
+use crate::{LinkId, NodeId, ShareId, TokenId, UrlId, UserId, VersionId};
 
 /// Bytes a new account may store: 1 GiB.
 pub const DEFAULT_QUOTA_BYTES: u64 = 1 << 30;
@@ -296,6 +296,18 @@ pub struct Link {
     pub upload_only: bool,
     pub active: bool,
     pub created_at: DateTime<Utc>,
+}
+
+/// A signed download URL as its file's managers see it (never its signature).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DownloadUrlInfo {
+    pub id: UrlId,
+    pub node_id: NodeId,
+    /// Who made it: downloads stop when they can no longer read the file.
+    pub created_by: UserId,
+    pub created_by_username: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// One run of a background job.

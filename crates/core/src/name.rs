@@ -1,6 +1,9 @@
 //! Names of files and folders: validated once, at the edge, then trusted.
 //!
-//! A name is NFC-normalised UTF-8, 1 to 255 bytes, not `.` or `..`, and holds no `/` or NUL.
+//! A name is NFC-normalised UTF-8, 1 to 255 bytes, not `.` or `..`, and holds no `/`, no
+//! control character (C0, DEL, C1: they break XML answers and terminals) and no bidirectional
+//! override or isolate (U+202A–U+202E, U+2066–U+2069: `evil\u{202e}txt.exe` shows as
+//! `evilexe.txt`).
 
 use std::fmt;
 
@@ -14,7 +17,7 @@ pub enum NameError {
     Empty,
     #[error("a name cannot be '.' or '..'")]
     Dots,
-    #[error("a name cannot contain '/' or NUL")]
+    #[error("a name cannot contain '/', control characters or bidirectional overrides")]
     ForbiddenChar,
     #[error("a name is at most {MAX_NAME_BYTES} bytes of UTF-8")]
     TooLong,
@@ -33,7 +36,7 @@ impl NodeName {
         if name == "." || name == ".." {
             return Err(NameError::Dots);
         }
-        if name.contains(['/', '\0']) {
+        if name.chars().any(forbidden) {
             return Err(NameError::ForbiddenChar);
         }
         if name.len() > MAX_NAME_BYTES {
@@ -54,12 +57,22 @@ impl NodeName {
     /// The `n`th alternative for `keep_both`: `name (n).ext`; a folder (or a name without an
     /// extension, or a dot-file) gets the suffix at the end. `None` when it would be too long.
     pub fn numbered(&self, n: u32, is_file: bool) -> Option<Self> {
+        self.suffixed(&format!("({n})"), is_file)
+    }
+
+    /// `name suffix.ext` (a folder's at the end), like [`numbered`](Self::numbered).
+    pub fn suffixed(&self, suffix: &str, is_file: bool) -> Option<Self> {
         let (stem, ext) = match self.0.rfind('.') {
             Some(dot) if is_file && dot > 0 => self.0.split_at(dot),
             _ => (self.0.as_str(), ""),
         };
-        Self::new(&format!("{stem} ({n}){ext}")).ok()
+        Self::new(&format!("{stem} {suffix}{ext}")).ok()
     }
+}
+
+/// Whether `c` may not appear in a name.
+fn forbidden(c: char) -> bool {
+    c == '/' || c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 impl fmt::Display for NodeName {
@@ -85,6 +98,10 @@ mod tests {
         assert_eq!(NodeName::new(".."), Err(NameError::Dots));
         assert_eq!(NodeName::new("a/b"), Err(NameError::ForbiddenChar));
         assert_eq!(NodeName::new("a\0b"), Err(NameError::ForbiddenChar));
+        for bad in ["notes\u{1}.txt", "a\r\nb", "del\u{7f}", "c1\u{85}", "evil\u{202e}txt.exe", "\u{2066}x"] {
+            assert_eq!(NodeName::new(bad), Err(NameError::ForbiddenChar), "{bad:?}");
+        }
+        assert!(NodeName::new("tab\u{a0}nbsp ünïcödé 名前 \u{200d}").is_ok());
         assert_eq!(NodeName::new(&"é".repeat(128)), Err(NameError::TooLong));
         assert!(NodeName::new(&"a".repeat(255)).is_ok());
         assert!(NodeName::new("...").is_ok());

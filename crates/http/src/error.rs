@@ -76,6 +76,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ServiceError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+            ServiceError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let detail = match &err {
@@ -89,7 +90,7 @@ impl From<ServiceError> for ApiError {
         match err {
             ServiceError::Unauthenticated => api
                 .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"stratus\"")),
-            ServiceError::RateLimited { retry_after } => {
+            ServiceError::RateLimited { retry_after } | ServiceError::Unavailable { retry_after, .. } => {
                 api.with_header(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)))
             }
             _ => api,

@@ -7,6 +7,7 @@
 mod dav;
 pub mod error;
 pub mod extract;
+mod linger;
 mod markup;
 mod range;
 pub mod routes;
@@ -94,6 +95,7 @@ pub fn router(stratus: Stratus) -> Router {
             )
         })
         .with_state(stratus)
+        .layer(axum::middleware::from_fn(linger::linger))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");

@@ -120,7 +120,7 @@ impl Db {
     }
 
     /// Sets a new password with a reset token, spending it and every other reset token of the
-    /// user, and ends every session of the user — all or nothing.
+    /// user, and ends every session and app token of the user — all or nothing.
     pub async fn reset_password_with_token(
         &self,
         secret_hash: &[u8; 32],
@@ -137,10 +137,7 @@ impl Db {
                     .bind(&user)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("DELETE FROM tokens WHERE user_id = $1 AND kind = 'session'")
-                    .bind(&user)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query("DELETE FROM tokens WHERE user_id = $1").bind(&user).execute(&mut *tx).await?;
                 sqlx::query(
                     "UPDATE account_tokens SET used_at = $1 \
                      WHERE user_id = $2 AND purpose = 'reset' AND used_at IS NULL",
@@ -154,7 +151,7 @@ impl Db {
         })
     }
 
-    /// Changes a password and ends every session but `keep` (the one changing it).
+    /// Changes a password and ends every session and app token but `keep` (the one changing it).
     pub async fn set_password(&self, user: UserId, password_hash: &str, keep: Option<String>) -> Result<()> {
         let user = user.to_string();
         in_tx!(self, |tx| {
@@ -163,7 +160,7 @@ impl Db {
                 .bind(&user)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM tokens WHERE user_id = $1 AND kind = 'session' AND id <> $2")
+            sqlx::query("DELETE FROM tokens WHERE user_id = $1 AND id <> $2")
                 .bind(&user)
                 .bind(keep.unwrap_or_default())
                 .execute(&mut *tx)

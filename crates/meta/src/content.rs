@@ -265,6 +265,11 @@ impl Db {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                sqlx::query("INSERT INTO user_blocks (user_id, hash) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(&owner)
+                    .bind(&hash.0[..])
+                    .execute(&mut *tx)
+                    .await?;
             }
             let hashes: Vec<BlockHash> = c.version.blocks.iter().map(|(h, _)| *h).collect();
             make_current!(
@@ -376,10 +381,12 @@ impl Db {
             .collect()
     }
 
-    /// Every block some version still references.
+    /// Every block some version still references, or a tus upload in progress holds.
     pub async fn referenced_hashes(&self) -> Result<std::collections::HashSet<BlockHash>> {
         let rows: Vec<(Vec<u8>,)> = on_db!(self, |pool| {
-            sqlx::query_as("SELECT hash FROM blocks WHERE refcount > 0").fetch_all(pool).await?
+            sqlx::query_as("SELECT hash FROM blocks WHERE refcount > 0 UNION SELECT hash FROM tus_parts")
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows.iter().filter_map(|(h,)| BlockHash::from_slice(h)).collect())
     }
@@ -394,6 +401,11 @@ impl Db {
             .fetch_all(pool)
             .await?
         });
+        for (hash,) in &rows {
+            on_db!(self, |pool| {
+                sqlx::query("DELETE FROM user_blocks WHERE hash = $1").bind(hash).execute(pool).await?;
+            });
+        }
         Ok(rows.iter().filter_map(|(h,)| BlockHash::from_slice(h)).collect())
     }
 

@@ -19,7 +19,7 @@ pub use content::{CommitFile, CommitTarget, Committed, NewVersion, StoredContent
 pub use dav::DavLock;
 pub use error::MetaError;
 pub use links::{LinkRecord, NewLink};
-pub use nodes::{ChildCursor, CursorKey, NewFolder, NodeChange};
+pub use nodes::{ChildCursor, CursorKey, NewFolder, NodeChange, Replacing};
 pub use schema::ColumnInfo;
 pub use stats::UsageFigures;
 pub use tokens::{NewToken, TokenKind, TokenOwner};
@@ -67,6 +67,33 @@ macro_rules! in_tx {
             }
         }
     };
+}
+
+/// Moves the live subtree at `$target` (a node id string) to the trash inside the transaction
+/// `$tx`, remembering `$path` (the folder it lived in): rows marked.
+macro_rules! trash_in_tx {
+    ($tx:ident, $target:expr, $now:expr, $path:expr) => {{
+        let done = sqlx::query(
+            "WITH RECURSIVE sub(node_id) AS (SELECT id FROM nodes WHERE id = $1 \
+             AND trashed_at IS NULL UNION ALL SELECT n.id FROM nodes n JOIN sub \
+             ON n.parent_id = sub.node_id WHERE n.trashed_at IS NULL) \
+             UPDATE nodes SET trashed_at = $2, trash_id = $1 \
+             WHERE id IN (SELECT node_id FROM sub)",
+        )
+        .bind($target)
+        .bind($crate::row::ms($now))
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected();
+        if done > 0 {
+            sqlx::query("UPDATE nodes SET trash_path = $2 WHERE id = $1")
+                .bind($target)
+                .bind($path)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        done
+    }};
 }
 
 mod accounts;

@@ -1,7 +1,7 @@
-//! Public links, their atomic download counter, and server-wide secrets.
+//! Public links, their atomic download counter, signed download URLs, and server-wide secrets.
 
 use chrono::{DateTime, Utc};
-use stratus_core::{Link, LinkId, NodeId, UserId};
+use stratus_core::{DownloadUrlInfo, Link, LinkId, NodeId, UrlId, UserId};
 
 use crate::{
     Db, MetaError, Result,
@@ -175,5 +175,90 @@ impl Db {
                 .await?
         });
         Ok(value)
+    }
+}
+
+impl Db {
+    pub async fn insert_download_url(
+        &self,
+        id: UrlId,
+        node: NodeId,
+        by: UserId,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        on_db!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO download_urls (id, node_id, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id.to_string())
+            .bind(node.to_string())
+            .bind(by.to_string())
+            .bind(ms(now))
+            .bind(ms(expires_at))
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// A download URL: its node and who made it.
+    pub async fn download_url(&self, url: UrlId) -> Result<(NodeId, UserId)> {
+        let (node, by): (String, String) = on_db!(self, |pool| {
+            sqlx::query_as("SELECT node_id, created_by FROM download_urls WHERE id = $1")
+                .bind(url.to_string())
+                .fetch_one(pool)
+                .await?
+        });
+        Ok((id(&node)?, id(&by)?))
+    }
+
+    /// The unexpired download URLs of a node, newest first.
+    pub async fn download_urls(&self, node: NodeId, now: DateTime<Utc>) -> Result<Vec<DownloadUrlInfo>> {
+        let rows: Vec<(String, String, String, i64, i64)> = on_db!(self, |pool| {
+            sqlx::query_as(
+                "SELECT d.id, d.created_by, u.username, d.created_at, d.expires_at FROM download_urls d \
+                 JOIN users u ON u.id = d.created_by WHERE d.node_id = $1 AND d.expires_at > $2 \
+                 ORDER BY d.created_at DESC, d.id",
+            )
+            .bind(node.to_string())
+            .bind(ms(now))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(url, by, username, created, expires)| {
+                Ok(DownloadUrlInfo {
+                    id: id(&url)?,
+                    node_id: node,
+                    created_by: id(&by)?,
+                    created_by_username: username,
+                    created_at: time(created)?,
+                    expires_at: time(expires)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn delete_download_url(&self, url: UrlId) -> Result<()> {
+        let done = on_db!(self, |pool| {
+            sqlx::query("DELETE FROM download_urls WHERE id = $1")
+                .bind(url.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if done == 0 { Err(MetaError::NotFound) } else { Ok(()) }
+    }
+
+    /// Forgets download URLs that expired before `now`.
+    pub async fn delete_expired_download_urls(&self, now: DateTime<Utc>) -> Result<u64> {
+        Ok(on_db!(self, |pool| {
+            sqlx::query("DELETE FROM download_urls WHERE expires_at <= $1")
+                .bind(ms(now))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
     }
 }

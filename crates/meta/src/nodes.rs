@@ -43,6 +43,8 @@ pub struct NewFolder<'a> {
     pub parent: NodeId,
     pub name: &'a str,
     pub now: DateTime<Utc>,
+    /// A node the folder takes the place of, trashed in the same transaction.
+    pub replacing: Option<Replacing<'a>>,
 }
 
 /// A rename, move and/or public-access change of one node.
@@ -51,6 +53,24 @@ pub struct NodeChange<'a> {
     pub name: Option<&'a str>,
     pub parent: Option<NodeId>,
     pub public_access: Option<PublicAccess>,
+    /// A node the change takes the place of, trashed in the same transaction.
+    pub replacing: Option<Replacing<'a>>,
+}
+
+/// A live node that a move or copy replaces (WebDAV's `Overwrite: T`): it goes to the trash in
+/// the transaction that puts the new one in its place, so either both happen or neither.
+#[derive(Debug, Clone, Copy)]
+pub struct Replacing<'a> {
+    pub node: &'a Node,
+    /// The path of the folder it lives in, for restoring it.
+    pub original_path: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+impl Replacing<'_> {
+    fn id(&self) -> String {
+        self.node.id.to_string()
+    }
 }
 
 /// One listing query per sort key and direction. Folders come first (`kind DESC`); the
@@ -190,7 +210,12 @@ impl Db {
     }
 
     pub async fn create_folder(&self, f: &NewFolder<'_>) -> Result<Node> {
-        let inserted = on_db!(self, |pool| {
+        let inserted = in_tx!(self, |tx| {
+            if let Some(r) = f.replacing
+                && trash_in_tx!(tx, r.id(), r.now, r.original_path) == 0
+            {
+                return Err(MetaError::NotFound);
+            }
             sqlx::query(
                 "INSERT INTO nodes (id, owner_id, parent_id, name, sort_name, kind, created_at, \
                  modified_at) SELECT $1, $2, $3, $4, $5, 'folder', $6, $6 WHERE EXISTS (SELECT 1 \
@@ -202,7 +227,7 @@ impl Db {
             .bind(f.name)
             .bind(f.name.to_lowercase())
             .bind(ms(f.now))
-            .execute(pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected()
         });
@@ -247,6 +272,11 @@ impl Db {
                     return Err(MetaError::Cycle);
                 }
             }
+            if let Some(r) = change.replacing
+                && trash_in_tx!(tx, r.id(), r.now, r.original_path) == 0
+            {
+                return Err(MetaError::NotFound);
+            }
             let changed = sqlx::query(
                 "UPDATE nodes SET name = COALESCE($2, name), sort_name = COALESCE($3, sort_name), \
                  parent_id = COALESCE($4, parent_id), public_access = COALESCE($5, public_access) \
@@ -276,6 +306,7 @@ impl Db {
         parent: &Node,
         name: &str,
         now: DateTime<Utc>,
+        replacing: Option<Replacing<'_>>,
     ) -> Result<Node> {
         #[derive(sqlx::FromRow)]
         struct CopyRow {
@@ -312,6 +343,11 @@ impl Db {
             .rows_affected();
             if granted == 0 {
                 return Err(MetaError::QuotaExceeded);
+            }
+            if let Some(r) = replacing
+                && trash_in_tx!(tx, r.id(), r.now, r.original_path) == 0
+            {
+                return Err(MetaError::NotFound);
             }
             let mut new_ids: HashMap<String, String> = HashMap::new();
             for row in &rows {

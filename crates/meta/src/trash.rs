@@ -25,26 +25,9 @@ impl Db {
     pub async fn trash_node(&self, node: &Node, original_path: &str, now: DateTime<Utc>) -> Result<()> {
         let target = node.id.to_string();
         in_tx!(self, |tx| {
-            let done = sqlx::query(
-                "WITH RECURSIVE sub(node_id) AS (SELECT id FROM nodes WHERE id = $1 \
-                 AND trashed_at IS NULL UNION ALL SELECT n.id FROM nodes n JOIN sub \
-                 ON n.parent_id = sub.node_id WHERE n.trashed_at IS NULL) \
-                 UPDATE nodes SET trashed_at = $2, trash_id = $1 \
-                 WHERE id IN (SELECT node_id FROM sub)",
-            )
-            .bind(&target)
-            .bind(ms(now))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if done == 0 {
+            if trash_in_tx!(tx, &target, now, original_path) == 0 {
                 return Err(MetaError::NotFound);
             }
-            sqlx::query("UPDATE nodes SET trash_path = $2 WHERE id = $1")
-                .bind(&target)
-                .bind(original_path)
-                .execute(&mut *tx)
-                .await?;
         });
         Ok(())
     }

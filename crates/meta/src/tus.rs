@@ -1,7 +1,7 @@
 //! tus uploads in progress.
 
 use chrono::{DateTime, Utc};
-use stratus_core::{ConflictPolicy, NodeId, UserId, VersionId};
+use stratus_core::{BlockHash, ConflictPolicy, NodeId, UserId, VersionId};
 
 use crate::{
     Db, MetaError, Result,
@@ -78,32 +78,103 @@ impl Db {
         })
     }
 
-    /// Moves the offset from `from` to `to` (and records the length and reservation), only if
-    /// nobody moved it meanwhile. False when they did.
-    pub async fn advance_tus(
+    /// Claims the upload for one PATCH at `offset`: only when the offset is still there and no
+    /// other PATCH holds an unexpired claim. False otherwise. This compare-and-set comes before
+    /// any byte is written, so two PATCHes never interleave, whichever nodes they reach.
+    pub async fn claim_tus(
         &self,
         upload: VersionId,
-        from: u64,
-        to: u64,
-        length: Option<u64>,
-        reserved: u64,
+        offset: u64,
+        claim: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<bool> {
-        let length = length.map(big).transpose()?;
         let done = on_db!(self, |pool| {
             sqlx::query(
-                "UPDATE tus_uploads SET upload_offset = $3, length = COALESCE(length, $4), reserved = $5 \
-                 WHERE id = $1 AND upload_offset = $2",
+                "UPDATE tus_uploads SET claim = $3, claim_expires = $4 WHERE id = $1 AND upload_offset = $2 \
+                 AND (claim IS NULL OR claim_expires < $5)",
             )
             .bind(upload.to_string())
-            .bind(big(from)?)
-            .bind(big(to)?)
-            .bind(length)
-            .bind(big(reserved)?)
+            .bind(big(offset)?)
+            .bind(claim)
+            .bind(ms(until))
+            .bind(ms(now))
             .execute(pool)
             .await?
             .rows_affected()
         });
         Ok(done > 0)
+    }
+
+    /// Records `parts` (start offset, length, block) stored from `from` on, moves the offset past
+    /// them and records the length and reservation — only while `claim` holds the upload at
+    /// `from`. `release` ends the claim (the PATCH is over); otherwise it runs until `until`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn add_tus_parts(
+        &self,
+        upload: VersionId,
+        claim: &str,
+        from: u64,
+        parts: &[(u64, u64, BlockHash)],
+        length: Option<u64>,
+        reserved: u64,
+        release: bool,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let to = from + parts.iter().map(|(_, len, _)| len).sum::<u64>();
+        let length = length.map(big).transpose()?;
+        let id = upload.to_string();
+        in_tx!(self, |tx| {
+            let moved = sqlx::query(
+                "UPDATE tus_uploads SET upload_offset = $3, length = COALESCE(length, $4), reserved = $5, \
+                 claim = CASE WHEN $6 THEN NULL ELSE claim END, claim_expires = $7 \
+                 WHERE id = $1 AND upload_offset = $2 AND claim = $8",
+            )
+            .bind(&id)
+            .bind(big(from)?)
+            .bind(big(to)?)
+            .bind(length)
+            .bind(big(reserved)?)
+            .bind(release)
+            .bind(ms(until))
+            .bind(claim)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if moved == 0 {
+                return Ok(false);
+            }
+            for (start, len, hash) in parts {
+                sqlx::query(
+                    "INSERT INTO tus_parts (upload_id, start_offset, length, hash) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&id)
+                .bind(big(*start)?)
+                .bind(big(*len)?)
+                .bind(&hash.0[..])
+                .execute(&mut *tx)
+                .await?;
+            }
+        });
+        Ok(true)
+    }
+
+    /// The stored parts of an upload, in order: (start offset, length, block).
+    pub async fn tus_parts(&self, upload: VersionId) -> Result<Vec<(u64, u64, BlockHash)>> {
+        let rows: Vec<(i64, i64, Vec<u8>)> = on_db!(self, |pool| {
+            sqlx::query_as(
+                "SELECT start_offset, length, hash FROM tus_parts WHERE upload_id = $1 ORDER BY start_offset",
+            )
+            .bind(upload.to_string())
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(start, len, hash)| {
+                let hash = BlockHash::from_slice(&hash).ok_or_else(|| MetaError::corrupt("tus part hash"))?;
+                Ok((size(start)?, size(len)?, hash))
+            })
+            .collect()
     }
 
     pub async fn delete_tus(&self, upload: VersionId) -> Result<bool> {

@@ -23,6 +23,41 @@ pub struct UploadSession {
 }
 
 impl Db {
+    /// Which of `hashes` `user` has shown to hold (sent, or committed into their drive).
+    pub async fn known_blocks(
+        &self,
+        user: UserId,
+        hashes: &[BlockHash],
+    ) -> Result<std::collections::HashSet<BlockHash>> {
+        let mut known = std::collections::HashSet::new();
+        for chunk in hashes.chunks(500) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql =
+                format!("SELECT hash FROM user_blocks WHERE user_id = $1 AND hash IN ({})", marks.join(", "));
+            let rows: Vec<(Vec<u8>,)> = on_db!(self, |pool| {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(user.to_string());
+                for hash in chunk {
+                    q = q.bind(hash.0.to_vec());
+                }
+                q.fetch_all(pool).await?
+            });
+            known.extend(rows.iter().filter_map(|(h,)| BlockHash::from_slice(h)));
+        }
+        Ok(known)
+    }
+
+    /// Records that `user` holds `hash` (they sent its bytes).
+    pub async fn add_known_block(&self, user: UserId, hash: BlockHash) -> Result<()> {
+        on_db!(self, |pool| {
+            sqlx::query("INSERT INTO user_blocks (user_id, hash) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(user.to_string())
+                .bind(&hash.0[..])
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     pub async fn insert_session(&self, s: &UploadSession, now: DateTime<Utc>) -> Result<()> {
         let bytes = i64::try_from(s.size).map_err(|_| MetaError::Invalid("size"))?;
         on_db!(self, |pool| {

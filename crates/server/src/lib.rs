@@ -56,9 +56,7 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
         billing: config.billing(),
         ..Settings::default()
     };
-    let staging =
-        stratus_blob::Staging::open(config.data_dir.join("tus")).context("opening the tus staging area")?;
-    let stratus = Stratus::new(db.clone(), blocks, staging, clock, settings);
+    let stratus = Stratus::new(db.clone(), blocks, clock, settings);
     stratus.sync_volumes().await.map_err(|e| anyhow::anyhow!("{e}")).context("opening the block volumes")?;
     Ok((stratus, db))
 }

@@ -1,6 +1,6 @@
 //! Accounts and authentication: registration, password login, sessions, app tokens.
 //!
-//! Passwords are hashed with Argon2id on a blocking thread. Token secrets are 256 random
+//! Passwords are hashed with Argon2id on the bounded hashing pool (`hashing`). Token secrets are 256 random
 //! bits; only their SHA-256 is stored, so a database leak yields no usable token.
 
 use std::{net::IpAddr, sync::OnceLock};
@@ -182,7 +182,8 @@ impl Stratus {
         Ok(Session { token: secret, expires_at, user: self.db().user(user).await? })
     }
 
-    /// Changes the caller's password (the current one is needed) and ends every other session.
+    /// Changes the caller's password (the current one is needed) and ends every other session
+    /// and every app token: whoever learnt the old password may have minted one.
     pub async fn change_password(&self, caller: &Caller, current: &str, new: &str) -> Result<()> {
         let record = self.db().login_record_by_id(caller.user).await?;
         if !verify_password(current.to_string(), record.password_hash).await? {
@@ -196,10 +197,12 @@ impl Stratus {
         Ok(())
     }
 
-    /// Ends the caller's session: its token stops working at once.
+    /// Ends the token the caller used, a session or an app token: it stops working at once.
     pub async fn logout(&self, caller: &Caller) -> Result<()> {
-        if let Some(token) = caller.token {
-            self.db().delete_token(caller.user, token, TokenKind::Session).await?;
+        if let Some(token) = caller.token
+            && !self.db().delete_token(caller.user, token, TokenKind::Session).await?
+        {
+            self.db().delete_token(caller.user, token, TokenKind::App).await?;
         }
         Ok(())
     }
@@ -250,9 +253,13 @@ impl Stratus {
 
     /// [`authenticate_basic`](Self::authenticate_basic) with successes remembered for a
     /// minute: WebDAV clients send the password with every request, and each check is an
-    /// Argon2 hash. Safe to lose (a miss just hashes again).
+    /// Argon2 hash. Safe to lose (a miss just hashes again). App tokens are not cached.
     pub async fn authenticate_basic_cached(&self, username: &str, password: &str) -> Result<Caller> {
         use sha2::Digest;
+        // An app token is one indexed lookup, and a revoked one must stop at once: never cached.
+        if password.starts_with(TOKEN_PREFIX) {
+            return self.authenticate_basic(username, password).await;
+        }
         let key: [u8; 32] = sha2::Sha256::new()
             .chain_update(username.as_bytes())
             .chain_update([0])
@@ -280,6 +287,17 @@ impl Stratus {
         }
         cache.insert(key, (caller.clone(), now + std::time::Duration::from_secs(60), hash));
         Ok(caller)
+    }
+
+    /// `user` acting on their own, for a step they set up earlier (a signed URL they made): a
+    /// disabled account acts no more.
+    pub(crate) async fn caller_for(&self, user: UserId) -> Result<Caller> {
+        let record = self.db().login_record_by_id(user).await?;
+        if record.disabled {
+            return Err(ServiceError::NotFound);
+        }
+        let username = self.db().user(user).await?.username;
+        Ok(Caller { user, username, token: None, expires_at: None, ip: None })
     }
 
     pub async fn me(&self, caller: &Caller) -> Result<User> {
@@ -390,27 +408,25 @@ pub(crate) fn digest(secret: &str) -> [u8; 32] {
 }
 
 pub(crate) async fn hash_password(password: String) -> Result<String> {
-    tokio::task::spawn_blocking(move || {
+    crate::hashing::run(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
             .map_err(ServiceError::internal)
     })
-    .await
-    .map_err(ServiceError::internal)?
+    .await?
 }
 
 pub(crate) async fn verify_password(password: String, hash: String) -> Result<bool> {
     if password.len() > MAX_PASSWORD_BYTES {
         return Ok(false);
     }
-    tokio::task::spawn_blocking(move || {
+    crate::hashing::run(move || {
         let parsed = PasswordHash::new(&hash).map_err(ServiceError::internal)?;
         Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
     })
-    .await
-    .map_err(ServiceError::internal)?
+    .await?
 }
 
 /// A real Argon2id hash of a random password, verified against when the login is unknown.

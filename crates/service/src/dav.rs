@@ -3,7 +3,7 @@
 //! dead properties along. Every rule of the other use cases (names, quota, authz, trash) holds:
 //! the WebDAV adapter calls them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use stratus_core::{Action, Node, NodeId, NodeName};
 pub use stratus_meta::DavLock;
@@ -65,12 +65,33 @@ impl Stratus {
         Ok(DavTarget::Found(node))
     }
 
-    /// What others share with the caller, as the `Shared` folder lists it (the first of
-    /// several items with one name wins).
+    /// What others share with the caller, as the `Shared` folder lists it, each under a name
+    /// of its own: the oldest share keeps the item's name, a later one with the same name is
+    /// `name (owner)`, then `name (owner) (2)`… So a newer share can never take the place of an
+    /// older one (anyone may share a folder named like one you already use).
     pub async fn dav_shared(&self, caller: &Caller) -> Result<Vec<Node>> {
-        let mut nodes: Vec<Node> = self.shared_with_me(caller).await?.into_iter().map(|s| s.node).collect();
+        let mut items = self.shared_with_me(caller).await?;
+        items.sort_by_key(|item| item.share_id);
+        let mut taken = HashSet::new();
+        let mut nodes = Vec::with_capacity(items.len());
+        for item in items {
+            let mut node = item.node;
+            let is_file = !node.is_folder();
+            let plain = NodeName::new(&node.name)?;
+            let owned = plain.suffixed(&format!("({})", item.owner_username), is_file);
+            let candidates =
+                std::iter::once(Some(plain.clone())).chain(std::iter::once(owned.clone())).chain(
+                    (2..)
+                        .take(taken.len() + 1)
+                        .map(|n| owned.as_ref().unwrap_or(&plain).numbered(n, is_file)),
+                );
+            if let Some(name) = candidates.flatten().find(|n| !taken.contains(n.as_str())) {
+                node.name = name.as_str().to_string();
+                taken.insert(node.name.clone());
+                nodes.push(node);
+            }
+        }
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
-        nodes.dedup_by(|a, b| a.name == b.name);
         Ok(nodes)
     }
 
@@ -123,6 +144,9 @@ impl Stratus {
     }
 
     /// Copies `source` into `parent` as `name`, dead properties included (all of a folder's).
+    /// With `replace` (what stands at the destination, `Overwrite: T`), that node goes to the
+    /// trash in the copy's transaction: if the copy is refused (quota, authorisation), the
+    /// destination is left as it was.
     pub async fn dav_copy(
         &self,
         caller: &Caller,
@@ -130,15 +154,40 @@ impl Stratus {
         parent: NodeId,
         name: &str,
         deep: bool,
+        replace: Option<NodeId>,
     ) -> Result<Node> {
-        let copy = if deep || !source.is_folder() {
-            self.copy(caller, source.id, parent, Some(name)).await?
-        } else {
-            self.authorize(Some(caller), source.id, Action::Read).await?;
-            self.mkdir(Some(caller), parent, name).await?
+        if deep || !source.is_folder() {
+            let copy = self.copy_replacing(caller, source.id, parent, Some(name), replace).await?;
+            self.copy_props_below(source.id, copy.id, deep).await?;
+            return Ok(copy);
+        }
+        // A folder without its members: an empty folder, in place of `replace`.
+        self.authorize(Some(caller), source.id, Action::Read).await?;
+        let copy = match replace {
+            Some(old) => {
+                let name = NodeName::new(name)?;
+                let parent = self.authorize_folder(Some(caller), parent, Action::Write).await?.node;
+                self.swap_in_empty_folder(caller, &parent, &name, old).await?
+            }
+            None => self.mkdir(Some(caller), parent, name).await?,
         };
-        self.copy_props_below(source.id, copy.id, deep).await?;
+        self.copy_props_below(source.id, copy.id, false).await?;
         Ok(copy)
+    }
+
+    /// Moves `source` into `parent` as `name`; with `replace`, the node standing there goes to
+    /// the trash in the move's transaction, so a refused move leaves both where they were.
+    pub async fn dav_move(
+        &self,
+        caller: &Caller,
+        source: &Node,
+        parent: NodeId,
+        name: &str,
+        replace: Option<NodeId>,
+    ) -> Result<Node> {
+        let rename = (name != source.name).then(|| name.to_string());
+        let update = crate::NodeUpdate { name: rename, parent_id: Some(parent), public_access: None };
+        self.update_node_replacing(caller, source.id, update, replace).await
     }
 
     async fn copy_props_below(&self, from: NodeId, to: NodeId, deep: bool) -> Result<()> {

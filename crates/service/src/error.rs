@@ -56,6 +56,9 @@ pub enum ServiceError {
     /// A service Stratus depends on (identity provider, payment provider) failed (502).
     #[error("{message}")]
     Upstream { code: &'static str, message: String },
+    /// The server cannot take this now (503 + Retry-After): busy, or storage out of reach.
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String, retry_after: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -84,7 +87,7 @@ impl ServiceError {
             Self::InsufficientStorage => "insufficient_storage",
             Self::RateLimited { .. } => "rate_limited",
             Self::QuotaBelowUsage => "quota_below_usage",
-            Self::Upstream { code, .. } => code,
+            Self::Upstream { code, .. } | Self::Unavailable { code, .. } => code,
             Self::Internal(_) => "internal",
         }
     }

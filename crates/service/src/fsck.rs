@@ -92,7 +92,10 @@ impl Stratus {
                 report.refcounts_fixed += 1;
             }
         }
-        report.repair = Some(self.blocks().repair(&implied.keys().copied().collect(), false).await?);
+        // Versions' blocks, and the parts tus uploads in progress hold.
+        let mut held = self.db().referenced_hashes().await?;
+        held.extend(implied.keys().copied());
+        report.repair = Some(self.blocks().repair(&held, false).await?);
         report.garbage_collected = self.collect_garbage(self.0.settings.gc_grace).await?.blocks;
         report.after = Some(self.fsck_findings().await?);
         Ok(report)
@@ -101,6 +104,8 @@ impl Stratus {
     async fn fsck_findings(&self) -> Result<FsckFindings> {
         let audit = self.blocks().audit().await?;
         let (stored, implied) = self.db().reference_counts().await?;
+        // Parts of tus uploads in progress are held, though no version names them yet.
+        let held = self.db().referenced_hashes().await?;
         let unused_since = SystemTime::from(self.now()).checked_sub(self.0.settings.gc_grace);
         let mut f = FsckFindings {
             blocks: audit.copies.len() as u64,
@@ -115,6 +120,10 @@ impl Stratus {
             if implied.contains_key(hash) {
                 if good < audit.targets.get(hash).copied().unwrap_or(1) {
                     f.under_replicated += 1;
+                }
+            } else if held.contains(hash) {
+                if good == 0 {
+                    f.missing += 1;
                 }
             } else if copies.iter().any(|c| unused_since.is_none_or(|t| c.modified > t)) {
                 f.pending_garbage += 1;

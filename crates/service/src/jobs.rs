@@ -172,7 +172,10 @@ impl Stratus {
                 }
                 Ok(purged)
             }
-            Job::ExpireLinks => Ok(self.db().delete_expired_links(now).await?),
+            Job::ExpireLinks => {
+                let urls = self.db().delete_expired_download_urls(now).await?;
+                Ok(self.db().delete_expired_links(now).await? + urls)
+            }
             Job::ExpireUploads => {
                 let sessions = self.db().delete_expired_sessions(now).await?;
                 let tus = self.expire_tus().await?;

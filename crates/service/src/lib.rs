@@ -14,6 +14,7 @@ mod error;
 mod files;
 mod fsck;
 mod gc;
+mod hashing;
 mod jobs;
 mod links;
 mod mail;
@@ -132,7 +133,6 @@ pub struct Stratus(Arc<Inner>);
 struct Inner {
     db: Db,
     blocks: BlockStore,
-    staging: stratus_blob::Staging,
     clock: Arc<dyn Clock>,
     settings: Settings,
     /// The key signing download URLs, loaded from the database on first use.
@@ -162,17 +162,10 @@ pub struct Counters {
 }
 
 impl Stratus {
-    pub fn new(
-        db: Db,
-        blocks: BlockStore,
-        staging: stratus_blob::Staging,
-        clock: Arc<dyn Clock>,
-        settings: Settings,
-    ) -> Self {
+    pub fn new(db: Db, blocks: BlockStore, clock: Arc<dyn Clock>, settings: Settings) -> Self {
         Self(Arc::new(Inner {
             db,
             blocks,
-            staging,
             clock,
             settings,
             url_key: tokio::sync::OnceCell::new(),

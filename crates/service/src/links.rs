@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
-use stratus_core::{Action, ConflictPolicy, Link, LinkId, Node, NodeId, NodeName};
+use stratus_core::{Action, ConflictPolicy, Link, LinkId, Node, NodeId, NodeName, UrlId};
 use stratus_meta::{LinkRecord, NewLink};
 
 use crate::{Caller, Page, Result, ServiceError, Stratus, Uploaded, files::Plan, tree::ListQuery};
@@ -147,10 +147,7 @@ impl Stratus {
     }
 
     /// Counts a download through a link against its limit, atomically.
-    pub async fn count_link_download(&self, visit: &LinkVisit) -> Result<()> {
-        if visit.link.upload_only {
-            return Err(ServiceError::Forbidden("this link only accepts uploads"));
-        }
+    async fn count_link_download(&self, visit: &LinkVisit) -> Result<()> {
         if !self.db().count_download(visit.link.id).await? {
             return Err(ServiceError::Gone {
                 code: "link_exhausted",
@@ -160,18 +157,32 @@ impl Stratus {
         Ok(())
     }
 
-    /// The file a link (or a path inside it) names, for download.
-    pub async fn link_file(&self, visit: &LinkVisit) -> Result<crate::Download> {
+    /// The file a link (or a path inside it) names, for download. `delivers_start` tells, from
+    /// the file, whether the answer sends its first byte: such an answer counts against the
+    /// link's download limit (a HEAD, a 304 or a range after the first byte does not).
+    pub async fn link_file(
+        &self,
+        visit: &LinkVisit,
+        delivers_start: impl FnOnce(&crate::Download) -> bool,
+    ) -> Result<crate::Download> {
         if visit.link.upload_only {
             return Err(ServiceError::Forbidden("this link only accepts uploads"));
         }
-        self.content_of(visit.target.clone()).await
+        let file = self.content_of(visit.target.clone()).await?;
+        if delivers_start(&file) {
+            self.count_link_download(visit).await?;
+        }
+        Ok(file)
     }
 
-    /// The folder a link (or a path inside it) names, as a ZIP archive.
-    pub async fn link_zip(&self, visit: &LinkVisit) -> Result<(String, crate::ZipStream)> {
+    /// The folder a link (or a path inside it) names, as a ZIP archive: counted against the
+    /// link's download limit unless only its headers are asked for (`head`).
+    pub async fn link_zip(&self, visit: &LinkVisit, head: bool) -> Result<(String, crate::ZipStream)> {
         if visit.link.upload_only {
             return Err(ServiceError::Forbidden("this link only accepts uploads"));
+        }
+        if !head {
+            self.count_link_download(visit).await?;
         }
         self.zip_of(visit.target.clone()).await
     }
@@ -206,8 +217,8 @@ impl Stratus {
         self.upload_planned(plan, declared, body).await
     }
 
-    /// A URL that downloads the file without an auth header until `expires_in` seconds pass
-    /// or the file is deleted.
+    /// A URL that downloads the file without an auth header until `expires_in` seconds pass,
+    /// the file is deleted, the URL is revoked, or its maker can no longer read the file.
     pub async fn signed_url(
         &self,
         caller: &Caller,
@@ -224,32 +235,69 @@ impl Stratus {
                 format!("expires_in is 1 to {MAX_URL_SECONDS} seconds"),
             ));
         }
+        let url = UrlId::new();
         let expires_at = self.now() + chrono::Duration::seconds(expires_in as i64);
+        self.db().insert_download_url(url, node.id, caller.user, self.now(), expires_at).await?;
         let expires = expires_at.timestamp();
-        let signature = hex::encode(self.url_mac(node.id, expires).await?.finalize().into_bytes());
-        Ok((format!("/dl/{}?expires={expires}&signature={signature}", node.id), expires_at))
+        let signature = hex::encode(self.url_mac(url, node.id, expires).await?.finalize().into_bytes());
+        Ok((format!("/dl/{}?key={url}&expires={expires}&signature={signature}", node.id), expires_at))
     }
 
-    /// The file behind a signed URL, if the signature holds and it has not expired.
+    /// The file behind a signed URL, if the signature holds, it has not expired or been
+    /// revoked, and whoever made it can still read the file.
     pub async fn signed_download(
         &self,
         node: NodeId,
+        url: UrlId,
         expires: i64,
         signature: &str,
     ) -> Result<crate::Download> {
         let given = hex::decode(signature).map_err(|_| ServiceError::NotFound)?;
-        self.url_mac(node, expires).await?.verify_slice(&given).map_err(|_| ServiceError::NotFound)?;
+        self.url_mac(url, node, expires).await?.verify_slice(&given).map_err(|_| ServiceError::NotFound)?;
         if expires <= self.now().timestamp() {
             return Err(ServiceError::Gone {
                 code: "url_expired",
                 message: "this download URL has expired".into(),
             });
         }
-        let node = self.db().live_node(node).await?;
+        let (stored_node, maker) = self.db().download_url(url).await?;
+        if stored_node != node {
+            return Err(ServiceError::NotFound);
+        }
+        let maker = self.caller_for(maker).await?;
+        let node = self.authorize(Some(&maker), node, Action::Read).await?.node;
         self.content_of(node).await
     }
 
-    async fn url_mac(&self, node: NodeId, expires: i64) -> Result<Hmac<Sha256>> {
+    /// The live download URLs of a file, for those who manage it (owner and editors).
+    pub async fn download_urls(
+        &self,
+        caller: &Caller,
+        node: NodeId,
+    ) -> Result<Vec<stratus_core::DownloadUrlInfo>> {
+        self.authorize(Some(caller), node, Action::Write).await?;
+        Ok(self.db().download_urls(node, self.now()).await?)
+    }
+
+    /// Revokes a download URL: its maker, or anyone who manages its file, may.
+    pub async fn revoke_download_url(&self, caller: &Caller, url: UrlId) -> Result<()> {
+        let (node, maker) = self.db().download_url(url).await?;
+        if maker != caller.user {
+            self.authorize(Some(caller), node, Action::Write).await?;
+        }
+        self.db().delete_download_url(url).await?;
+        self.audit(
+            &caller.into(),
+            "download_url_revoked",
+            Some(node.to_string()),
+            true,
+            Some(format!("url {url}")),
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn url_mac(&self, url: UrlId, node: NodeId, expires: i64) -> Result<Hmac<Sha256>> {
         let key = self
             .0
             .url_key
@@ -260,7 +308,7 @@ impl Stratus {
             })
             .await?;
         let mut mac = Hmac::<Sha256>::new_from_slice(key).map_err(ServiceError::internal)?;
-        mac.update(format!("{node}:{expires}").as_bytes());
+        mac.update(format!("{url}:{node}:{expires}").as_bytes());
         Ok(mac)
     }
 }

@@ -72,32 +72,40 @@ impl Stratus {
             let _ = self.db().release_quota(id).await;
             return Err(err.into());
         }
-        self.session_state(&session).await
+        self.session_state(caller, &session).await
     }
 
-    async fn session_state(&self, s: &UploadSession) -> Result<SessionState> {
+    /// Which blocks the session still lacks. A block counts as present only when the caller
+    /// has shown to hold it (sent it, here or in an earlier upload, or has it in their drive)
+    /// and the store still has it: the answer never tells whether *someone else* stores a
+    /// block, so a declared hash is no oracle for others' content. Identical bytes from two
+    /// users are still stored once: the second user sends them, the store keeps one copy.
+    async fn session_state(&self, caller: &Caller, s: &UploadSession) -> Result<SessionState> {
+        let known = self.db().known_blocks(caller.user, &s.blocks).await?;
         let mut missing = Vec::new();
         for (i, hash) in s.blocks.iter().enumerate() {
-            if !self.blocks().touch(*hash).await? {
+            if !known.contains(hash) || !self.blocks().touch(*hash).await? {
                 missing.push(i as u64);
             }
         }
         Ok(SessionState { upload_id: s.id, missing, expires_at: s.expires_at })
     }
 
-    /// The caller's live session.
+    /// The caller's live session, if they may still write where it goes: checked at every
+    /// step (each block, the commit), so a share revoked mid-upload stops it.
     async fn own_session(&self, caller: &Caller, id: VersionId) -> Result<UploadSession> {
         let session = self.db().session(id).await?;
         if session.created_by != caller.user || session.expires_at <= self.now() {
             return Err(ServiceError::NotFound);
         }
+        self.upload_target(caller, session.parent, &session.name, session.policy).await?;
         Ok(session)
     }
 
     /// What a session still lacks (to resume after an interruption).
     pub async fn upload_state(&self, caller: &Caller, id: VersionId) -> Result<SessionState> {
         let session = self.own_session(caller, id).await?;
-        self.session_state(&session).await
+        self.session_state(caller, &session).await
     }
 
     /// Receives block `index`: it must be the declared length and hash to the declared digest.
@@ -116,13 +124,14 @@ impl Stratus {
         // Counted as received: it crossed the network, whether or not storing it completes.
         self.0.counters.block_bytes.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let pool = self.pool_of(session.owner).await?;
-        Ok(self.blocks().put_checked(&pool, data, *hash).await?)
+        self.blocks().put_checked(&pool, data, *hash).await?;
+        Ok(self.db().add_known_block(caller.user, *hash).await?)
     }
 
     /// Creates the file (or its new version) from the session's blocks, atomically.
     pub async fn commit_session(&self, caller: &Caller, id: VersionId) -> Result<Uploaded> {
         let session = self.own_session(caller, id).await?;
-        let state = self.session_state(&session).await?;
+        let state = self.session_state(caller, &session).await?;
         if !state.missing.is_empty() {
             return Err(ServiceError::Conflict {
                 code: "blocks_missing",
@@ -150,9 +159,11 @@ impl Stratus {
         Ok(Uploaded { node: done.node, created: done.created })
     }
 
-    /// Abandons a session and gives its quota back.
+    /// Abandons a session and gives its quota back (also after the caller lost access).
     pub async fn abort_upload(&self, caller: &Caller, id: VersionId) -> Result<()> {
-        self.own_session(caller, id).await?;
+        if self.db().session(id).await?.created_by != caller.user {
+            return Err(ServiceError::NotFound);
+        }
         self.db().delete_session(id).await?;
         Ok(self.db().release_quota(id).await?)
     }

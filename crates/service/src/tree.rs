@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use stratus_core::{
     Action, Node, NodeId, NodeKind, NodeName, PublicAccess, Role, SortKey, SortOrder, UserId,
 };
-use stratus_meta::{ChildCursor, CursorKey, NewFolder, NodeChange};
+use stratus_meta::{ChildCursor, CursorKey, NewFolder, NodeChange, Replacing};
 
 use crate::{Caller, Result, ServiceError, Stratus};
 
@@ -160,7 +160,14 @@ impl Stratus {
     }
 
     async fn create_folder(&self, owner: UserId, parent: NodeId, name: &NodeName) -> Result<Node> {
-        let folder = NewFolder { id: NodeId::new(), owner, parent, name: name.as_str(), now: self.now() };
+        let folder = NewFolder {
+            id: NodeId::new(),
+            owner,
+            parent,
+            name: name.as_str(),
+            now: self.now(),
+            replacing: None,
+        };
         Ok(self.db().create_folder(&folder).await?)
     }
 
@@ -195,6 +202,18 @@ impl Stratus {
     /// Rename, move and/or public-access change. Editors work within the shared tree: they
     /// cannot move an item out of it, nor rename, move or delete the shared item itself.
     pub async fn update_node(&self, caller: &Caller, node: NodeId, u: NodeUpdate) -> Result<Node> {
+        self.update_node_replacing(caller, node, u, None).await
+    }
+
+    /// [`update_node`](Self::update_node) that also sends `replace` (a live node where the
+    /// moved one lands) to the trash, in one transaction: nothing changes unless both happen.
+    pub(crate) async fn update_node_replacing(
+        &self,
+        caller: &Caller,
+        node: NodeId,
+        u: NodeUpdate,
+        replace: Option<NodeId>,
+    ) -> Result<Node> {
         let access = self.authorize(Some(caller), node, Action::Write).await?;
         let node = &access.node;
         let moves = u.parent_id.filter(|p| Some(*p) != node.parent_id);
@@ -220,10 +239,19 @@ impl Stratus {
                 ));
             }
         }
+        let replaced = match replace {
+            Some(id) => Some(self.deletable(caller, id).await?),
+            None => None,
+        };
         let change = NodeChange {
             name: name.as_ref().map(NodeName::as_str),
             parent: moves,
             public_access: u.public_access,
+            replacing: replaced.as_ref().map(|(node, path)| Replacing {
+                node,
+                original_path: path,
+                now: self.now(),
+            }),
         };
         Ok(self.db().change_node(node, &change).await?)
     }
@@ -237,6 +265,19 @@ impl Stratus {
         parent: NodeId,
         name: Option<&str>,
     ) -> Result<Node> {
+        self.copy_replacing(caller, source, parent, name, None).await
+    }
+
+    /// [`copy`](Self::copy) that sends `replace` (the live node named like the copy) to the
+    /// trash in the copy's transaction: nothing changes unless both happen.
+    pub(crate) async fn copy_replacing(
+        &self,
+        caller: &Caller,
+        source: NodeId,
+        parent: NodeId,
+        name: Option<&str>,
+        replace: Option<NodeId>,
+    ) -> Result<Node> {
         let source = self.authorize(Some(caller), source, Action::Read).await?.node;
         if source.parent_id.is_none() {
             return Err(ServiceError::invalid("root_folder", "the root folder cannot be copied"));
@@ -246,10 +287,17 @@ impl Stratus {
             return Err(ServiceError::invalid("invalid_move", "a folder cannot be copied into itself"));
         }
         let name = NodeName::new(name.unwrap_or(&source.name))?;
-        if self.db().child_by_name(parent.id, name.as_str()).await?.is_some() {
+        let replaced = match replace {
+            Some(id) => Some(self.deletable(caller, id).await?),
+            None => None,
+        };
+        let taken = self.db().child_by_name(parent.id, name.as_str()).await?;
+        if taken.is_some_and(|t| replaced.as_ref().is_none_or(|(r, _)| r.id != t.id)) {
             return Err(ServiceError::NameConflict);
         }
-        Ok(self.db().copy_subtree(&source, &parent, name.as_str(), self.now()).await?)
+        let now = self.now();
+        let replacing = replaced.as_ref().map(|(node, path)| Replacing { node, original_path: path, now });
+        Ok(self.db().copy_subtree(&source, &parent, name.as_str(), now, replacing).await?)
     }
 
     /// The caller's node at `path` (`/` is their root; segments are NFC-normalised).
@@ -272,16 +320,42 @@ impl Stratus {
 
     /// Moves a node (and everything in it) to its owner's trash.
     pub async fn delete(&self, caller: &Caller, node: NodeId) -> Result<()> {
+        let (node, from) = self.deletable(caller, node).await?;
+        Ok(self.db().trash_node(&node, &from, self.now()).await?)
+    }
+
+    /// An empty folder `name` in `parent` (which the caller may write to) in place of `old`,
+    /// trashed in the same transaction.
+    pub(crate) async fn swap_in_empty_folder(
+        &self,
+        caller: &Caller,
+        parent: &Node,
+        name: &NodeName,
+        old: NodeId,
+    ) -> Result<Node> {
+        let (node, path) = self.deletable(caller, old).await?;
+        let now = self.now();
+        let folder = NewFolder {
+            id: NodeId::new(),
+            owner: parent.owner_id,
+            parent: parent.id,
+            name: name.as_str(),
+            now,
+            replacing: Some(Replacing { node: &node, original_path: &path, now }),
+        };
+        Ok(self.db().create_folder(&folder).await?)
+    }
+
+    /// A node the caller may send to the trash, and the path of the folder it is in.
+    async fn deletable(&self, caller: &Caller, node: NodeId) -> Result<(Node, String)> {
         let access = self.authorize(Some(caller), node, Action::Write).await?;
-        let node = access.node.clone();
-        let Some(parent) = node.parent_id else {
+        let Some(parent) = access.node.parent_id else {
             return Err(ServiceError::invalid("root_folder", "the root folder cannot be deleted"));
         };
         if access.is_grant_root() {
             return Err(ServiceError::Forbidden("only the owner can delete a shared item"));
         }
-        let from = self.path_of(parent).await?;
-        Ok(self.db().trash_node(&node, &from, self.now()).await?)
+        Ok((access.node, self.path_of(parent).await?))
     }
 }
 

@@ -1,8 +1,15 @@
 //! tus 1.0 resumable uploads (core, creation, creation-with-upload, creation-defer-length,
-//! termination, checksum, expiration). Bytes accepted so far live in a staging file and are
-//! fsynced before their offset is acknowledged; a client that disconnects keeps what arrived.
-//! At the last byte, the staging file is stored as blocks and committed like any upload, under
-//! the quota the upload reserved as it went. Nothing is visible before that.
+//! termination, checksum, expiration).
+//!
+//! Bytes accepted so far live in the block store, where every node sees them: a PATCH first
+//! claims its upload in the database at its offset (a compare-and-set, so two PATCHes never
+//! write at once), then stores what arrives as parts of up to 4 MiB, each durable before the
+//! transaction that records it and moves the offset. An offset therefore always has its bytes
+//! behind it; nothing is ever filled in. A client that disconnects keeps what arrived (without
+//! a checksum); a checksummed chunk is all or nothing. At the last byte the parts are read back,
+//! verified, and stored and committed like any upload, under the quota the upload reserved as
+//! it went. Nothing is visible before that. The caller's right to write there is checked again
+//! at every PATCH, so a revoked share stops an upload in flight.
 
 use std::fmt::Display;
 
@@ -10,7 +17,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 use sha1::Digest as _;
-use stratus_core::{ConflictPolicy, Node, NodeId, NodeName, VersionId};
+use stratus_core::{BLOCK_SIZE, ConflictPolicy, Node, NodeId, VersionId};
 use stratus_meta::TusUpload;
 
 use crate::{Caller, Result, ServiceError, Stratus, files::Plan};
@@ -67,6 +74,20 @@ impl Hasher {
     }
 }
 
+/// How long a PATCH waits for another one to let go of its upload.
+const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// One PATCH in progress: its claim, the offset recorded so far, the parts stored but not yet
+/// recorded, and what the upload's row will say.
+struct Patch {
+    id: VersionId,
+    claim: String,
+    recorded: u64,
+    pending: Vec<(u64, u64, stratus_core::BlockHash)>,
+    length: Option<u64>,
+    reserved: u64,
+}
+
 fn state(t: &TusUpload, node: Option<Node>) -> TusState {
     TusState { id: t.id, offset: t.offset, length: t.length, expires_at: t.expires_at, node }
 }
@@ -103,16 +124,25 @@ impl Stratus {
         Ok(state(&upload, None))
     }
 
+    /// The caller's live upload, if they may still write where it goes.
     async fn own_tus(&self, caller: &Caller, id: VersionId) -> Result<TusUpload> {
         let upload = self.db().tus(id).await?;
         if upload.created_by != caller.user || upload.expires_at <= self.now() {
             return Err(ServiceError::NotFound);
         }
+        self.upload_target(caller, upload.parent, &upload.name, upload.policy).await?;
         Ok(upload)
     }
 
     pub async fn tus_state(&self, caller: &Caller, id: VersionId) -> Result<TusState> {
         Ok(state(&self.own_tus(caller, id).await?, None))
+    }
+
+    /// How long a PATCH holds its upload without recording anything (a dead node's claim runs
+    /// out after this).
+    fn claim_ttl(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.0.settings.body_idle_timeout * 2)
+            .unwrap_or(chrono::Duration::minutes(2))
     }
 
     /// Appends a chunk at `offset`. With a checksum the chunk is all or nothing; without one,
@@ -127,15 +157,16 @@ impl Stratus {
         body: S,
     ) -> Result<TusState>
     where
-        S: Stream<Item = Result<Bytes, E>> + Send,
-        E: Display,
+        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+        E: Display + 'static,
     {
         let upload = self.own_tus(caller, id).await?;
+        let moved = |at: u64| ServiceError::Conflict {
+            code: "offset_mismatch",
+            message: format!("the upload is at offset {at}"),
+        };
         if offset != upload.offset {
-            return Err(ServiceError::Conflict {
-                code: "offset_mismatch",
-                message: format!("the upload is at offset {}", upload.offset),
-            });
+            return Err(moved(upload.offset));
         }
         let length = match (upload.length, length) {
             (Some(known), Some(given)) if known != given => {
@@ -152,12 +183,75 @@ impl Stratus {
                 message: "Upload-Length is below the offset".into(),
             });
         }
+        let claim = uuid::Uuid::new_v4().to_string();
+        // A client that resumes right after its connection broke may find the old PATCH still
+        // holding the upload (the server has not seen the break yet): wait a little for it.
+        let waited_until = tokio::time::Instant::now() + CLAIM_WAIT;
+        while !self.db().claim_tus(id, offset, &claim, self.now() + self.claim_ttl(), self.now()).await? {
+            let now = self.db().tus(id).await?;
+            if now.offset != offset {
+                return Err(moved(now.offset));
+            }
+            if tokio::time::Instant::now() >= waited_until {
+                return Err(ServiceError::Conflict {
+                    code: "upload_busy",
+                    message: "another request is writing this upload; ask for its offset and resume".into(),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let mut patch =
+            Patch { id, claim, recorded: offset, pending: Vec::new(), length, reserved: upload.reserved };
+        // The body is read in a task of its own: when the client goes away, the server drops
+        // this request's future, but the task still sees the body end and lets go of the claim.
+        let me = self.clone();
+        let released = tokio::spawn(async move {
+            let outcome = me.receive_patch(&upload, &mut patch, checksum, body).await;
+            // Whatever happened, the claim ends here (recording what was kept, if anything).
+            let kept = match outcome {
+                Ok(()) => std::mem::take(&mut patch.pending),
+                Err(_) => Vec::new(),
+            };
+            let (length, reserved, now) = (patch.length, patch.reserved, me.now());
+            let released =
+                me.db().add_tus_parts(id, &patch.claim, patch.recorded, &kept, length, reserved, true, now);
+            let released = released.await?;
+            outcome.map(|()| released)
+        })
+        .await
+        .map_err(ServiceError::internal)??;
+        if !released {
+            return Err(moved(self.db().tus(id).await?.offset));
+        }
+        let upload = self.db().tus(id).await?;
+        if upload.length == Some(upload.offset) {
+            let node = self.tus_finish(caller, &upload).await?;
+            return Ok(state(&upload, Some(node)));
+        }
+        Ok(state(&upload, None))
+    }
+
+    /// Reads one PATCH's body into parts of the block store. Without a checksum, each full
+    /// part is recorded as it is stored (a disconnect keeps it); the rest is left in
+    /// `patch.pending` for the caller to record when the claim ends.
+    async fn receive_patch<S, E>(
+        &self,
+        upload: &TusUpload,
+        patch: &mut Patch,
+        checksum: Option<TusChecksum>,
+        body: S,
+    ) -> Result<()>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Display,
+    {
         let mut hasher = checksum.as_ref().map(|c| match c {
             TusChecksum::Sha1(_) => Hasher::Sha1(sha1::Sha1::new()),
             TusChecksum::Sha256(_) => Hasher::Sha256(sha2::Sha256::default()),
         });
-        let mut appender = self.0.staging.appender(&id.to_string(), offset).await?;
-        let mut reserved = upload.reserved;
+        let pool = self.pool_of(upload.owner).await?;
+        let mut buffer = bytes::BytesMut::new();
+        let mut received = patch.recorded;
         let mut body = std::pin::pin!(body);
         let idle = self.0.settings.body_idle_timeout;
         let mut cut_short = false;
@@ -170,81 +264,121 @@ impl Stratus {
                     break;
                 }
             };
-            let total = offset + appender.written() + chunk.len() as u64;
-            if length.is_some_and(|l| total > l) {
-                appender.rollback().await?;
+            received += chunk.len() as u64;
+            if patch.length.is_some_and(|l| received > l) {
+                patch.pending.clear();
                 return Err(ServiceError::BadRequest {
                     code: "length_exceeded",
                     message: "more bytes than Upload-Length".into(),
                 });
             }
-            if total > reserved {
-                let more = length.map_or(total, |l| l.max(total)) - reserved;
-                let expires = upload.expires_at;
-                if let Err(err) = self.db().reserve_quota(upload.owner, id, more, expires).await {
-                    appender.rollback().await?;
-                    return Err(err.into());
-                }
-                reserved += more;
+            if received > patch.reserved {
+                let more = patch.length.map_or(received, |l| l.max(received)) - patch.reserved;
+                self.db().reserve_quota(upload.owner, upload.id, more, upload.expires_at).await?;
+                patch.reserved += more;
             }
             if let Some(h) = hasher.as_mut() {
                 h.update(&chunk);
             }
-            appender.write(chunk).await?;
+            buffer.extend_from_slice(&chunk);
+            while buffer.len() >= BLOCK_SIZE {
+                let part = buffer.split_to(BLOCK_SIZE).freeze();
+                self.store_part(&pool, patch, part).await?;
+                if hasher.is_none() {
+                    self.record_parts(patch).await?;
+                }
+            }
         }
-        let verified = match (hasher, &checksum) {
-            (Some(h), Some(c)) => !cut_short && h.matches(c),
-            _ => true,
-        };
-        if !verified {
-            appender.rollback().await?;
-            self.db().advance_tus(id, offset, offset, length, reserved).await?;
+        if let (Some(h), Some(c)) = (hasher, &checksum)
+            && (cut_short || !h.matches(c))
+        {
+            patch.pending.clear();
             return Err(ServiceError::ChecksumMismatch);
         }
-        let new_offset = offset + appender.written();
-        appender.commit().await?;
-        if !self.db().advance_tus(id, offset, new_offset, length, reserved).await? {
-            return Err(ServiceError::Conflict {
-                code: "offset_mismatch",
-                message: "another request moved the offset".into(),
-            });
+        if !buffer.is_empty() {
+            self.store_part(&pool, patch, buffer.freeze()).await?;
         }
-        let upload = self.db().tus(id).await?;
-        if upload.length == Some(new_offset) {
-            let node = self.tus_finish(&upload).await?;
-            return Ok(state(&upload, Some(node)));
-        }
-        Ok(state(&upload, None))
+        Ok(())
     }
 
-    /// Stores a complete upload's staging file as blocks and commits the file.
-    async fn tus_finish(&self, upload: &TusUpload) -> Result<Node> {
-        let path = self.0.staging.path(&upload.id.to_string());
-        let file = tokio::fs::File::open(&path).await.map_err(ServiceError::internal)?;
-        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+    /// Stores a part durably (on every replica) and queues it to be recorded.
+    async fn store_part(&self, pool: &str, patch: &mut Patch, data: Bytes) -> Result<()> {
+        let start = patch.recorded + patch.pending.iter().map(|(_, len, _)| len).sum::<u64>();
+        let len = data.len() as u64;
+        let hash = self.blocks().put(pool, data).await?;
+        patch.pending.push((start, len, hash));
+        Ok(())
+    }
+
+    /// Records the queued parts and moves the offset past them, keeping the claim.
+    async fn record_parts(&self, patch: &mut Patch) -> Result<()> {
+        let until = self.now() + self.claim_ttl();
+        let (id, claim, from) = (patch.id, patch.claim.as_str(), patch.recorded);
+        if !self
+            .db()
+            .add_tus_parts(id, claim, from, &patch.pending, patch.length, patch.reserved, false, until)
+            .await?
+        {
+            patch.pending.clear();
+            return Err(ServiceError::Conflict {
+                code: "upload_busy",
+                message: "this upload was taken over by another request".into(),
+            });
+        }
+        patch.recorded += patch.pending.drain(..).map(|(_, len, _)| len).sum::<u64>();
+        Ok(())
+    }
+
+    /// Reads a complete upload's parts back (each verified) and stores and commits the file.
+    /// A part that cannot be read fails the upload's completion; no byte is ever made up.
+    async fn tus_finish(&self, caller: &Caller, upload: &TusUpload) -> Result<Node> {
+        let (parent, name) = self.upload_target(caller, upload.parent, &upload.name, upload.policy).await?;
+        let parts = self.db().tus_parts(upload.id).await?;
+        let mut at = 0;
+        for (start, len, _) in &parts {
+            if *start != at {
+                return Err(ServiceError::Gone {
+                    code: "upload_data_lost",
+                    message: format!("bytes from offset {at} are not stored; start the upload again"),
+                });
+            }
+            at += len;
+        }
+        if Some(at) != upload.length {
+            return Err(ServiceError::Gone {
+                code: "upload_data_lost",
+                message: format!("bytes from offset {at} are not stored; start the upload again"),
+            });
+        }
+        let store = self.blocks().clone();
+        let stream = futures_util::stream::iter(parts).then(move |(_, _, hash)| {
+            let store = store.clone();
+            async move { store.get(hash).await.map_err(|e| e.to_string()) }
+        });
         let plan = Plan::Named {
-            parent: upload.parent,
-            owner: upload.owner,
+            parent: parent.id,
+            owner: parent.owner_id,
             folders: Vec::new(),
-            name: NodeName::new(&upload.name)?,
+            name,
             policy: upload.policy,
         };
         let done =
             self.upload_reserved(plan, upload.length, stream, Some((upload.id, upload.reserved))).await?;
         self.db().delete_tus(upload.id).await?;
-        self.0.staging.remove(&upload.id.to_string()).await?;
         Ok(done.node)
     }
 
     /// Termination: the upload, its bytes and its reservation go.
     pub async fn tus_terminate(&self, caller: &Caller, id: VersionId) -> Result<()> {
-        self.own_tus(caller, id).await?;
+        if self.db().tus(id).await?.created_by != caller.user {
+            return Err(ServiceError::NotFound);
+        }
         self.drop_tus(id).await
     }
 
+    /// Forgets an upload: its parts become garbage for the GC; its reservation is released.
     async fn drop_tus(&self, id: VersionId) -> Result<()> {
         self.db().delete_tus(id).await?;
-        self.0.staging.remove(&id.to_string()).await?;
         Ok(self.db().release_quota(id).await?)
     }
 

@@ -209,6 +209,7 @@ impl Stratus {
         let closed = || ServiceError::internal("the client went away");
         let mut zip = ZipBuilder::default();
         for (path, node) in entries {
+            let path = entry_path(&path);
             if node.is_folder() {
                 tx.send(Ok(zip.folder(&path, &node).into())).await.map_err(|_| closed())?;
                 continue;
@@ -231,6 +232,13 @@ impl Stratus {
         tx.send(Ok(zip.finish().into())).await.map_err(|_| closed())?;
         Ok(())
     }
+}
+
+/// An entry's path as extractors will read it: `/` separates the drive's folders, and a `\`
+/// (a separator to Windows extractors: `..\..\evil.bat` would climb out of the target) or a
+/// control character left in an older name becomes `_`.
+fn entry_path(path: &str) -> String {
+    path.chars().map(|c| if c == '\\' || c.is_control() { '_' } else { c }).collect()
 }
 
 /// The bytes of an archive, produced as the client reads them.

@@ -7,7 +7,7 @@ use axum::{
 };
 use futures_util::TryStreamExt;
 use stratus_core::{ConflictPolicy, Node};
-use stratus_service::{DavTarget, NodeUpdate, Stratus, UploadTarget};
+use stratus_service::{DavTarget, Stratus, UploadTarget};
 
 use super::{DavError, DavPath, Req};
 use crate::routes::content::serve_file;
@@ -154,10 +154,10 @@ pub async fn copy_or_move(s: &Stratus, req: &Req, moving: bool) -> Result<Respon
         req.check_member_change(&locks, &req.path, true)?;
     }
     req.check_member_change(&locks, &dest, true)?;
-    let (parent, name, existed) = match s.dav_resolve(&req.caller, &dest.segments).await? {
+    let (parent, name, replace) = match s.dav_resolve(&req.caller, &dest.segments).await? {
         DavTarget::NoParent => return Err(DavError::status(StatusCode::CONFLICT)),
         DavTarget::SharedRoot => return Err(DavError::status(StatusCode::FORBIDDEN)),
-        DavTarget::Missing { parent, name } => (parent, name, false),
+        DavTarget::Missing { parent, name } => (parent, name, None),
         DavTarget::Found(existing) => {
             if !overwrite {
                 return Err(DavError::status(StatusCode::PRECONDITION_FAILED));
@@ -170,19 +170,20 @@ pub async fn copy_or_move(s: &Stratus, req: &Req, moving: bool) -> Result<Respon
                 .node(Some(&req.caller), parent)
                 .await
                 .map_err(|_| DavError::status(StatusCode::CONFLICT))?;
-            // The resource it replaces goes to the trash, recoverable.
-            s.delete(&req.caller, existing.id).await?;
-            s.dav_drop_locks(&req.caller, &dest.text()).await?;
-            (parent, dest.segments.last().cloned().unwrap_or_default(), true)
+            (parent, existing.name.clone(), Some(existing.id))
         }
     };
+    // One service call each: the resource replaced goes to the trash (recoverable) in the
+    // transaction that puts the source in its place, or not at all.
     if moving {
-        let rename = (name != source.name).then(|| name.clone());
-        let update = NodeUpdate { name: rename, parent_id: Some(parent.id), public_access: None };
-        s.update_node(&req.caller, source.id, update).await?;
+        s.dav_move(&req.caller, &source, parent.id, &name, replace).await?;
         s.dav_drop_locks(&req.caller, &req.path.text()).await?;
     } else {
-        s.dav_copy(&req.caller, &source, parent.id, &name, deep).await?;
+        s.dav_copy(&req.caller, &source, parent.id, &name, deep, replace).await?;
     }
+    if replace.is_some() {
+        s.dav_drop_locks(&req.caller, &dest.text()).await?;
+    }
+    let existed = replace.is_some();
     Ok(if existed { StatusCode::NO_CONTENT } else { StatusCode::CREATED }.into_response())
 }

@@ -8,13 +8,24 @@ pub use crate::markup::escape;
 
 pub const DAV: &str = "DAV:";
 
-/// A parsed body, or `None` for an empty one; malformed XML is `Err`.
+/// How deep elements may nest in a request body: WebDAV's deepest is a dead property's value,
+/// and the code that walks a document (serialising a property) recurses.
+pub const MAX_DEPTH: usize = 64;
+/// Nodes (elements, text, comments) a request body may hold.
+pub const MAX_NODES: u32 = 20_000;
+
+/// A parsed body, or `None` for an empty one; malformed XML, or a body nested deeper than
+/// [`MAX_DEPTH`] or larger than [`MAX_NODES`], is `Err`.
 pub fn parse(body: &[u8]) -> Result<Option<Document<'_>>, String> {
     let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_string())?;
     if text.trim().is_empty() {
         return Ok(None);
     }
-    let options = roxmltree::ParsingOptions { allow_dtd: false, ..Default::default() };
+    // roxmltree's parser recurses per level: the depth is bounded before it runs.
+    if nesting(text) > MAX_DEPTH {
+        return Err(format!("elements nest deeper than {MAX_DEPTH}"));
+    }
+    let options = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES };
     let doc = Document::parse_with_options(text, options).map_err(|e| format!("malformed XML: {e}"))?;
     // Namespaces 1.0 forbids undeclaring a prefix (`xmlns:p=""`).
     for node in doc.descendants().filter(Node::is_element) {
@@ -23,6 +34,56 @@ pub fn parse(body: &[u8]) -> Result<Option<Document<'_>>, String> {
         }
     }
     Ok(Some(doc))
+}
+
+/// How deep elements nest in `text`, read without parsing (comments, CDATA, processing
+/// instructions and quoted attribute values skipped); stops counting past [`MAX_DEPTH`].
+fn nesting(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    let skip_to =
+        |from: usize, end: &str| text[from..].find(end).map_or(bytes.len(), |at| from + at + end.len());
+    while let Some(at) = text[i..].find('<') {
+        i += at;
+        let rest = &text[i..];
+        if rest.starts_with("<!--") {
+            i = skip_to(i, "-->");
+        } else if rest.starts_with("<![CDATA[") {
+            i = skip_to(i, "]]>");
+        } else if rest.starts_with("<?") {
+            i = skip_to(i, "?>");
+        } else if rest.starts_with("</") {
+            depth = depth.saturating_sub(1);
+            i = skip_to(i, ">");
+        } else if rest.starts_with("<!") {
+            i = skip_to(i, ">");
+        } else {
+            // A start tag: to its `>`, outside quotes.
+            let mut quote = None;
+            let mut j = i + 1;
+            while j < bytes.len() {
+                match (quote, bytes[j]) {
+                    (Some(q), c) if c == q => quote = None,
+                    (None, b'"' | b'\'') => quote = Some(bytes[j]),
+                    (None, b'>') => break,
+                    _ => {}
+                }
+                j += 1;
+            }
+            if bytes.get(j.wrapping_sub(1)) != Some(&b'/') {
+                depth += 1;
+                deepest = deepest.max(depth);
+                if deepest > MAX_DEPTH {
+                    return deepest;
+                }
+            }
+            i = j + 1;
+        }
+        if i >= bytes.len() {
+            break;
+        }
+    }
+    deepest
 }
 
 /// `{namespace}local`, the key a property is stored under.
@@ -122,4 +183,17 @@ pub fn error(condition: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:error xmlns:D=\"DAV:\"><D:{condition}/></D:error>"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_counted_without_parsing() {
+        assert_eq!(nesting("<a><b/><c x='>'><!-- <d> --><![CDATA[<e>]]><?p <f>?></c></a>"), 2);
+        assert_eq!(nesting(&"<a>".repeat(100_000)), MAX_DEPTH + 1);
+        assert!(parse(format!("{}{}", "<a>".repeat(65), "</a>".repeat(65)).as_bytes()).is_err());
+        assert!(parse(format!("{}{}", "<a>".repeat(64), "</a>".repeat(64)).as_bytes()).is_ok());
+    }
 }

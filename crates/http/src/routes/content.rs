@@ -207,23 +207,50 @@ pub(crate) fn shown_inline(mut response: Response) -> Response {
 }
 
 /// Answers a GET for a file: conditional requests, ranges, and the verified bytes.
+/// What a download request is answered, from its conditional and `Range` headers.
+pub(crate) enum Reply {
+    NotModified,
+    Unsatisfiable,
+    Bytes { status: StatusCode, start: u64, end: u64 },
+}
+
+impl Reply {
+    pub fn to(file: &Download, headers: &HeaderMap) -> Self {
+        let etag = format!("\"{}\"", file.content_hash);
+        let header_str = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+        let weak = format!("W/{etag}");
+        if let Some(tags) = header_str(header::IF_NONE_MATCH)
+            && tags.split(',').map(str::trim).any(|t| t == etag || t == weak || t == "*")
+        {
+            return Self::NotModified;
+        }
+        let range_header = match header_str(header::IF_RANGE) {
+            Some(tag) if tag.trim() != etag => None,
+            _ => header_str(header::RANGE),
+        };
+        match range::parse(range_header, file.size) {
+            RangeRequest::Full => {
+                Self::Bytes { status: StatusCode::OK, start: 0, end: file.size.saturating_sub(1) }
+            }
+            RangeRequest::Partial { start, end } => {
+                Self::Bytes { status: StatusCode::PARTIAL_CONTENT, start, end }
+            }
+            RangeRequest::Unsatisfiable => Self::Unsatisfiable,
+        }
+    }
+
+    /// Whether this answer sends the file's first byte (what a download limit counts).
+    pub fn delivers_start(&self) -> bool {
+        matches!(self, Self::Bytes { start: 0, .. })
+    }
+}
+
 pub(crate) async fn serve_file(file: Download, headers: &HeaderMap) -> ApiResult<Response> {
     let etag = format!("\"{}\"", file.content_hash);
-    let header_str = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
-    let weak = format!("W/{etag}");
-    if let Some(tags) = header_str(header::IF_NONE_MATCH)
-        && tags.split(',').map(str::trim).any(|t| t == etag || t == weak || t == "*")
-    {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
-    }
-    let range_header = match header_str(header::IF_RANGE) {
-        Some(tag) if tag.trim() != etag => None,
-        _ => header_str(header::RANGE),
-    };
-    let (status, start, end) = match range::parse(range_header, file.size) {
-        RangeRequest::Full => (StatusCode::OK, 0, file.size.saturating_sub(1)),
-        RangeRequest::Partial { start, end } => (StatusCode::PARTIAL_CONTENT, start, end),
-        RangeRequest::Unsatisfiable => {
+    let (status, start, end) = match Reply::to(&file, headers) {
+        Reply::NotModified => return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response()),
+        Reply::Bytes { status, start, end } => (status, start, end),
+        Reply::Unsatisfiable => {
             let range = HeaderValue::from_str(&format!("bytes */{}", file.size)).map_err(internal)?;
             return Err(ApiError::new(
                 StatusCode::RANGE_NOT_SATISFIABLE,

@@ -10,7 +10,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
-use stratus_core::{Link, LinkId, Node, NodeId};
+use stratus_core::{DownloadUrlInfo, Link, LinkId, Node, NodeId, UrlId};
 use stratus_service::{LinkOptions, Stratus};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -19,7 +19,7 @@ use crate::{
     error::{ApiError, ApiResult, Problem},
     extract::{Auth, Json, Path, Query},
     routes::{
-        content::{serve_file, serve_zip, shown_inline},
+        content::{Reply, serve_file, serve_zip, shown_inline},
         nodes::{ChildrenParams, NodePage},
     },
 };
@@ -33,6 +33,8 @@ pub fn routes() -> OpenApiRouter<Stratus> {
         .routes(routes!(public_view))
         .routes(routes!(public_drop))
         .routes(routes!(download_url))
+        .routes(routes!(list_download_urls))
+        .routes(routes!(revoke_download_url))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -235,23 +237,15 @@ pub async fn link_download(
 ) -> ApiResult<Response> {
     let visit =
         s.visit(&token, password(&headers, p.password.as_deref()), p.path.as_deref().unwrap_or("/")).await?;
-    // A HEAD downloads nothing, and a range request after the first byte continues a
-    // download already counted.
-    let continues = method == axum::http::Method::HEAD
-        || headers
-            .get(header::RANGE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|r| !r.trim().starts_with("bytes=0-"));
-    if !continues {
-        s.count_link_download(&visit).await?;
-    } else if visit.link.upload_only {
-        return Err(stratus_service::ServiceError::Forbidden("this link only accepts uploads").into());
-    }
+    // A HEAD downloads nothing; every answer that sends the first byte counts (a range after
+    // it continues a download already counted). The service does the counting.
+    let head = method == axum::http::Method::HEAD;
     if visit.target.is_folder() {
-        let (name, zip) = s.link_zip(&visit).await?;
+        let (name, zip) = s.link_zip(&visit, head).await?;
         return serve_zip(&name, zip);
     }
-    let response = serve_file(s.link_file(&visit).await?, &headers).await?;
+    let file = s.link_file(&visit, |file| !head && Reply::to(file, &headers).delivers_start()).await?;
+    let response = serve_file(file, &headers).await?;
     Ok(if p.inline { shown_inline(response) } else { response })
 }
 
@@ -301,8 +295,37 @@ async fn download_url(
     Ok(Json(DownloadUrl { url, expires_at }))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct DownloadUrlList {
+    items: Vec<DownloadUrlInfo>,
+}
+
+/// The file's live signed download URLs (owner and editors), whoever made them.
+#[utoipa::path(get, path = "/nodes/{id}/download-urls", tag = "files", params(("id" = NodeId, Path)),
+    responses((status = 200, body = DownloadUrlList), (status = 404, body = Problem)), security(("bearer" = [])))]
+async fn list_download_urls(
+    State(s): State<Stratus>,
+    Auth(c): Auth,
+    Path(id): Path<NodeId>,
+) -> ApiResult<Json<DownloadUrlList>> {
+    Ok(Json(DownloadUrlList { items: s.download_urls(&c, id).await? }))
+}
+
+/// Revoke a signed download URL (its maker, or the file's owner and editors).
+#[utoipa::path(delete, path = "/download-urls/{id}", tag = "files", params(("id" = UrlId, Path)),
+    responses((status = 204), (status = 404, body = Problem)), security(("bearer" = [])))]
+async fn revoke_download_url(
+    State(s): State<Stratus>,
+    Auth(c): Auth,
+    Path(id): Path<UrlId>,
+) -> ApiResult<StatusCode> {
+    s.revoke_download_url(&c, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Deserialize)]
 pub struct SignedParams {
+    key: UrlId,
     expires: i64,
     signature: String,
 }
@@ -314,5 +337,5 @@ pub async fn signed_download(
     Query(p): Query<SignedParams>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    serve_file(s.signed_download(id, p.expires, &p.signature).await?, &headers).await
+    serve_file(s.signed_download(id, p.key, p.expires, &p.signature).await?, &headers).await
 }

@@ -6,6 +6,7 @@ mod helpers;
 
 mod accounts;
 mod admin_users;
+mod attacks;
 mod billing;
 mod cli;
 mod dav;

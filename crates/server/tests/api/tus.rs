@@ -45,7 +45,7 @@ dual_test!(async fn a_tus_client_uploads_and_resumes_after_being_killed(backend)
             .args([&u.root, &(64 * 1024).to_string()])
             .arg(&store)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null());
+            .stderr(std::process::Stdio::piped());
         cmd
     };
 
@@ -69,8 +69,8 @@ dual_test!(async fn a_tus_client_uploads_and_resumes_after_being_killed(backend)
     let printed = String::from_utf8(out.stdout).unwrap();
     let first = printed.lines().next().unwrap();
     let resumed_from: usize = first.strip_prefix("offset ").unwrap().parse().unwrap();
-    assert!(resumed_from >= reached && resumed_from > 0, "{printed}");
-    assert!(printed.contains(&format!("done {}", bytes.len())), "{printed}");
+    assert!(resumed_from >= reached && resumed_from > 0, "{printed}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(printed.contains(&format!("done {}", bytes.len())), "{printed}{}", String::from_utf8_lossy(&out.stderr));
     let node = ok_json(app.req(Method::GET, "/api/v1/nodes/by-path?path=/video.mp4", &u).send().await.unwrap()).await;
     assert_eq!(app.download(&u, node["id"].as_str().unwrap()).await, bytes);
     assert_eq!(app.used(&u).await, bytes.len() as u64);
