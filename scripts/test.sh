@@ -28,6 +28,10 @@ ensure_python() {
   if ! python3 -c 'import tusclient' 2>/dev/null; then
     python3 -m pip install --quiet tuspy 2>/dev/null || python3 -m pip install --quiet --break-system-packages tuspy
   fi
+  # The API is fuzzed from its OpenAPI document by schemathesis.
+  if ! command -v schemathesis >/dev/null; then
+    python3 -m pip install --quiet schemathesis 2>/dev/null || python3 -m pip install --quiet --break-system-packages schemathesis
+  fi
   # Mail is checked through a real SMTP server on loopback: aiosmtpd.
   if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
     python3 -m pip install --quiet aiosmtpd 2>/dev/null || python3 -m pip install --quiet --break-system-packages aiosmtpd
@@ -125,6 +129,9 @@ cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 # One closing line with the totals of every test binary.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
 rm -f "$log"
+
+say "schemathesis over /api/openapi.json (authenticated and anonymous, 90 s each; any 5xx fails)"
+scripts/fuzz.sh target/debug/stratus 90
 
 say "browser tests (playwright-core driving Chromium against stratus serve)"
 node web-tests/run.mjs target/debug/stratus

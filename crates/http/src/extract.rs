@@ -60,7 +60,7 @@ impl FromRequestParts<Stratus> for Auth {
                     .and_then(|b| String::from_utf8(b).ok())
                     .ok_or_else(ApiError::unauthenticated)?;
                 let (user, password) = decoded.split_once(':').ok_or_else(ApiError::unauthenticated)?;
-                stratus.authenticate_basic(user, password).await?
+                stratus.authenticate_basic(user, password, client_ip(parts, stratus)).await?
             } else {
                 return Err(ApiError::unauthenticated());
             };
@@ -96,7 +96,7 @@ impl FromRequestParts<Stratus> for ClientIp {
     }
 }
 
-fn client_ip(parts: &Parts, stratus: &Stratus) -> Option<IpAddr> {
+pub(crate) fn client_ip(parts: &Parts, stratus: &Stratus) -> Option<IpAddr> {
     if stratus.trust_proxy() {
         // The last entry is the one the trusted proxy appended; earlier ones are the client's word.
         let last =

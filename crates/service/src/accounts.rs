@@ -114,8 +114,8 @@ impl Stratus {
     pub async fn login(&self, login: &str, password: &str, ip: Option<IpAddr>) -> Result<Session> {
         let login = login.trim().to_lowercase();
         let limits = &self.0.settings.limits;
-        let account_key = format!("login:account:{login}");
         let minute = chrono::Duration::minutes(1);
+        let account_key = self.account_key(&login, ip).await?;
         let throttled = async {
             if let Some(ip) = ip {
                 self.rate(&format!("login:ip:{ip}"), limits.login_per_ip, minute).await?;
@@ -230,9 +230,27 @@ impl Stratus {
         })
     }
 
+    /// The throttling key of password attempts on an account from an address: by the account's
+    /// id (its username and email are one account), and per address, so that strangers
+    /// guessing elsewhere cannot lock the owner out. An unknown login is keyed by its text.
+    async fn account_key(&self, login: &str, ip: Option<IpAddr>) -> Result<String> {
+        let account = match self.db().login_record(login).await? {
+            Some(record) => record.id.to_string(),
+            None => format!("unknown:{login}"),
+        };
+        let from = ip.map_or_else(|| "-".to_string(), |ip| ip.to_string());
+        Ok(format!("login:account:{from}:{account}"))
+    }
+
     /// Basic auth, as WebDAV and CLI clients send it: the password may be an app token of
-    /// that user (cheap to check) or the account password.
-    pub async fn authenticate_basic(&self, username: &str, password: &str) -> Result<Caller> {
+    /// that user (cheap to check) or the account password, whose failures count with the
+    /// login's (the same key, the same progressive delay).
+    pub async fn authenticate_basic(
+        &self,
+        username: &str,
+        password: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Caller> {
         let login = username.trim().to_lowercase();
         if password.starts_with(TOKEN_PREFIX) {
             let caller = self.authenticate_token(password).await?;
@@ -242,7 +260,8 @@ impl Stratus {
             }
             return Err(ServiceError::Unauthenticated);
         }
-        let key = format!("login:account:{login}");
+        let key = self.account_key(&login, ip).await?;
+        self.rate(&key, self.0.settings.limits.login_per_account, chrono::Duration::minutes(1)).await?;
         self.check_delay(&key).await?;
         let checked = self.check_password(&login, password).await;
         self.record_outcome(&key, checked.is_ok()).await?;
@@ -254,11 +273,16 @@ impl Stratus {
     /// [`authenticate_basic`](Self::authenticate_basic) with successes remembered for a
     /// minute: WebDAV clients send the password with every request, and each check is an
     /// Argon2 hash. Safe to lose (a miss just hashes again). App tokens are not cached.
-    pub async fn authenticate_basic_cached(&self, username: &str, password: &str) -> Result<Caller> {
+    pub async fn authenticate_basic_cached(
+        &self,
+        username: &str,
+        password: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Caller> {
         use sha2::Digest;
         // An app token is one indexed lookup, and a revoked one must stop at once: never cached.
         if password.starts_with(TOKEN_PREFIX) {
-            return self.authenticate_basic(username, password).await;
+            return self.authenticate_basic(username, password, ip).await;
         }
         let key: [u8; 32] = sha2::Sha256::new()
             .chain_update(username.as_bytes())
@@ -279,7 +303,7 @@ impl Stratus {
                 return Ok(caller);
             }
         }
-        let caller = self.authenticate_basic(username, password).await?;
+        let caller = self.authenticate_basic(username, password, ip).await?;
         let hash = self.db().login_record_by_id(caller.user).await?.password_hash;
         let mut cache = self.0.basic_cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {

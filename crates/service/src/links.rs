@@ -111,7 +111,15 @@ impl Stratus {
     /// Opens a link for a visitor: it must be active, unexpired and, if it has one, given its
     /// password; `path` (e.g. `/sub/file.txt`) names a node inside a folder link and can never
     /// reach outside it.
-    pub async fn visit(&self, token: &str, password: Option<&str>, path: &str) -> Result<LinkVisit> {
+    /// Wrong passwords are throttled per link and address (the progressive delay of logins), so
+    /// guessing is slow while other visitors are unaffected.
+    pub async fn visit(
+        &self,
+        token: &str,
+        password: Option<&str>,
+        path: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<LinkVisit> {
         let record = self.db().link_by_token(token).await?;
         if !record.link.active {
             return Err(ServiceError::NotFound);
@@ -121,7 +129,15 @@ impl Stratus {
         }
         if let Some(hash) = &record.password_hash {
             let given = password.unwrap_or_default().to_string();
-            if given.is_empty() || !crate::accounts::verify_password(given, hash.clone()).await? {
+            if given.is_empty() {
+                return Err(ServiceError::LinkPassword);
+            }
+            let from = ip.map_or_else(|| "-".to_string(), |ip| ip.to_string());
+            let key = format!("link:{}:{from}", record.link.id);
+            self.check_delay(&key).await?;
+            let right = crate::accounts::verify_password(given, hash.clone()).await?;
+            self.record_outcome(&key, right).await?;
+            if !right {
                 return Err(ServiceError::LinkPassword);
             }
         }

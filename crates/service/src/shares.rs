@@ -12,11 +12,12 @@ impl Stratus {
         if role == Role::Owner {
             return Err(ServiceError::invalid("invalid_role", "a share is `viewer` or `editor`"));
         }
-        let (grantee, _) = self
-            .db()
-            .find_user(&user.trim().to_lowercase())
-            .await?
-            .ok_or_else(|| ServiceError::invalid("unknown_user", "no user has this username or email"))?;
+        // Whether a name or email has an account is what a miss tells: misses are throttled per
+        // caller (20 an hour), so the share dialog cannot be used to sweep for accounts.
+        let Some((grantee, _)) = self.db().find_user(&user.trim().to_lowercase()).await? else {
+            self.rate(&format!("share:miss:{}", caller.user), 20, chrono::Duration::hours(1)).await?;
+            return Err(ServiceError::invalid("unknown_user", "no user has this username or email"));
+        };
         if grantee == node.owner_id {
             return Err(ServiceError::invalid("invalid_share", "an item cannot be shared with its owner"));
         }

@@ -188,7 +188,8 @@ async fn handle(State(s): State<Stratus>, request: Request) -> Response {
     }
 }
 
-async fn authenticate(s: &Stratus, headers: &HeaderMap) -> Result<Caller, DavError> {
+async fn authenticate(s: &Stratus, parts: &axum::http::request::Parts) -> Result<Caller, DavError> {
+    let headers = &parts.headers;
     use base64::Engine;
     let challenge = || {
         DavError::Api(ApiError::from(ServiceError::Unauthenticated).with_header(
@@ -205,7 +206,15 @@ async fn authenticate(s: &Stratus, headers: &HeaderMap) -> Result<Caller, DavErr
         base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| challenge())?;
     let text = String::from_utf8(decoded).map_err(|_| challenge())?;
     let (user, password) = text.split_once(':').ok_or_else(challenge)?;
-    s.authenticate_basic_cached(user, password).await.map_err(|_| challenge())
+    let ip = crate::extract::client_ip(parts, s);
+    match s.authenticate_basic_cached(user, password, ip).await {
+        Ok(caller) => Ok(Caller { ip, ..caller }),
+        // Throttled or busy: say so (429/503 with Retry-After), not "wrong password".
+        Err(err @ (ServiceError::RateLimited { .. } | ServiceError::Unavailable { .. })) => {
+            Err(DavError::Api(err.into()))
+        }
+        Err(_) => Err(challenge()),
+    }
 }
 
 async fn dispatch(s: &Stratus, request: Request) -> Result<Response, DavError> {
@@ -214,7 +223,7 @@ async fn dispatch(s: &Stratus, request: Request) -> Result<Response, DavError> {
     if method == Method::OPTIONS {
         return Ok(options());
     }
-    let caller = authenticate(s, &parts.headers).await?;
+    let caller = authenticate(s, &parts).await?;
     let path = DavPath::from_request(parts.uri.path())?;
     let if_header = locks::IfHeader::parse(&parts.headers)?;
     let req = Req { caller, path, headers: parts.headers, if_header };

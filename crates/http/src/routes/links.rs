@@ -17,7 +17,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     error::{ApiError, ApiResult, Problem},
-    extract::{Auth, Json, Path, Query},
+    extract::{Auth, ClientIp, Json, Path, Query},
     routes::{
         content::{Reply, serve_file, serve_zip, shown_inline},
         nodes::{ChildrenParams, NodePage},
@@ -165,12 +165,14 @@ impl From<&Node> for PublicNode {
         (status = 410, body = Problem)))]
 async fn public_view(
     State(s): State<Stratus>,
+    ClientIp(ip): ClientIp,
     Path(token): Path<String>,
     Query(p): Query<ChildrenParams>,
     headers: HeaderMap,
 ) -> ApiResult<Json<PublicView>> {
-    let visit =
-        s.visit(&token, password(&headers, p.password.as_deref()), p.path.as_deref().unwrap_or("/")).await?;
+    let visit = s
+        .visit(&token, password(&headers, p.password.as_deref()), p.path.as_deref().unwrap_or("/"), ip)
+        .await?;
     let children = if visit.target.is_folder() && !visit.link.upload_only {
         let page = s.visit_children(&visit, &p.query()).await?;
         Some(NodePage { items: page.items, next_cursor: page.next_cursor })
@@ -200,13 +202,15 @@ pub struct VisitParams {
     responses((status = 201, body = PublicNode), (status = 403, body = Problem), (status = 413, body = Problem)))]
 async fn public_drop(
     State(s): State<Stratus>,
+    ClientIp(ip): ClientIp,
     Path(token): Path<String>,
     Query(p): Query<VisitParams>,
     headers: HeaderMap,
     mut form: Multipart,
 ) -> ApiResult<(StatusCode, Json<Vec<PublicNode>>)> {
-    let visit =
-        s.visit(&token, password(&headers, p.password.as_deref()), p.path.as_deref().unwrap_or("/")).await?;
+    let visit = s
+        .visit(&token, password(&headers, p.password.as_deref()), p.path.as_deref().unwrap_or("/"), ip)
+        .await?;
     let mut dropped = Vec::new();
     while let Some(field) = form
         .next_field()
@@ -230,13 +234,15 @@ async fn public_drop(
 /// link's download limit.
 pub async fn link_download(
     State(s): State<Stratus>,
+    ClientIp(ip): ClientIp,
     method: axum::http::Method,
     Path(token): Path<String>,
     Query(p): Query<VisitParams>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let visit =
-        s.visit(&token, password(&headers, p.password.as_deref()), p.path.as_deref().unwrap_or("/")).await?;
+    let visit = s
+        .visit(&token, password(&headers, p.password.as_deref()), p.path.as_deref().unwrap_or("/"), ip)
+        .await?;
     // A HEAD downloads nothing; every answer that sends the first byte counts (a range after
     // it continues a download already counted). The service does the counting.
     let head = method == axum::http::Method::HEAD;
@@ -254,11 +260,12 @@ pub async fn link_download(
 /// link works (200), wants a password (401) or is gone (404, 410).
 pub async fn link_page(
     State(s): State<Stratus>,
+    ClientIp(ip): ClientIp,
     Path(token): Path<String>,
     Query(p): Query<VisitParams>,
     headers: HeaderMap,
 ) -> Response {
-    let status = match s.visit(&token, password(&headers, p.password.as_deref()), "/").await {
+    let status = match s.visit(&token, password(&headers, p.password.as_deref()), "/", ip).await {
         Ok(_) => StatusCode::OK,
         Err(err) => ApiError::from(err).status,
     };
