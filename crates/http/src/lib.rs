@@ -94,8 +94,8 @@ pub fn router(stratus: Stratus) -> Router {
                 "this method is not allowed here",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(stratus.clone(), linger::linger))
         .with_state(stratus)
-        .layer(axum::middleware::from_fn(linger::linger))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");

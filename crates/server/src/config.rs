@@ -27,6 +27,12 @@ pub struct Config {
     pub log_format: String,
     /// Seconds an upload may send nothing before it is abandoned (60).
     pub body_idle_secs: u64,
+    /// Seconds a client has to send a request's headers, and that an idle keep-alive
+    /// connection stays open (20).
+    pub header_timeout_secs: u64,
+    /// Connections served at once; more are answered 503 and closed. 0: derived from the
+    /// process's open-file limit.
+    pub max_connections: usize,
     /// Days deleted items stay in the trash (30).
     pub trash_days: i64,
     /// Versions kept per file at most, the current one included (20).
@@ -168,6 +174,8 @@ impl Default for Config {
             session_days: 30,
             log_format: "text".into(),
             body_idle_secs: 60,
+            header_timeout_secs: 20,
+            max_connections: 0,
             trash_days: 30,
             versions_kept: 20,
             version_days: 90,
@@ -237,6 +245,13 @@ impl Config {
         }
         if let Some(v) = var("STRATUS_BODY_IDLE_SECS") {
             self.body_idle_secs = v.parse().context("STRATUS_BODY_IDLE_SECS is a number of seconds")?;
+        }
+        if let Some(v) = var("STRATUS_HEADER_TIMEOUT_SECS") {
+            self.header_timeout_secs =
+                v.parse().context("STRATUS_HEADER_TIMEOUT_SECS is a number of seconds")?;
+        }
+        if let Some(v) = var("STRATUS_MAX_CONNECTIONS") {
+            self.max_connections = v.parse().context("STRATUS_MAX_CONNECTIONS is a number")?;
         }
         let number = |name: &str| -> anyhow::Result<Option<i64>> {
             var(name).map(|v| v.parse().with_context(|| format!("{name} is a whole number"))).transpose()

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod jobs;
+mod serve;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
@@ -67,6 +68,8 @@ pub struct Application {
     stratus: Stratus,
     db: Db,
     refresh: std::time::Duration,
+    header_timeout: std::time::Duration,
+    max_connections: usize,
 }
 
 impl Application {
@@ -96,6 +99,11 @@ impl Application {
             stratus,
             db,
             refresh: std::time::Duration::from_secs(config.storage.refresh_secs.max(1)),
+            header_timeout: std::time::Duration::from_secs(config.header_timeout_secs.max(1)),
+            max_connections: match config.max_connections {
+                0 => serve::default_max_connections(),
+                n => n,
+            },
         })
     }
 
@@ -116,8 +124,15 @@ impl Application {
         let (stop_jobs, jobs_stop) = tokio::sync::watch::channel(false);
         let mut jobs = jobs::spawn(self.stratus.clone(), self.refresh, jobs_stop);
         let app = stratus_http::router(self.stratus);
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let served = serve::serve(
+            self.listener,
+            app,
+            self.header_timeout,
+            self.max_connections,
+            stratus_http::SHUTDOWN_GRACE,
+            shutdown,
+        )
+        .await;
         let _ = stop_jobs.send(true);
         while jobs.join_next().await.is_some() {}
         self.db.close().await;

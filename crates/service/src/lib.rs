@@ -206,6 +206,11 @@ impl Stratus {
         }
     }
 
+    /// How long a request body may send nothing before it is abandoned.
+    pub fn body_idle_timeout(&self) -> std::time::Duration {
+        self.0.settings.body_idle_timeout
+    }
+
     pub fn trust_proxy(&self) -> bool {
         self.0.settings.trust_proxy
     }

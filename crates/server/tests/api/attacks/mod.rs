@@ -5,6 +5,7 @@ mod access;
 mod atomic;
 mod brute;
 mod input;
+mod slow;
 mod tokens;
 mod uploads;
 
