@@ -45,6 +45,11 @@ impl NodeName {
         Ok(Self(name))
     }
 
+    /// `raw` with each character a name may not hold replaced by `_`.
+    pub fn clean(raw: &str) -> String {
+        raw.chars().map(|c| if forbidden(c) { '_' } else { c }).collect()
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

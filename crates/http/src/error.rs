@@ -77,6 +77,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Timeout => StatusCode::REQUEST_TIMEOUT,
             ServiceError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ServiceError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::Locked => StatusCode::LOCKED,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let detail = match &err {

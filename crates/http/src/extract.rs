@@ -64,7 +64,11 @@ impl FromRequestParts<Stratus> for Auth {
             } else {
                 return Err(ApiError::unauthenticated());
             };
-            return Ok(Self(Caller { ip: client_ip(parts, stratus), ..caller }));
+            return Ok(Self(Caller {
+                ip: client_ip(parts, stratus),
+                lock_tokens: lock_tokens(parts),
+                ..caller
+            }));
         }
         let session = cookie(parts, SESSION_COOKIE).ok_or_else(ApiError::unauthenticated)?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -80,8 +84,20 @@ impl FromRequestParts<Stratus> for Auth {
             }
         }
         let caller = stratus.authenticate_token(&session).await?;
-        Ok(Self(Caller { ip: client_ip(parts, stratus), ..caller }))
+        Ok(Self(Caller { ip: client_ip(parts, stratus), lock_tokens: lock_tokens(parts), ..caller }))
     }
+}
+
+/// The WebDAV lock tokens an API request submits to change a locked item, as WebDAV does:
+/// `If: (<opaquelocktoken:…>)`.
+fn lock_tokens(parts: &Parts) -> Vec<String> {
+    let Some(value) = parts.headers.get("if").and_then(|v| v.to_str().ok()) else { return Vec::new() };
+    value
+        .split('<')
+        .filter_map(|rest| rest.split_once('>').map(|(token, _)| token))
+        .filter(|token| token.starts_with("opaquelocktoken:"))
+        .map(str::to_string)
+        .collect()
 }
 
 /// The client's address: the connection's peer, or behind a trusted proxy the last

@@ -15,10 +15,15 @@ mod web;
 
 use std::time::Duration;
 
-use axum::{Router, http::StatusCode, routing::get};
+use axum::{
+    Router,
+    http::{HeaderValue, StatusCode, header},
+    routing::get,
+};
 use stratus_service::Stratus;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
 };
 use utoipa::{
@@ -73,6 +78,11 @@ fn split() -> (Router<Stratus>, utoipa::openapi::OpenApi) {
     (router, doc)
 }
 
+/// The Content-Security-Policy of answers that set none: scripts only from this server, no
+/// frames, no plugins (the API docs page needs its inline styles).
+const DEFAULT_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+     object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
 /// The whole HTTP application.
 pub fn router(stratus: Stratus) -> Router {
     let (api, doc) = split();
@@ -96,6 +106,20 @@ pub fn router(stratus: Stratus) -> Router {
         })
         .layer(axum::middleware::from_fn_with_state(stratus.clone(), linger::linger))
         .with_state(stratus)
+        // Every answer the web app's own pages do not already cover (the API docs, WebDAV's
+        // folder pages, files) may not be framed, sniffed or run foreign script.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DEFAULT_CSP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");

@@ -41,6 +41,8 @@ struct Shared {
     started: tokio::time::Instant,
     received: u64,
     silence: Pin<Box<tokio::time::Sleep>>,
+    /// Whether the handler asked for the body at all.
+    polled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn too_slow(what: &str) -> axum::Error {
@@ -55,6 +57,7 @@ impl http_body::Body for Shared {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        self.polled.store(true, std::sync::atomic::Ordering::Relaxed);
         let polled = {
             let mut inner = self.body.lock().unwrap_or_else(|p| p.into_inner());
             match inner.as_mut() {
@@ -101,6 +104,10 @@ pub async fn linger(State(s): State<Stratus>, request: Request, next: Next) -> R
     if http_body::Body::is_end_stream(&body) {
         return next.run(Request::from_parts(parts, body)).await;
     }
+    // A client that waits for `100 Continue` before sending has sent nothing to discard; reading
+    // would only invite the body the answer refuses.
+    let expects_continue = parts.headers.get(axum::http::header::EXPECT).is_some();
+    let polled = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let shared = Arc::new(Mutex::new(Some(body)));
     // Twice the service's own idle timeout: uploads answer their 408 first; this catches the
     // bodies nothing else times (XML, JSON, multipart preambles).
@@ -111,10 +118,12 @@ pub async fn linger(State(s): State<Stratus>, request: Request, next: Next) -> R
         started: tokio::time::Instant::now(),
         received: 0,
         silence: Box::pin(tokio::time::sleep(idle)),
+        polled: polled.clone(),
     };
     let response = next.run(Request::from_parts(parts, Body::new(watched))).await;
     let rest = shared.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(mut body) = rest {
+    let untouched = expects_continue && !polled.load(std::sync::atomic::Ordering::Relaxed);
+    if let Some(mut body) = rest.filter(|_| !untouched) {
         let deadline = tokio::time::Instant::now() + LINGER_TIME;
         let mut discarded = 0;
         while discarded < LINGER_BYTES && !http_body::Body::is_end_stream(&body) {

@@ -21,7 +21,8 @@ export async function publicView(token, params) {
     return show(h("section", { class: "card auth" }, h("h1", {}, "This link does not work"),
       h("p", {}, err.status === 410 ? "It has expired or reached its download limit." : "It does not exist or was turned off.")));
   }
-  const secret = password ? `&password=${encodeURIComponent(password)}` : "";
+  // URLs carry the server's short-lived grant, never the password.
+  const secret = view.grant ? `&grant=${encodeURIComponent(view.grant)}` : "";
   const download = (p) => `/s/${encodeURIComponent(token)}/download?path=${encodeURIComponent(p)}${secret}`;
   if (view.link.upload_only) return dropView(token, view, headers);
   const node = view.node;

@@ -1,4 +1,4 @@
-//! WebDAV's state: dead properties per node and locks per path.
+//! WebDAV's state: dead properties per node, and locks on nodes (a path kept for the answers).
 
 use chrono::{DateTime, Utc};
 use stratus_core::{NodeId, UserId};
@@ -8,11 +8,13 @@ use crate::{
     row::{ms, time},
 };
 
-/// A WebDAV lock on a path of a user's drive.
+/// A WebDAV lock on a node (at a path of the locking user's drive).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DavLock {
     pub token: String,
     pub user: UserId,
+    /// The locked node (`None` for locks taken before locks had nodes).
+    pub node: Option<NodeId>,
     /// The lock root, `/a/b` (no trailing slash; `/` for the drive).
     pub path: String,
     /// Depth infinity: the lock covers everything below `path`.
@@ -24,7 +26,116 @@ pub struct DavLock {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A live lock as writes see it: on which node, whether it reaches below, its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeLock {
+    pub node: NodeId,
+    pub token: String,
+    pub deep: bool,
+    pub exclusive: bool,
+}
+
+type NodeLockRow = (String, String, i64, i64);
+
+fn node_locks(rows: Vec<NodeLockRow>) -> Result<Vec<NodeLock>> {
+    rows.into_iter()
+        .map(|(node, token, deep, exclusive)| {
+            Ok(NodeLock { node: crate::row::id(&node)?, token, deep: deep != 0, exclusive: exclusive != 0 })
+        })
+        .collect()
+}
+
+/// The live locks on `$nodes` (a slice of ids) inside `$tx`, or on `$pool`.
+macro_rules! locks_on {
+    ($exec:expr, $nodes:expr, $now:expr) => {{
+        let marks: Vec<String> = (0..$nodes.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT node_id, token, deep, exclusive FROM dav_locks WHERE expires_at > $1 AND node_id IN ({})",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query_as::<_, NodeLockRow>(sqlx::AssertSqlSafe(sql)).bind(ms($now));
+        for node in $nodes {
+            q = q.bind(node.to_string());
+        }
+        if $nodes.is_empty() { Vec::new() } else { q.fetch_all($exec).await? }
+    }};
+}
+
+/// The live locks on `$node` or anything below it.
+macro_rules! locks_below {
+    ($exec:expr, $node:expr, $now:expr) => {{
+        sqlx::query_as::<_, NodeLockRow>(
+            "WITH RECURSIVE sub(id) AS (SELECT CAST($1 AS TEXT) UNION ALL SELECT n.id FROM nodes n \
+             JOIN sub ON n.parent_id = sub.id WHERE n.trashed_at IS NULL) \
+             SELECT l.node_id, l.token, l.deep, l.exclusive FROM dav_locks l JOIN sub ON l.node_id = sub.id \
+             WHERE l.expires_at > $2",
+        )
+        .bind($node.to_string())
+        .bind(ms($now))
+        .fetch_all($exec)
+        .await?
+    }};
+}
+
 impl Db {
+    /// The live locks on any of `nodes` (a node and its ancestors, for a write's check).
+    pub async fn locks_on(&self, nodes: &[NodeId], now: DateTime<Utc>) -> Result<Vec<NodeLock>> {
+        let rows = on_db!(self, |pool| locks_on!(pool, nodes, now));
+        node_locks(rows)
+    }
+
+    /// The live locks on `node` or below it (before a folder is deleted or moved).
+    pub async fn locks_below(&self, node: NodeId, now: DateTime<Utc>) -> Result<Vec<NodeLock>> {
+        let rows = on_db!(self, |pool| locks_below!(pool, node, now));
+        node_locks(rows)
+    }
+
+    /// Takes `lock` on its node unless a live lock conflicts: one on the node, a deep one on
+    /// any of `ancestors`, or (for a deep lock) one below it — exclusive on either side.
+    /// Checked and taken in one transaction, serialised per drive (`owner`), so two LOCKs,
+    /// on one server or two, never both win. False on a conflict.
+    pub async fn take_dav_lock(
+        &self,
+        lock: &DavLock,
+        owner: UserId,
+        ancestors: &[NodeId],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let node = lock.node.ok_or(crate::MetaError::Invalid("a lock needs its node"))?;
+        in_tx!(self, |tx| {
+            sqlx::query("UPDATE users SET quota_used = quota_used WHERE id = $1")
+                .bind(owner.to_string())
+                .execute(&mut *tx)
+                .await?;
+            let mut nearby: Vec<NodeId> = ancestors.to_vec();
+            nearby.push(node);
+            let mut held = node_locks(locks_on!(&mut *tx, &nearby, now))?;
+            held.retain(|l| l.node == node || l.deep);
+            if lock.deep {
+                held.extend(node_locks(locks_below!(&mut *tx, node, now))?);
+            }
+            if held.iter().any(|l| l.exclusive || lock.exclusive) {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO dav_locks (token, user_id, path, deep, exclusive, owner_xml, timeout_secs, expires_at, node_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&lock.token)
+            .bind(lock.user.to_string())
+            .bind(&lock.path)
+            .bind(i64::from(lock.deep))
+            .bind(i64::from(lock.exclusive))
+            .bind(&lock.owner_xml)
+            .bind(lock.timeout_secs)
+            .bind(ms(lock.expires_at))
+            .bind(node.to_string())
+            .execute(&mut *tx)
+            .await?;
+        });
+        Ok(true)
+    }
+
     /// A node's dead properties: (`{namespace}name`, value XML).
     pub async fn dav_props(&self, node: NodeId) -> Result<Vec<(String, String)>> {
         Ok(on_db!(self, |pool| {
@@ -95,10 +206,10 @@ impl Db {
 
     /// The user's locks that have not expired at `now`.
     pub async fn dav_locks(&self, user: UserId, now: DateTime<Utc>) -> Result<Vec<DavLock>> {
-        type Row = (String, String, i64, i64, String, i64, i64);
+        type Row = (String, String, i64, i64, String, i64, i64, Option<String>);
         let rows: Vec<Row> = on_db!(self, |pool| {
             sqlx::query_as(
-                "SELECT token, path, deep, exclusive, owner_xml, timeout_secs, expires_at FROM dav_locks \
+                "SELECT token, path, deep, exclusive, owner_xml, timeout_secs, expires_at, node_id FROM dav_locks \
                  WHERE user_id = $1 AND expires_at > $2 ORDER BY path",
             )
             .bind(user.to_string())
@@ -107,10 +218,11 @@ impl Db {
             .await?
         });
         rows.into_iter()
-            .map(|(token, path, deep, exclusive, owner_xml, timeout_secs, expires)| {
+            .map(|(token, path, deep, exclusive, owner_xml, timeout_secs, expires, node)| {
                 Ok(DavLock {
                     token,
                     user,
+                    node: node.as_deref().map(crate::row::id).transpose()?,
                     path,
                     deep: deep != 0,
                     exclusive: exclusive != 0,
@@ -120,26 +232,6 @@ impl Db {
                 })
             })
             .collect()
-    }
-
-    pub async fn insert_dav_lock(&self, lock: &DavLock) -> Result<()> {
-        on_db!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO dav_locks (token, user_id, path, deep, exclusive, owner_xml, timeout_secs, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&lock.token)
-            .bind(lock.user.to_string())
-            .bind(&lock.path)
-            .bind(i64::from(lock.deep))
-            .bind(i64::from(lock.exclusive))
-            .bind(&lock.owner_xml)
-            .bind(lock.timeout_secs)
-            .bind(ms(lock.expires_at))
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
     }
 
     /// Extends a lock; false if it is not the user's or has expired.

@@ -16,7 +16,7 @@ use sqlx::{
 pub use accounts::{OidcState, TokenUse, UserFilter};
 pub use billing::{AuditFilter, Settled};
 pub use content::{CommitFile, CommitTarget, Committed, NewVersion, StoredContent};
-pub use dav::DavLock;
+pub use dav::{DavLock, NodeLock};
 pub use error::MetaError;
 pub use links::{LinkRecord, NewLink};
 pub use nodes::{ChildCursor, CursorKey, NewFolder, NodeChange, Replacing};

@@ -48,6 +48,9 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Behind a reverse proxy: take the client address from `X-Forwarded-For`.
     pub trust_proxy: bool,
+    /// The bearer token Prometheus scrapes `/metrics` with; without one, only administrators'
+    /// tokens may read it.
+    pub metrics_token: Option<String>,
     /// Whether an unverified email keeps its owner from logging in (false: they are reminded).
     pub require_email_verification: bool,
     /// Rate limits on login, registration and password reset (`[limits]`).
@@ -183,6 +186,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             public_url: None,
             trust_proxy: false,
+            metrics_token: None,
             require_email_verification: false,
             limits: stratus_service::Limits::default(),
             mail: MailConfig::default(),
@@ -282,6 +286,9 @@ impl Config {
         }
         if let Some(v) = flag("STRATUS_REQUIRE_EMAIL_VERIFICATION")? {
             self.require_email_verification = v;
+        }
+        if let Some(v) = secret("STRATUS_METRICS_TOKEN")? {
+            self.metrics_token = Some(v);
         }
         if let Some(v) = secret("STRATUS_SMTP_URL")? {
             self.mail.smtp_url = Some(v);

@@ -51,6 +51,7 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
         public_url: config.public_url.clone(),
         require_email_verification: config.require_email_verification,
         trust_proxy: config.trust_proxy,
+        metrics_token: config.metrics_token.clone(),
         limits: config.limits.clone(),
         mailer: config.mailer()?,
         oidc: config.oidc(),

@@ -32,6 +32,9 @@ pub struct Caller {
     pub expires_at: Option<DateTime<Utc>>,
     /// Where the request came from (set by the adapter), for the audit log.
     pub ip: Option<IpAddr>,
+    /// WebDAV lock tokens the request submitted (the `If` header): writes to a locked node
+    /// need its token.
+    pub lock_tokens: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -94,7 +97,7 @@ impl Stratus {
         if let Some(what) = self.db().account_taken(&username, &email).await? {
             return Err(stratus_meta::MetaError::Taken(what).into());
         }
-        let password_hash = hash_password(r.password).await?;
+        let password_hash = self.hash_password(r.password).await?;
         let user = NewUser {
             id: UserId::new(),
             root_id: NodeId::new(),
@@ -186,12 +189,12 @@ impl Stratus {
     /// and every app token: whoever learnt the old password may have minted one.
     pub async fn change_password(&self, caller: &Caller, current: &str, new: &str) -> Result<()> {
         let record = self.db().login_record_by_id(caller.user).await?;
-        if !verify_password(current.to_string(), record.password_hash).await? {
+        if !self.verify_password(current.to_string(), record.password_hash).await? {
             self.audit(&caller.into(), "password_change_failed", None, false, None).await;
             return Err(ServiceError::Forbidden("the current password is wrong"));
         }
         valid_password(new)?;
-        let hash = hash_password(new.to_string()).await?;
+        let hash = self.hash_password(new.to_string()).await?;
         self.db().set_password(caller.user, &hash, caller.token.map(|t| t.to_string())).await?;
         self.audit(&caller.into(), "password_changed", None, true, None).await;
         Ok(())
@@ -227,6 +230,7 @@ impl Stratus {
             token: Some(owner.token),
             expires_at: owner.expires_at,
             ip: None,
+            lock_tokens: Vec::new(),
         })
     }
 
@@ -267,7 +271,14 @@ impl Stratus {
         self.record_outcome(&key, checked.is_ok()).await?;
         let user = checked?;
         let record = self.db().user(user).await?;
-        Ok(Caller { user, username: record.username, token: None, expires_at: None, ip: None })
+        Ok(Caller {
+            user,
+            username: record.username,
+            token: None,
+            expires_at: None,
+            ip: None,
+            lock_tokens: Vec::new(),
+        })
     }
 
     /// [`authenticate_basic`](Self::authenticate_basic) with successes remembered for a
@@ -321,7 +332,7 @@ impl Stratus {
             return Err(ServiceError::NotFound);
         }
         let username = self.db().user(user).await?.username;
-        Ok(Caller { user, username, token: None, expires_at: None, ip: None })
+        Ok(Caller { user, username, token: None, expires_at: None, ip: None, lock_tokens: Vec::new() })
     }
 
     pub async fn me(&self, caller: &Caller) -> Result<User> {
@@ -369,9 +380,9 @@ impl Stratus {
         let record = self.db().login_record(&login).await?;
         let hash = match &record {
             Some(r) => r.password_hash.clone(),
-            None => dummy_hash().await?,
+            None => self.dummy_hash().await?,
         };
-        let ok = verify_password(password.to_string(), hash).await?;
+        let ok = self.verify_password(password.to_string(), hash).await?;
         match record {
             Some(r) if ok && !r.disabled => Ok(r.id),
             _ => Err(ServiceError::Unauthenticated),
@@ -431,36 +442,44 @@ pub(crate) fn digest(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-pub(crate) async fn hash_password(password: String) -> Result<String> {
-    crate::hashing::run(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(ServiceError::internal)
-    })
-    .await?
-}
-
-pub(crate) async fn verify_password(password: String, hash: String) -> Result<bool> {
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Ok(false);
+impl Stratus {
+    /// An Argon2id hash of `password`, on the hashing pool.
+    pub(crate) async fn hash_password(&self, password: String) -> Result<String> {
+        self.0
+            .hashing
+            .run(move || {
+                let salt = SaltString::generate(&mut OsRng);
+                Argon2::default()
+                    .hash_password(password.as_bytes(), &salt)
+                    .map(|h| h.to_string())
+                    .map_err(ServiceError::internal)
+            })
+            .await?
     }
-    crate::hashing::run(move || {
-        let parsed = PasswordHash::new(&hash).map_err(ServiceError::internal)?;
-        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-    })
-    .await?
-}
 
-/// A real Argon2id hash of a random password, verified against when the login is unknown.
-async fn dummy_hash() -> Result<String> {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    if let Some(hash) = DUMMY.get() {
-        return Ok(hash.clone());
+    /// Whether `password` matches `hash`, on the hashing pool.
+    pub(crate) async fn verify_password(&self, password: String, hash: String) -> Result<bool> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Ok(false);
+        }
+        self.0
+            .hashing
+            .run(move || {
+                let parsed = PasswordHash::new(&hash).map_err(ServiceError::internal)?;
+                Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            })
+            .await?
     }
-    let hash = hash_password(new_secret()).await?;
-    Ok(DUMMY.get_or_init(|| hash).clone())
+
+    /// A real Argon2id hash of a random password, verified against when the login is unknown.
+    async fn dummy_hash(&self) -> Result<String> {
+        static DUMMY: OnceLock<String> = OnceLock::new();
+        if let Some(hash) = DUMMY.get() {
+            return Ok(hash.clone());
+        }
+        let hash = self.hash_password(new_secret()).await?;
+        Ok(DUMMY.get_or_init(|| hash).clone())
+    }
 }
 
 #[cfg(test)]

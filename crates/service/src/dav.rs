@@ -77,7 +77,8 @@ impl Stratus {
         for item in items {
             let mut node = item.node;
             let is_file = !node.is_folder();
-            let plain = NodeName::new(&node.name)?;
+            // A name stored before today's rules is shown cleaned, not refused.
+            let plain = NodeName::new(&node.name).or_else(|_| NodeName::new(&NodeName::clean(&node.name)))?;
             let owned = plain.suffixed(&format!("({})", item.owner_username), is_file);
             let candidates =
                 std::iter::once(Some(plain.clone())).chain(std::iter::once(owned.clone())).chain(
@@ -211,20 +212,30 @@ impl Stratus {
         Ok(self.db().dav_locks(caller.user, self.now()).await?)
     }
 
-    /// Records a new lock (the adapter has checked it conflicts with none).
+    /// Locks `node` (at `path` in the caller's drive) unless a live lock of anyone's conflicts
+    /// with it: checked and taken in one transaction (423 `locked` on a conflict).
+    #[allow(clippy::too_many_arguments)]
     pub async fn dav_lock(
         &self,
         caller: &Caller,
         path: &str,
+        node: NodeId,
         deep: bool,
         exclusive: bool,
         owner_xml: String,
         timeout_secs: i64,
     ) -> Result<DavLock> {
+        let access = self.access(Some(caller), node).await?;
+        if !access.role.allows(Action::Write) {
+            return Err(ServiceError::Forbidden("your role on this item does not allow locking it"));
+        }
+        let ancestors: Vec<NodeId> =
+            self.db().ancestry(node).await?.iter().map(|n| n.id).filter(|id| *id != node).collect();
         let timeout_secs = timeout_secs.clamp(1, MAX_LOCK_SECS);
         let lock = DavLock {
             token: format!("opaquelocktoken:{}", uuid::Uuid::new_v4()),
             user: caller.user,
+            node: Some(node),
             path: path.to_string(),
             deep,
             exclusive,
@@ -232,7 +243,9 @@ impl Stratus {
             timeout_secs,
             expires_at: self.now() + chrono::Duration::seconds(timeout_secs),
         };
-        self.db().insert_dav_lock(&lock).await?;
+        if !self.db().take_dav_lock(&lock, access.node.owner_id, &ancestors, self.now()).await? {
+            return Err(ServiceError::Locked);
+        }
         Ok(lock)
     }
 

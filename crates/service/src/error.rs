@@ -56,6 +56,9 @@ pub enum ServiceError {
     /// A service Stratus depends on (identity provider, payment provider) failed (502).
     #[error("{message}")]
     Upstream { code: &'static str, message: String },
+    /// A WebDAV lock covers what this would change, and its token was not submitted (423).
+    #[error("this item is locked; send its lock token to change it")]
+    Locked,
     /// The server cannot take this now (503 + Retry-After): busy, or storage out of reach.
     #[error("{message}")]
     Unavailable { code: &'static str, message: String, retry_after: u64 },
@@ -82,6 +85,7 @@ impl ServiceError {
             Self::ChecksumMismatch => "checksum_mismatch",
             Self::NameConflict => "name_conflict",
             Self::QuotaExceeded => "quota_exceeded",
+            Self::Locked => "locked",
             Self::UploadIncomplete(_) => "upload_incomplete",
             Self::Timeout => "request_timeout",
             Self::InsufficientStorage => "insufficient_storage",

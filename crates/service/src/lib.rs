@@ -92,6 +92,8 @@ pub struct Settings {
     /// Whether the client address is the last `X-Forwarded-For` entry (behind a proxy)
     /// rather than the connection's peer.
     pub trust_proxy: bool,
+    /// The bearer token that may read `/metrics` besides administrators' (`None`: admins only).
+    pub metrics_token: Option<String>,
     pub limits: Limits,
     pub mailer: Mailer,
     pub oidc: Option<OidcSettings>,
@@ -115,6 +117,7 @@ impl Default for Settings {
             public_url: None,
             require_email_verification: false,
             trust_proxy: false,
+            metrics_token: None,
             limits: Limits::default(),
             mailer: Mailer::outbox(std::env::temp_dir().join("stratus-outbox")),
             oidc: None,
@@ -148,6 +151,8 @@ struct Inner {
     oidc: oidc::Provider,
     /// Recent successful Basic logins (see `authenticate_basic_cached`).
     basic_cache: std::sync::Mutex<BasicCache>,
+    /// Where passwords are hashed.
+    hashing: hashing::Hashing,
 }
 
 /// What this process received, for `/metrics` (and tests proving what crossed the network).
@@ -163,6 +168,7 @@ pub struct Counters {
 
 impl Stratus {
     pub fn new(db: Db, blocks: BlockStore, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        let settings_hash_queue = settings.limits.hash_queue;
         Self(Arc::new(Inner {
             db,
             blocks,
@@ -175,6 +181,7 @@ impl Stratus {
             local_url: std::sync::OnceLock::new(),
             http: std::sync::OnceLock::new(),
             oidc: oidc::Provider::default(),
+            hashing: hashing::Hashing::new(settings_hash_queue),
         }))
     }
 
@@ -204,6 +211,20 @@ impl Stratus {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => self.0.local_url.get().cloned().unwrap_or_else(|| "http://127.0.0.1:8080".into()),
         }
+    }
+
+    /// Whether `bearer` may read the metrics (volume names, capacity, traffic): the configured
+    /// scrape token, or an administrator's token.
+    pub async fn may_read_metrics(&self, bearer: Option<&str>) -> Result<()> {
+        let bearer = bearer.ok_or(ServiceError::Unauthenticated)?;
+        if let Some(token) = &self.0.settings.metrics_token {
+            // Digests compared, so the time taken says nothing about the token.
+            if accounts::digest(token) == accounts::digest(bearer) {
+                return Ok(());
+            }
+        }
+        let caller = self.authenticate_token(bearer).await?;
+        self.require_admin(&caller).await
     }
 
     /// How long a request body may send nothing before it is abandoned.

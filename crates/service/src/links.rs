@@ -11,6 +11,8 @@ use stratus_meta::{LinkRecord, NewLink};
 use crate::{Caller, Page, Result, ServiceError, Stratus, Uploaded, files::Plan, tree::ListQuery};
 
 const MAX_LINK_PASSWORD: usize = 1024;
+/// What a link grant starts with (see `link_grant`).
+const GRANT_PREFIX: &str = "lgr_";
 /// Signed download URLs live at most a week.
 pub const MAX_URL_SECONDS: u64 = 7 * 24 * 3600;
 
@@ -52,7 +54,7 @@ impl Stratus {
             Some(p) if p.is_empty() || p.len() > MAX_LINK_PASSWORD => {
                 return Err(ServiceError::invalid("invalid_password", "a link password is 1 to 1024 bytes"));
             }
-            Some(p) => Some(crate::accounts::hash_password(p).await?),
+            Some(p) => Some(self.hash_password(p).await?),
             None => None,
         };
         let mut bytes = [0u8; 32];
@@ -132,23 +134,31 @@ impl Stratus {
             if given.is_empty() {
                 return Err(ServiceError::LinkPassword);
             }
+            if self.grant_holds(record.link.id, &given).await? {
+                return self.visit_path(record.link, path).await;
+            }
             let from = ip.map_or_else(|| "-".to_string(), |ip| ip.to_string());
             let key = format!("link:{}:{from}", record.link.id);
             self.check_delay(&key).await?;
-            let right = crate::accounts::verify_password(given, hash.clone()).await?;
+            let right = self.verify_password(given, hash.clone()).await?;
             self.record_outcome(&key, right).await?;
             if !right {
                 return Err(ServiceError::LinkPassword);
             }
         }
-        let root = self.db().live_node(record.link.node_id).await?;
+        self.visit_path(record.link, path).await
+    }
+
+    /// The node `path` names inside an opened link.
+    async fn visit_path(&self, link: Link, path: &str) -> Result<LinkVisit> {
+        let root = self.db().live_node(link.node_id).await?;
         let mut target = root.clone();
         for segment in path.split('/').filter(|s| !s.is_empty()) {
             let name = NodeName::new(segment)?;
             target =
                 self.db().child_by_name(target.id, name.as_str()).await?.ok_or(ServiceError::NotFound)?;
         }
-        Ok(LinkVisit { link: record.link, root, target })
+        Ok(LinkVisit { link, root, target })
     }
 
     /// A page of a folder seen through a link (not for file drops).
@@ -173,19 +183,19 @@ impl Stratus {
         Ok(())
     }
 
-    /// The file a link (or a path inside it) names, for download. `delivers_start` tells, from
-    /// the file, whether the answer sends its first byte: such an answer counts against the
-    /// link's download limit (a HEAD, a 304 or a range after the first byte does not).
+    /// The file a link (or a path inside it) names, for download. `delivers` tells, from the
+    /// file, whether the answer sends any of its bytes: such an answer counts against the
+    /// link's download limit (a HEAD or a 304 does not).
     pub async fn link_file(
         &self,
         visit: &LinkVisit,
-        delivers_start: impl FnOnce(&crate::Download) -> bool,
+        delivers: impl FnOnce(&crate::Download) -> bool,
     ) -> Result<crate::Download> {
         if visit.link.upload_only {
             return Err(ServiceError::Forbidden("this link only accepts uploads"));
         }
         let file = self.content_of(visit.target.clone()).await?;
-        if delivers_start(&file) {
+        if delivers(&file) {
             self.count_link_download(visit).await?;
         }
         Ok(file)
@@ -314,6 +324,37 @@ impl Stratus {
     }
 
     async fn url_mac(&self, url: UrlId, node: NodeId, expires: i64) -> Result<Hmac<Sha256>> {
+        self.mac(&format!("{url}:{node}:{expires}")).await
+    }
+
+    /// A grant for a visitor who gave a link's password: for an hour, downloads and previews
+    /// carry it in their URLs instead of the password (which must never be in a URL: URLs end
+    /// up in histories, logs and `Referer`s). `None` for a link without a password.
+    pub async fn link_grant(&self, visit: &LinkVisit) -> Result<Option<String>> {
+        if !visit.link.has_password {
+            return Ok(None);
+        }
+        let expires = (self.now() + chrono::Duration::hours(1)).timestamp();
+        let mac = self.mac(&format!("grant:{}:{expires}", visit.link.id)).await?;
+        Ok(Some(format!("{GRANT_PREFIX}{expires}_{}", hex::encode(mac.finalize().into_bytes()))))
+    }
+
+    /// Whether `given` is a live grant for `link`.
+    async fn grant_holds(&self, link: LinkId, given: &str) -> Result<bool> {
+        let Some((expires, signature)) = given.strip_prefix(GRANT_PREFIX).and_then(|g| g.split_once('_'))
+        else {
+            return Ok(false);
+        };
+        let (Ok(expires), Ok(signature)) = (expires.parse::<i64>(), hex::decode(signature)) else {
+            return Ok(false);
+        };
+        let mac = self.mac(&format!("grant:{link}:{expires}")).await?;
+        Ok(mac.verify_slice(&signature).is_ok() && expires > self.now().timestamp())
+    }
+
+    /// An HMAC-SHA256 of `message` under the server's URL key (one for the cluster, in the
+    /// database).
+    async fn mac(&self, message: &str) -> Result<Hmac<Sha256>> {
         let key = self
             .0
             .url_key
@@ -324,7 +365,7 @@ impl Stratus {
             })
             .await?;
         let mut mac = Hmac::<Sha256>::new_from_slice(key).map_err(ServiceError::internal)?;
-        mac.update(format!("{url}:{node}:{expires}").as_bytes());
+        mac.update(message.as_bytes());
         Ok(mac)
     }
 }

@@ -73,7 +73,9 @@ impl Mailer {
                     .send(message)
                     .await
                     .map_err(ServiceError::internal)?;
-                tracing::info!(to = %to, subject, outbox = %dir.display(), "mail written to the outbox:\n{body}");
+                // Not the body: its links are live credentials (reset, verification), and logs
+                // travel further than the outbox folder.
+                tracing::info!(to = %to, subject, outbox = %dir.display(), "mail written to the outbox");
             }
             Transport::Smtp(smtp) => {
                 smtp.send(message).await.map_err(ServiceError::internal)?;

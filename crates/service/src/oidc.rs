@@ -94,7 +94,7 @@ impl Stratus {
         let (discovery, _) = self.oidc_provider(false).await?;
         let (state, nonce, verifier) = (random(), random(), random());
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-        let return_to = return_to.filter(|p| p.starts_with('/') && !p.starts_with("//") && !p.contains('\\'));
+        let return_to = return_to.filter(|p| is_local_path(p));
         let pending =
             OidcState { nonce: nonce.clone(), verifier, return_to: return_to.unwrap_or("/").into() };
         self.db().insert_oidc_state(&digest(&state), &pending, self.now() + LOGIN_TTL).await?;
@@ -327,4 +327,43 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<b
         serde_json::Value::String(s) => s == "true",
         _ => false,
     })
+}
+
+/// Whether `path` stays on this site wherever a browser sends it: an absolute path, with no
+/// scheme-relative start (`//host`, `/\\host`), no backslash and no control character —
+/// checked after percent-decoding too, since browsers drop a tab or newline and a decoded
+/// `/%09/evil.com` is `//evil.com`.
+pub(crate) fn is_local_path(path: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    [path, decoded.as_ref()].iter().all(|p| {
+        let squeezed: String = p.chars().filter(|c| !c.is_control()).collect();
+        p.starts_with('/')
+            && !p.contains('\\')
+            && !p.chars().any(char::is_control)
+            && !squeezed.starts_with("//")
+    })
+}
+
+#[cfg(test)]
+mod local_path_tests {
+    use super::is_local_path;
+
+    #[test]
+    fn only_paths_on_this_site_pass() {
+        for ok in ["/", "/files/123", "/s/abc?x=1", "/a%20b"] {
+            assert!(is_local_path(ok), "{ok}");
+        }
+        for bad in [
+            "//evil.com",
+            "/%09/evil.com",
+            "/%2F/evil.com",
+            "/\\evil.com",
+            "https://evil.com",
+            "/%5Cevil",
+            "/\tx",
+            "evil",
+        ] {
+            assert!(!is_local_path(bad), "{bad}");
+        }
+    }
 }

@@ -14,7 +14,7 @@ use stratus_meta::TokenUse;
 
 use crate::{
     Caller, Result, ServiceError, Stratus,
-    accounts::{digest, hash_password, valid_password},
+    accounts::{digest, valid_password},
     security::Who,
 };
 
@@ -103,7 +103,7 @@ impl Stratus {
         ip: Option<IpAddr>,
     ) -> Result<()> {
         valid_password(password)?;
-        let hash = hash_password(password.to_string()).await?;
+        let hash = self.hash_password(password.to_string()).await?;
         let found = self.db().reset_password_with_token(&digest(token.trim()), &hash, self.now()).await?;
         self.spent(found, "password_reset", ip).await?;
         Ok(())

@@ -31,6 +31,9 @@ pub struct Limits {
     pub free_failures: u64,
     /// The longest delay, in seconds.
     pub max_delay_secs: u64,
+    /// Password hashes that may wait for a hashing thread before logins get 503 (0: 16 per
+    /// core).
+    pub hash_queue: usize,
 }
 
 impl Default for Limits {
@@ -43,6 +46,7 @@ impl Default for Limits {
             reset_per_account: 3,
             free_failures: 5,
             max_delay_secs: 900,
+            hash_queue: 0,
         }
     }
 }

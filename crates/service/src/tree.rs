@@ -223,6 +223,9 @@ impl Stratus {
         if access.is_grant_root() && (u.name.is_some() || moves.is_some()) {
             return Err(ServiceError::Forbidden("only the owner can rename or move a shared item"));
         }
+        if node.is_folder() && (u.name.is_some() || moves.is_some()) {
+            self.ensure_unlocked(Some(caller), &access, true).await?;
+        }
         let name = u.name.as_deref().map(NodeName::new).transpose()?;
         if let Some(parent) = moves {
             let dest = self.authorize_folder(Some(caller), parent, Action::Write).await?;
@@ -354,6 +357,9 @@ impl Stratus {
         };
         if access.is_grant_root() {
             return Err(ServiceError::Forbidden("only the owner can delete a shared item"));
+        }
+        if access.node.is_folder() {
+            self.ensure_unlocked(Some(caller), &access, true).await?;
         }
         Ok((access.node, self.path_of(parent).await?))
     }

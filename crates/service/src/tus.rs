@@ -205,30 +205,56 @@ impl Stratus {
         // The body is read in a task of its own: when the client goes away, the server drops
         // this request's future, but the task still sees the body end and lets go of the claim.
         let me = self.clone();
-        let released = tokio::spawn(async move {
+        let caller = caller.clone();
+        tokio::spawn(async move {
             let outcome = me.receive_patch(&upload, &mut patch, checksum, body).await;
-            // Whatever happened, the claim ends here (recording what was kept, if anything).
             let kept = match outcome {
                 Ok(()) => std::mem::take(&mut patch.pending),
                 Err(_) => Vec::new(),
             };
-            let (length, reserved, now) = (patch.length, patch.reserved, me.now());
-            let released =
-                me.db().add_tus_parts(id, &patch.claim, patch.recorded, &kept, length, reserved, true, now);
-            let released = released.await?;
-            outcome.map(|()| released)
+            let (length, reserved) = (patch.length, patch.reserved);
+            // Record what was kept, still holding the claim, so that the last byte's PATCH
+            // completes the upload alone (a second PATCH at the end waits, then finds it gone).
+            let until = me.now() + me.claim_ttl();
+            let recorded = me
+                .db()
+                .add_tus_parts(id, &patch.claim, patch.recorded, &kept, length, reserved, false, until)
+                .await;
+            let recorded = recorded.map_err(ServiceError::from);
+            let done = match (outcome, recorded) {
+                (Err(err), _) | (Ok(()), Err(err)) => Err(err),
+                (Ok(()), Ok(false)) => Err(moved(me.db().tus(id).await?.offset)),
+                (Ok(()), Ok(true)) => {
+                    let upload = me.db().tus(id).await?;
+                    if upload.length == Some(upload.offset) {
+                        // The row goes with the commit; the claim with it.
+                        return match me.tus_finish(&caller, &upload).await {
+                            Ok(node) => Ok(state(&upload, Some(node))),
+                            Err(err) => {
+                                me.release_tus(id, &patch.claim).await;
+                                Err(err)
+                            }
+                        };
+                    }
+                    Ok(state(&upload, None))
+                }
+            };
+            me.release_tus(id, &patch.claim).await;
+            done
         })
         .await
-        .map_err(ServiceError::internal)??;
-        if !released {
-            return Err(moved(self.db().tus(id).await?.offset));
+        .map_err(ServiceError::internal)?
+    }
+
+    /// Lets go of a PATCH's claim (best effort: it expires on its own).
+    async fn release_tus(&self, id: VersionId, claim: &str) {
+        if let Ok(upload) = self.db().tus(id).await {
+            let (offset, length, reserved, now) = (upload.offset, upload.length, upload.reserved, self.now());
+            let released = self.db().add_tus_parts(id, claim, offset, &[], length, reserved, true, now).await;
+            if let Err(err) = released {
+                tracing::warn!(error = %err, upload = %id, "could not release a tus claim");
+            }
         }
-        let upload = self.db().tus(id).await?;
-        if upload.length == Some(upload.offset) {
-            let node = self.tus_finish(caller, &upload).await?;
-            return Ok(state(&upload, Some(node)));
-        }
-        Ok(state(&upload, None))
     }
 
     /// Reads one PATCH's body into parts of the block store. Without a checksum, each full

@@ -280,14 +280,8 @@ pub async fn lock(s: &Stratus, req: &Req, body: &[u8]) -> Result<Response, DavEr
         Some("0") => false,
         Some(_) => return Err(DavError::status(StatusCode::BAD_REQUEST)),
     };
-    for held in &locks {
-        let overlaps = covers(held, &path) || (deep && is_below(&held.path, &path));
-        if overlaps && (held.exclusive || exclusive) {
-            return Err(DavError::with_body(StatusCode::LOCKED, xml::error("no-conflicting-lock")));
-        }
-    }
-    let status = match s.dav_resolve(&req.caller, &req.path.segments).await.map_err(DavError::from)? {
-        DavTarget::Found(_) => StatusCode::OK,
+    let (status, node) = match s.dav_resolve(&req.caller, &req.path.segments).await.map_err(DavError::from)? {
+        DavTarget::Found(node) => (StatusCode::OK, node.id),
         DavTarget::Missing { parent, name } => {
             // Locking an unmapped URL creates an empty resource (RFC 4918 §7.3).
             req.check_locks(&locks, &req.path.parent().map(|p| p.text()).unwrap_or_default(), false)?;
@@ -297,16 +291,22 @@ pub async fn lock(s: &Stratus, req: &Req, body: &[u8]) -> Result<Response, DavEr
                 path: name,
                 policy: stratus_core::ConflictPolicy::Fail,
             };
-            s.upload(Some(&req.caller), target, Some(0), empty).await.map_err(DavError::from)?;
-            StatusCode::CREATED
+            let created =
+                s.upload(Some(&req.caller), target, Some(0), empty).await.map_err(DavError::from)?;
+            (StatusCode::CREATED, created.node.id)
         }
         DavTarget::NoParent => return Err(DavError::status(StatusCode::CONFLICT)),
         DavTarget::SharedRoot => return Err(DavError::status(StatusCode::FORBIDDEN)),
     };
-    let lock = s
-        .dav_lock(&req.caller, &path, deep, exclusive, owner, timeout(&req.headers))
-        .await
-        .map_err(DavError::from)?;
+    // The service checks every user's locks and takes this one in one transaction.
+    let lock = match s.dav_lock(&req.caller, &path, node, deep, exclusive, owner, timeout(&req.headers)).await
+    {
+        Ok(lock) => lock,
+        Err(stratus_service::ServiceError::Locked) => {
+            return Err(DavError::with_body(StatusCode::LOCKED, xml::error("no-conflicting-lock")));
+        }
+        Err(err) => return Err(err.into()),
+    };
     Ok(lock_response(status, &lock, true))
 }
 

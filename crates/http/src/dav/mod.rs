@@ -226,6 +226,8 @@ async fn dispatch(s: &Stratus, request: Request) -> Result<Response, DavError> {
     let caller = authenticate(s, &parts).await?;
     let path = DavPath::from_request(parts.uri.path())?;
     let if_header = locks::IfHeader::parse(&parts.headers)?;
+    let lock_tokens = if_header.tokens().into_iter().map(str::to_string).collect();
+    let caller = Caller { lock_tokens, ..caller };
     let req = Req { caller, path, headers: parts.headers, if_header };
     match method.as_str() {
         "GET" | "HEAD" => ops::get(s, &req).await,

@@ -46,17 +46,18 @@ fn nesting(text: &str) -> usize {
     while let Some(at) = text[i..].find('<') {
         i += at;
         let rest = &text[i..];
+        // Each end is searched for after its own opening (`<!-->` does not close a comment).
         if rest.starts_with("<!--") {
-            i = skip_to(i, "-->");
+            i = skip_to(i + 4, "-->");
         } else if rest.starts_with("<![CDATA[") {
-            i = skip_to(i, "]]>");
+            i = skip_to(i + 9, "]]>");
         } else if rest.starts_with("<?") {
-            i = skip_to(i, "?>");
+            i = skip_to(i + 2, "?>");
         } else if rest.starts_with("</") {
             depth = depth.saturating_sub(1);
-            i = skip_to(i, ">");
+            i = skip_to(i + 2, ">");
         } else if rest.starts_with("<!") {
-            i = skip_to(i, ">");
+            i = skip_to(i + 2, ">");
         } else {
             // A start tag: to its `>`, outside quotes.
             let mut quote = None;
@@ -193,6 +194,10 @@ mod tests {
     fn nesting_is_counted_without_parsing() {
         assert_eq!(nesting("<a><b/><c x='>'><!-- <d> --><![CDATA[<e>]]><?p <f>?></c></a>"), 2);
         assert_eq!(nesting(&"<a>".repeat(100_000)), MAX_DEPTH + 1);
+        // A comment that looks closed at once (`<!-->`) hides the closing tags after it.
+        let sneaky = format!("{}<!-->{}-->", "<a>".repeat(60), "</a>".repeat(60)).repeat(3);
+        assert!(nesting(&sneaky) > MAX_DEPTH);
+        assert!(nesting("<!--->") == 0 && nesting("<?x?><a/>") == 0);
         assert!(parse(format!("{}{}", "<a>".repeat(65), "</a>".repeat(65)).as_bytes()).is_err());
         assert!(parse(format!("{}{}", "<a>".repeat(64), "</a>".repeat(64)).as_bytes()).is_ok());
     }

@@ -239,9 +239,9 @@ impl Reply {
         }
     }
 
-    /// Whether this answer sends the file's first byte (what a download limit counts).
-    pub fn delivers_start(&self) -> bool {
-        matches!(self, Self::Bytes { start: 0, .. })
+    /// Whether this answer sends any of the file's bytes (what a download limit counts).
+    pub fn delivers_bytes(&self) -> bool {
+        matches!(self, Self::Bytes { .. })
     }
 }
 

@@ -20,7 +20,7 @@ use crate::{
     extract::{Auth, ClientIp, Json, Path, Query},
     routes::{
         content::{Reply, serve_file, serve_zip, shown_inline},
-        nodes::{ChildrenParams, NodePage},
+        nodes::ChildrenParams,
     },
 };
 
@@ -133,7 +133,18 @@ pub struct PublicView {
     node: PublicNode,
     /// A folder's content (not for file drops).
     #[serde(skip_serializing_if = "Option::is_none")]
-    children: Option<NodePage>,
+    children: Option<PublicPage>,
+    /// For a link with a password: put this in download and preview URLs (`grant=`) instead
+    /// of the password, for an hour.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grant: Option<String>,
+}
+
+/// A page of a folder seen through a link: names, sizes and times, never ids or owners.
+#[derive(Serialize, ToSchema)]
+pub struct PublicPage {
+    items: Vec<PublicNode>,
+    next_cursor: Option<String>,
 }
 
 /// What a visitor sees of a node: no owner, no ids of what lies outside the link.
@@ -175,14 +186,18 @@ async fn public_view(
         .await?;
     let children = if visit.target.is_folder() && !visit.link.upload_only {
         let page = s.visit_children(&visit, &p.query()).await?;
-        Some(NodePage { items: page.items, next_cursor: page.next_cursor })
+        Some(PublicPage {
+            items: page.items.iter().map(PublicNode::from).collect(),
+            next_cursor: page.next_cursor,
+        })
     } else {
         None
     };
     let node =
         if visit.link.upload_only { PublicNode::from(&visit.root) } else { PublicNode::from(&visit.target) };
     let link = PublicLink { upload_only: visit.link.upload_only, expires_at: visit.link.expires_at };
-    Ok(Json(PublicView { link, node, children }))
+    let grant = s.link_grant(&visit).await?;
+    Ok(Json(PublicView { link, node, children, grant }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -191,6 +206,8 @@ pub struct VisitParams {
     path: Option<String>,
     /// The link's password (or send `X-Link-Password`).
     password: Option<String>,
+    /// A grant from `GET /public/{token}`, instead of the password in URLs.
+    grant: Option<String>,
     /// `true` to have a browser show an image, PDF, audio or video instead of saving it.
     #[serde(default)]
     inline: bool,
@@ -241,16 +258,22 @@ pub async fn link_download(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let visit = s
-        .visit(&token, password(&headers, p.password.as_deref()), p.path.as_deref().unwrap_or("/"), ip)
+        .visit(
+            &token,
+            password(&headers, p.password.as_deref()).or(p.grant.as_deref()),
+            p.path.as_deref().unwrap_or("/"),
+            ip,
+        )
         .await?;
-    // A HEAD downloads nothing; every answer that sends the first byte counts (a range after
-    // it continues a download already counted). The service does the counting.
+    // A HEAD or a 304 downloads nothing; every answer that sends bytes counts, ranges too (a
+    // range after the first byte would otherwise fetch all but one byte uncounted). The
+    // service does the counting.
     let head = method == axum::http::Method::HEAD;
     if visit.target.is_folder() {
         let (name, zip) = s.link_zip(&visit, head).await?;
         return serve_zip(&name, zip);
     }
-    let file = s.link_file(&visit, |file| !head && Reply::to(file, &headers).delivers_start()).await?;
+    let file = s.link_file(&visit, |file| !head && Reply::to(file, &headers).delivers_bytes()).await?;
     let response = serve_file(file, &headers).await?;
     Ok(if p.inline { shown_inline(response) } else { response })
 }

@@ -33,7 +33,15 @@ pub async fn index() -> Html<&'static str> {
 }
 
 /// Prometheus metrics of this process.
-pub async fn metrics(State(s): State<Stratus>) -> impl IntoResponse {
+pub async fn metrics(State(s): State<Stratus>, headers: axum::http::HeaderMap) -> axum::response::Response {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    if let Err(err) = s.may_read_metrics(bearer).await {
+        return crate::error::ApiError::from(err).into_response();
+    }
     use std::sync::atomic::Ordering::Relaxed;
     let c = s.counters();
     let body = format!(
@@ -86,5 +94,5 @@ pub async fn metrics(State(s): State<Stratus>) -> impl IntoResponse {
             }
         }
     }
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

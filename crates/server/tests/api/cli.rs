@@ -62,7 +62,7 @@ impl Cli {
 }
 
 async fn block_bytes(app: &TestApp) -> u64 {
-    let text = app.anon(Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
+    let text = app.metrics().await;
     text.lines().find_map(|l| l.strip_prefix("stratus_block_bytes_received_total ")).unwrap().parse().unwrap()
 }
 

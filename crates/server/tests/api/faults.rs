@@ -71,7 +71,7 @@ dual_test!(async fn a_full_disk_fails_the_upload_with_507_and_leaves_nothing(bac
     assert_eq!(view["volumes"][0]["full"], true, "{view}");
     assert_eq!(view["volumes"][0]["nearly_full"], true, "{view}");
     assert!(view["warnings"][0].as_str().unwrap().contains("full"), "{view}");
-    let metrics = app.anon(Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("stratus_volume_nearly_full{volume=\"A1\",pool=\"A\"} 1"), "{metrics}");
 
     // The blocks it did write are garbage: the GC gives their room back.

@@ -75,6 +75,9 @@ pub async fn fresh_postgres() -> String {
     format!("{base}/{name}")
 }
 
+/// The token the test servers let Prometheus scrape with.
+pub const METRICS_TOKEN: &str = "test-scrape-token";
+
 pub struct TestApp {
     /// The server's clock: `app.clock.advance(…)` moves time instead of sleeping.
     pub clock: std::sync::Arc<stratus_core::OffsetClock>,
@@ -112,6 +115,7 @@ impl TestApp {
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().join("data"),
+            metrics_token: Some(METRICS_TOKEN.into()),
             ..Config::default()
         };
         if backend == Backend::Postgres {
@@ -136,6 +140,13 @@ impl TestApp {
             shutdown: Some(tx),
             _dir: dir,
         }
+    }
+
+    /// `/metrics`, read with the scrape token.
+    pub async fn metrics(&self) -> String {
+        let r = self.anon(Method::GET, "/metrics").bearer_auth(METRICS_TOKEN).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.text().await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -166,7 +166,7 @@ dual_test!(async fn corrupt_copies_are_detected_never_served_and_repaired(backen
     let view = overview(&app, &admin).await;
     assert_eq!(view["read_faults"], 4, "{view}");
     eventually("read repairs", || async { overview(&app, &admin).await["read_repairs"] == 4 }).await;
-    let metrics = app.anon(Method::GET, "/metrics").send().await.unwrap().text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("stratus_block_read_faults_total 4"), "{metrics}");
     let (report, code) = fsck(&app, &[]).await;
     assert_eq!(code, 0, "{report}");

@@ -18,11 +18,12 @@ dual_test!(async fn a_flood_of_logins_is_queued_or_refused_and_memory_stays_flat
         c.limits.login_per_ip = 100_000;
         c.limits.login_per_account = 100_000;
         c.limits.free_failures = 100_000;
+        c.limits.hash_queue = 4;
     })
     .await;
     let u = app.register("victim").await;
     let before = rss_kib();
-    let tries = (0..150).map(|i| {
+    let tries = (0..60).map(|i| {
         app.anon(Method::POST, "/api/v1/auth/login").json(&json!({"login": format!("nobody{i}"), "password": "wrong password"})).send()
     });
     let answers = futures_util::future::join_all(tries).await;
@@ -41,7 +42,9 @@ dual_test!(async fn a_flood_of_logins_is_queued_or_refused_and_memory_stays_flat
     }
     assert!(busy > 0, "beyond the queue, logins are refused at once");
     let grown_mib = rss_kib().saturating_sub(before) / 1024;
-    assert!(grown_mib < 200, "memory grew by {grown_mib} MiB");
+    // (The whole test process is measured, other tests included; unbounded, 60 hashes at once
+    // took over a gigabyte.)
+    assert!(grown_mib < 500, "memory grew by {grown_mib} MiB");
     // Once the flood is over, the real owner logs in.
     app.login("victim", &u.password).await;
 });

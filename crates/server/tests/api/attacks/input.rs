@@ -20,6 +20,10 @@ fn nested(depth: usize, inner: &str) -> String {
 dual_test!(async fn deeply_nested_xml_is_refused_and_the_server_lives(backend) {
     let app = TestApp::spawn(backend).await;
     let u = app.register("nester").await;
+    let sneaky = format!("{}<!-->{}-->", "<x:a xmlns:x=\"urn:x\">".repeat(60), "</x:a>".repeat(60)).repeat(200);
+    let r = dav(&app, "PROPFIND", "/", &u).header("depth", "0").body(nested(1, &sneaky)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "a comment that looks closed hides nothing");
+    assert!(alive(&app).await);
     for depth in [5_000, 30_000] {
         let r = dav(&app, "PROPFIND", "/", &u).header("depth", "0").body(nested(depth, "")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "depth {depth}");
@@ -84,8 +88,9 @@ dual_test!(async fn names_with_control_or_bidi_characters_are_refused(backend) {
     assert_eq!(names, ".._.._evil.bat", "{}", String::from_utf8_lossy(&out.stderr));
 });
 
-// Finding 9: `Range: x` or `bytes=-999999999` served the whole file without counting it.
-dual_test!(async fn every_answer_that_starts_the_file_counts_against_a_download_limit(backend) {
+// Finding 9: `Range: x` or `bytes=-999999999` served the whole file without counting it
+// (and `bytes=1-` all but its first byte).
+dual_test!(async fn every_answer_that_sends_bytes_counts_against_a_download_limit(backend) {
     let app = TestApp::spawn(backend).await;
     let u = app.register("limiter").await;
     let file = app.upload(&u, &u.root, "secret.pdf", data(10_000, 9)).await;
@@ -114,10 +119,11 @@ dual_test!(async fn every_answer_that_starts_the_file_counts_against_a_download_
     let r = app.anon(Method::GET, &path).header("range", "bytes=5-").header("if-range", "\"other\"").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_problem(app.anon(Method::GET, &path).send().await.unwrap(), StatusCode::GONE, "link_exhausted").await;
-    // A range after the first byte continues a counted download; a folder's zip always counts.
+    // A range after the first byte counts too: it would fetch all but one byte uncounted.
     let path = limited(file["id"].as_str().unwrap().to_string()).await;
-    assert_eq!(app.anon(Method::GET, &path).header("range", "bytes=0-99").send().await.unwrap().status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(app.anon(Method::GET, &path).header("range", "bytes=100-").send().await.unwrap().status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(app.anon(Method::GET, &path).header("range", "bytes=1-").send().await.unwrap().status(), StatusCode::PARTIAL_CONTENT);
+    assert_problem(app.anon(Method::GET, &path).header("range", "bytes=1-").send().await.unwrap(), StatusCode::GONE, "link_exhausted").await;
+    // A folder's zip always counts.
     let path = limited(folder["id"].as_str().unwrap().to_string()).await;
     assert_eq!(app.anon(Method::GET, &path).header("range", "bytes=5-").send().await.unwrap().status(), StatusCode::OK);
     assert_problem(app.anon(Method::GET, &path).send().await.unwrap(), StatusCode::GONE, "link_exhausted").await;

@@ -4,7 +4,9 @@
 mod access;
 mod atomic;
 mod brute;
+mod exposure;
 mod input;
+mod locks;
 mod slow;
 mod tokens;
 mod uploads;
