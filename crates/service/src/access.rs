@@ -98,6 +98,16 @@ impl Stratus {
         Ok(())
     }
 
+    /// The standing of a caller who may write to the node, for managing it (its links and
+    /// signed URLs) rather than changing it: WebDAV locks do not stand in the way.
+    pub(crate) async fn authorize_manage(&self, caller: &Caller, node: NodeId) -> Result<Access> {
+        let access = self.access(Some(caller), node).await?;
+        if !access.role.allows(Action::Write) {
+            return Err(ServiceError::Forbidden("your role on this item does not allow this"));
+        }
+        Ok(access)
+    }
+
     /// Like [`authorize`](Self::authorize), for a folder.
     pub(crate) async fn authorize_folder(
         &self,

@@ -156,12 +156,27 @@ impl Stratus {
     ) -> Result<(Node, NodeName)> {
         let parent = self.authorize_folder(Some(caller), parent, Action::Write).await?.node;
         let name = NodeName::new(name)?;
-        if policy == ConflictPolicy::Fail
-            && self.db().child_by_name(parent.id, name.as_str()).await?.is_some()
-        {
-            return Err(ServiceError::NameConflict);
-        }
+        self.check_clash(Some(caller), &parent, &name, policy).await?;
         Ok((parent, name))
+    }
+
+    /// What an upload named `name` in `parent` meets there: under `fail` the name must be
+    /// free; under `replace` the file it would replace must be writable (not locked).
+    async fn check_clash(
+        &self,
+        caller: Option<&Caller>,
+        parent: &Node,
+        name: &NodeName,
+        policy: ConflictPolicy,
+    ) -> Result<()> {
+        let existing = self.db().child_by_name(parent.id, name.as_str()).await?;
+        match (existing, policy) {
+            (Some(_), ConflictPolicy::Fail) => Err(ServiceError::NameConflict),
+            (Some(file), ConflictPolicy::Replace) => {
+                self.authorize(caller, file.id, Action::Write).await.map(drop)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Validates the target before a byte is read, so a bad request fails fast.
@@ -182,11 +197,8 @@ impl Stratus {
                     .map(NodeName::new)
                     .collect::<Result<Vec<_>, _>>()?;
                 let name = segments.pop().ok_or(stratus_core::NameError::Empty)?;
-                if segments.is_empty()
-                    && *policy == ConflictPolicy::Fail
-                    && self.db().child_by_name(parent.id, name.as_str()).await?.is_some()
-                {
-                    return Err(ServiceError::NameConflict);
+                if segments.is_empty() {
+                    self.check_clash(caller, &parent, &name, *policy).await?;
                 }
                 Ok(Plan::Named {
                     parent: parent.id,

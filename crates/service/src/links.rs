@@ -36,7 +36,7 @@ pub struct LinkVisit {
 impl Stratus {
     /// Creates a public link (owner or editor). The token carries 256 random bits.
     pub async fn create_link(&self, caller: &Caller, node: NodeId, o: LinkOptions) -> Result<Link> {
-        let node = self.authorize(Some(caller), node, Action::Write).await?.node;
+        let node = self.authorize_manage(caller, node).await?.node;
         if o.expires_at.is_some_and(|t| t <= self.now()) {
             return Err(ServiceError::invalid("invalid_expiry", "the expiry is in the past"));
         }
@@ -85,14 +85,14 @@ impl Stratus {
     }
 
     pub async fn links(&self, caller: &Caller, node: NodeId) -> Result<Vec<Link>> {
-        self.authorize(Some(caller), node, Action::Write).await?;
+        self.authorize_manage(caller, node).await?;
         Ok(self.db().links_of(node).await?)
     }
 
     /// The link, if the caller may manage links on its node.
     async fn managed_link(&self, caller: &Caller, link: LinkId) -> Result<LinkRecord> {
         let record = self.db().link(link).await?;
-        self.authorize(Some(caller), record.link.node_id, Action::Write).await?;
+        self.authorize_manage(caller, record.link.node_id).await?;
         Ok(record)
     }
 
@@ -301,7 +301,7 @@ impl Stratus {
         caller: &Caller,
         node: NodeId,
     ) -> Result<Vec<stratus_core::DownloadUrlInfo>> {
-        self.authorize(Some(caller), node, Action::Write).await?;
+        self.authorize_manage(caller, node).await?;
         Ok(self.db().download_urls(node, self.now()).await?)
     }
 
@@ -309,7 +309,7 @@ impl Stratus {
     pub async fn revoke_download_url(&self, caller: &Caller, url: UrlId) -> Result<()> {
         let (node, maker) = self.db().download_url(url).await?;
         if maker != caller.user {
-            self.authorize(Some(caller), node, Action::Write).await?;
+            self.authorize_manage(caller, node).await?;
         }
         self.db().delete_download_url(url).await?;
         self.audit(

@@ -46,6 +46,11 @@ dual_test!(async fn locks_bind_every_user_and_every_door(backend) {
     assert_problem(put(&alice).send().await.unwrap(), StatusCode::LOCKED, "locked").await;
     let r = app.req(Method::DELETE, &format!("/api/v1/nodes/{doc_id}"), &bob).send().await.unwrap();
     assert_problem(r, StatusCode::LOCKED, "locked").await;
+    // Replacing it by name is a write to it too.
+    assert_problem(app.put(&bob, &team_id, "doc.txt", b"by name".to_vec(), "replace").await, StatusCode::LOCKED, "locked").await;
+    // Managing it (a public link) is not a change to it.
+    let r = app.req(Method::POST, &format!("/api/v1/nodes/{doc_id}/links"), &alice).json(&serde_json::json!({})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
     // Deleting the folder that holds it is refused too, on the other server as well.
     let r = other.req(Method::DELETE, &format!("/api/v1/nodes/{team_id}"), &alice).send().await.unwrap();
     assert_problem(r, StatusCode::LOCKED, "locked").await;
