@@ -3,7 +3,8 @@
 //! Clients authenticate with `Authorization: Bearer <token>` (session or app token), with
 //! `Authorization: Basic` (username + password or app token), or — browsers — with the
 //! HttpOnly session cookie, in which case state-changing requests must also echo the CSRF
-//! cookie in an `X-CSRF-Token` header (double-submit).
+//! cookie in an `X-CSRF-Token` header: its value is derived from the session, so it is bound
+//! to it.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -73,9 +74,11 @@ impl FromRequestParts<Stratus> for Auth {
         let session = cookie(parts, SESSION_COOKIE).ok_or_else(ApiError::unauthenticated)?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe {
-            let expected = cookie(parts, CSRF_COOKIE);
+            // The header must carry the token derived from this very session (the cookie only
+            // lets the app read it): a cookie another site planted matches no session.
+            let expected = stratus.csrf_token(&session);
             let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-            if expected.is_none() || sent != expected.as_deref() {
+            if sent != Some(expected.as_str()) {
                 return Err(ApiError::new(
                     axum::http::StatusCode::FORBIDDEN,
                     "csrf_failed",

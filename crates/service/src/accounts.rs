@@ -335,6 +335,12 @@ impl Stratus {
         Ok(Caller { user, username, token: None, expires_at: None, ip: None, lock_tokens: Vec::new() })
     }
 
+    /// The CSRF token that goes with a browser session: derived from the session's secret, so
+    /// a cookie planted by another site or subdomain cannot pass for it.
+    pub fn csrf_token(&self, session_secret: &str) -> String {
+        hex::encode(digest(&format!("csrf:{session_secret}")))[..32].to_string()
+    }
+
     pub async fn me(&self, caller: &Caller) -> Result<User> {
         Ok(self.db().user(caller.user).await?)
     }

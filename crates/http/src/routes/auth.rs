@@ -91,11 +91,7 @@ async fn login(
 /// the browser app echoes in `X-CSRF-Token`.
 pub(crate) fn session_cookies(stratus: &Stratus, session: &Session) -> HeaderMap {
     let max_age = (session.expires_at - Utc::now()).num_seconds().max(0);
-    let csrf = {
-        let mut bytes = [0u8; 16];
-        rand_bytes(&mut bytes);
-        hex::encode(bytes)
-    };
+    let csrf = stratus.csrf_token(&session.token);
     let secure = secure_attribute(stratus);
     let mut headers = HeaderMap::new();
     for cookie in [
@@ -115,11 +111,6 @@ pub(crate) fn session_cookies(stratus: &Stratus, session: &Session) -> HeaderMap
 /// `; Secure` when the drive is reached over TLS (its public URL is `https`), else nothing.
 pub(crate) fn secure_attribute(stratus: &Stratus) -> &'static str {
     if stratus.public_url().starts_with("https:") { "; Secure" } else { "" }
-}
-
-fn rand_bytes(out: &mut [u8]) {
-    use rand::RngCore;
-    rand::thread_rng().fill_bytes(out);
 }
 
 /// End this session: its token stops working at once.

@@ -69,3 +69,27 @@ dual_test!(async fn password_changes_resets_logouts_and_revocations_end_app_toke
     assert_eq!(app.req(Method::DELETE, &format!("/api/v1/me/tokens/{id}"), &u).send().await.unwrap().status(), StatusCode::NO_CONTENT);
     assert_eq!(dav_token(&app, &u, &dav).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
 });
+
+// Finding 14: the CSRF cookie was not bound to the session: a pair of equal values planted by
+// another site (a cookie set from a sibling subdomain) passed the double-submit check.
+dual_test!(async fn a_planted_csrf_cookie_does_not_pass_for_the_sessions(backend) {
+    let app = TestApp::spawn(backend).await;
+    let u = app.register("browser").await;
+    let r = app.anon(Method::POST, "/api/v1/auth/login").json(&json!({"login": "browser", "password": u.password})).send().await.unwrap();
+    let cookie = |name: &str| {
+        r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).find_map(|c| {
+            c.strip_prefix(&format!("{name}=")).map(|rest| rest.split(';').next().unwrap().to_string())
+        })
+    };
+    let (session, csrf) = (cookie("stratus_session").unwrap(), cookie("stratus_csrf").unwrap());
+    let mkdir = |planted: &str, header: &str| {
+        app.anon(Method::POST, &format!("/api/v1/nodes/{}/children", u.root))
+            .header("cookie", format!("stratus_session={session}; stratus_csrf={planted}"))
+            .header("x-csrf-token", header)
+            .json(&json!({"name": format!("d{}", &header[..4]), "kind": "folder"}))
+            .send()
+    };
+    let forged = "0123456789abcdef0123456789abcdef";
+    assert_problem(mkdir(forged, forged).await.unwrap(), StatusCode::FORBIDDEN, "csrf_failed").await;
+    assert_eq!(mkdir(forged, &csrf).await.unwrap().status(), StatusCode::CREATED, "the session's own token passes");
+});
