@@ -234,7 +234,8 @@ impl Db {
         let limit = i64::try_from(quota_limit).map_err(|_| MetaError::Invalid("quota too large"))?;
         let changed = on_db!(self, |pool| {
             sqlx::query(
-                "UPDATE users SET quota_limit = $1, plan_gb = CASE WHEN $3 THEN $4 ELSE plan_gb END \
+                "UPDATE users SET quota_limit = $1, plan_gb = CASE WHEN $3 THEN $4 ELSE plan_gb END, \
+                 plan_expires_at = CASE WHEN $3 AND $4 IS NULL THEN NULL ELSE plan_expires_at END \
                  WHERE id = $2 AND quota_used + quota_reserved <= $1",
             )
             .bind(limit)

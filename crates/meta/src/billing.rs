@@ -47,6 +47,9 @@ fn payment(r: PaymentRow) -> Result<Payment> {
 const PAYMENT_COLUMNS: &str =
     "reference, user_id, gb, amount, currency, status, authorization_url, created_at, paid_at";
 
+/// How long a paid plan lasts.
+pub const PLAN_DAYS: i64 = 30;
+
 impl Db {
     pub async fn insert_payment(&self, p: &Payment) -> Result<()> {
         let (gb, amount) = (i64::try_from(p.gb), i64::try_from(p.amount));
@@ -108,17 +111,39 @@ impl Db {
             .await?
             .rows_affected();
             if changed == 1 {
-                sqlx::query("UPDATE users SET plan_gb = $1, quota_limit = $2 WHERE id = $3")
-                    .bind(gb)
-                    .bind(gb << 30)
-                    .bind(found.user_id.to_string())
-                    .execute(&mut *tx)
-                    .await?;
+                // A payment buys a month, from now.
+                sqlx::query(
+                    "UPDATE users SET plan_gb = $1, quota_limit = $2, plan_expires_at = $4 WHERE id = $3",
+                )
+                .bind(gb)
+                .bind(gb << 30)
+                .bind(found.user_id.to_string())
+                .bind(ms(now + chrono::Duration::days(PLAN_DAYS)))
+                .execute(&mut *tx)
+                .await?;
             }
             changed == 1
         });
         let now_payment = self.payment(reference).await?.ok_or(MetaError::NotFound)?;
         Ok(if applied { Settled::Applied(now_payment) } else { Settled::AlreadySettled(now_payment) })
+    }
+
+    /// Moves users whose paid plan ran out before `now` back to the free plan and its quota
+    /// (`free_quota`), whatever they store: nothing is deleted, and above the quota uploads
+    /// are refused until they free space or pay again. The users moved.
+    pub async fn expire_plans(&self, now: DateTime<Utc>, free_quota: u64) -> Result<Vec<UserId>> {
+        let free = i64::try_from(free_quota).map_err(|_| MetaError::Invalid("quota too large"))?;
+        let rows: Vec<(String,)> = on_db!(self, |pool| {
+            sqlx::query_as(
+                "UPDATE users SET plan_gb = NULL, quota_limit = $2, plan_expires_at = NULL \
+                 WHERE plan_expires_at IS NOT NULL AND plan_expires_at <= $1 RETURNING id",
+            )
+            .bind(ms(now))
+            .bind(free)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.iter().map(|(u,)| crate::row::id(u)).collect()
     }
 
     /// Marks a pending payment failed (the provider said so).

@@ -30,10 +30,12 @@ pub enum Job {
     Repair,
     /// Move every block off draining volumes.
     Drain,
+    /// Move users whose paid month ran out back to the free plan.
+    ExpirePlans,
 }
 
 impl Job {
-    pub const ALL: [Job; 9] = [
+    pub const ALL: [Job; 10] = [
         Job::PurgeTrash,
         Job::ExpireLinks,
         Job::ExpireUploads,
@@ -43,6 +45,7 @@ impl Job {
         Job::Scrub,
         Job::Repair,
         Job::Drain,
+        Job::ExpirePlans,
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,6 +59,7 @@ impl Job {
             Job::Scrub => "scrub",
             Job::Repair => "repair",
             Job::Drain => "drain",
+            Job::ExpirePlans => "expire-plans",
         }
     }
 
@@ -75,6 +79,7 @@ impl Job {
             Job::Scrub => Duration::from_secs(7 * 24 * 3600),
             Job::Repair => Duration::from_secs(3600),
             Job::Drain => Duration::from_secs(300),
+            Job::ExpirePlans => Duration::from_secs(3600),
         }
     }
 }
@@ -171,6 +176,14 @@ impl Stratus {
                     }
                 }
                 Ok(purged)
+            }
+            Job::ExpirePlans => {
+                let expired = self.db().expire_plans(now, self.0.settings.default_quota).await?;
+                for user in &expired {
+                    let who = crate::Who { id: Some(*user), name: None, ip: None };
+                    self.audit(&who, "plan_expired", Some(user.to_string()), true, None).await;
+                }
+                Ok(expired.len() as u64)
             }
             Job::ExpireLinks => {
                 let urls = self.db().delete_expired_download_urls(now).await?;

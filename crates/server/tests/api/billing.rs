@@ -142,3 +142,38 @@ dual_test! {
         assert_problem(r, StatusCode::CONFLICT, "payments_disabled").await;
     }
 }
+
+dual_test! {
+    async fn a_paid_plan_ends_after_its_month(backend) {
+        let paystack = Paystack::start().await;
+        let (url, secret) = (paystack.url.clone(), paystack.secret.clone());
+        let app = TestApp::spawn_with(backend, |c| {
+            c.billing.paystack_base_url = url;
+            c.billing.paystack_secret_key = Some(secret);
+            c.billing.price_per_gb_month = PRICE;
+            c.billing.currency = "NGN".into();
+            c.session_days = 365;
+        })
+        .await;
+        let admin = app.admin("root").await;
+        let ada = app.register("ada").await;
+        let pending = ok_json(app.req(Method::POST, "/api/v1/billing/checkout", &ada).json(&json!({"gb": 12})).send().await.unwrap()).await;
+        let reference = pending["payment"]["reference"].as_str().unwrap().to_string();
+        paystack.settle(&reference, "success");
+        let (body, signature) = paystack.event(&reference, None);
+        let r = app.anon(Method::POST, "/api/v1/billing/paystack/webhook").header("content-type", "application/json")
+            .header("x-paystack-signature", signature).body(body).send().await.unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        assert_eq!(plan_of(&app, &ada).await, (12, 12 << 30));
+        let run = || app.req(Method::POST, "/api/v1/admin/jobs/expire-plans/run", &admin).send();
+        // Within its month the plan holds…
+        app.clock.advance(chrono::Duration::days(29));
+        assert_eq!(ok_json(run().await.unwrap()).await["items"], 0);
+        assert_eq!(plan_of(&app, &ada).await, (12, 12 << 30));
+        // …after it, the account is back on the free plan, its files untouched.
+        app.clock.advance(chrono::Duration::days(2));
+        assert_eq!(ok_json(run().await.unwrap()).await["items"], 1);
+        assert_eq!(plan_of(&app, &ada).await, (1, 1 << 30));
+        assert!(audit_actions(&app, &admin).await.iter().any(|(a, ok, _)| a == "plan_expired" && *ok));
+    }
+}

@@ -76,7 +76,7 @@ dual_test!(async fn jobs_apply_retention_when_time_passes(backend) {
     assert_eq!(app.download(&u, &file_id).await, b"v24");
 
     let jobs = ok_json(app.req(Method::GET, "/api/v1/admin/jobs", &admin).send().await.unwrap()).await;
-    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 9);
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 10);
     let runs = jobs["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 7);
     assert!(runs.iter().all(|r| r["outcome"] == "ok" && r["finished_at"].is_string()));
