@@ -26,7 +26,7 @@ async fn until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) -> Op
 // small descriptor limit, 300 idle sockets stopped the server.
 dual_test!(async fn slow_and_idle_connections_are_closed_and_excess_ones_refused(backend) {
     let app = TestApp::spawn_with(backend, |c| {
-        c.header_timeout_secs = 1;
+        c.header_timeout_secs = 3;
         c.body_idle_secs = 1;
         c.max_connections = 8;
     })
