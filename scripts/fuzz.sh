@@ -25,9 +25,10 @@ run() {
   local name=$1; shift
   local log="$dir/$name.log"
   # Ending the fuzzer's own credentials would leave the rest of the run anonymous.
-  schemathesis run "$base/api/openapi.json" --checks all --max-time "$seconds" --workers 2 \
+  # Run from the temporary folder: schemathesis keeps a cache in its working directory.
+  (cd "$dir" && schemathesis run "$base/api/openapi.json" --checks all --max-time "$seconds" --workers 2 \
     --exclude-path /api/v1/auth/logout --exclude-path /api/v1/me/password \
-    --exclude-path /api/v1/me/tokens/{id} "$@" >"$log" 2>&1 || true
+    --exclude-path /api/v1/me/tokens/{id} "$@" >"$log" 2>&1) || true
   sed -n '/SUMMARY/,$p' "$log"
   if grep -q "ST101" "$log"; then
     echo "schemathesis ($name): the server answered 5xx"; sed -n '1,/SUMMARY/p' "$log" | grep -B2 -A25 "Server error" | head -80
