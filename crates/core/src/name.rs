@@ -3,7 +3,7 @@
 //! A name is NFC-normalised UTF-8, 1 to 255 bytes, not `.` or `..`, and holds no `/`, no
 //! control character (C0, DEL, C1: they break XML answers and terminals) and no bidirectional
 //! override or isolate (U+202A–U+202E, U+2066–U+2069: `evil\u{202e}txt.exe` shows as
-//! `evilexe.txt`).
+//! `evilexe.txt`), nor a direction mark (U+200E, U+200F, U+061C) or byte-order mark.
 
 use std::fmt;
 
@@ -77,7 +77,11 @@ impl NodeName {
 
 /// Whether `c` may not appear in a name.
 fn forbidden(c: char) -> bool {
-    c == '/' || c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    // Bidirectional overrides and isolates, the invisible direction marks (LRM, RLM, ALM) and
+    // the byte-order mark: none belongs in a name, all can disguise one.
+    c == '/'
+        || c.is_control()
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{FEFF}')
 }
 
 impl fmt::Display for NodeName {
@@ -103,7 +107,17 @@ mod tests {
         assert_eq!(NodeName::new(".."), Err(NameError::Dots));
         assert_eq!(NodeName::new("a/b"), Err(NameError::ForbiddenChar));
         assert_eq!(NodeName::new("a\0b"), Err(NameError::ForbiddenChar));
-        for bad in ["notes\u{1}.txt", "a\r\nb", "del\u{7f}", "c1\u{85}", "evil\u{202e}txt.exe", "\u{2066}x"] {
+        for bad in [
+            "notes\u{1}.txt",
+            "a\r\nb",
+            "del\u{7f}",
+            "c1\u{85}",
+            "evil\u{202e}txt.exe",
+            "\u{2066}x",
+            "rl\u{200f}m",
+            "\u{feff}bom",
+            "alm\u{61c}",
+        ] {
             assert_eq!(NodeName::new(bad), Err(NameError::ForbiddenChar), "{bad:?}");
         }
         assert!(NodeName::new("tab\u{a0}nbsp ünïcödé 名前 \u{200d}").is_ok());

@@ -54,7 +54,7 @@ dual_test!(async fn deeply_nested_xml_is_refused_and_the_server_lives(backend) {
 dual_test!(async fn names_with_control_or_bidi_characters_are_refused(backend) {
     let app = TestApp::spawn(backend).await;
     let u = app.register("namer").await;
-    for name in ["notes\u{1}.txt", "two\r\nlines", "bell\u{7}", "c1\u{85}x", "evil\u{202e}txt.exe", "iso\u{2066}late"] {
+    for name in ["notes\u{1}.txt", "two\r\nlines", "bell\u{7}", "c1\u{85}x", "evil\u{202e}txt.exe", "iso\u{2066}late", "rl\u{200f}m.txt", "\u{feff}bom"] {
         let r = app.put(&u, &u.root, name, b"x".to_vec(), "fail").await;
         assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_name").await;
         let r = app.req(Method::POST, &format!("/api/v1/nodes/{}/children", u.root), &u)
