@@ -126,6 +126,8 @@ cargo build --workspace --bins --locked
 say "cargo test (SQLite and PostgreSQL)"
 log=$(mktemp)
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
+# Doctests: they prove that a Caller or a LinkVisit cannot be forged outside the service.
+cargo test -p stratus-service --doc --locked 2>&1 | tee -a "$log"
 # One closing line with the totals of every test binary.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f }' "$log"
 rm -f "$log"

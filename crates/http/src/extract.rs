@@ -65,11 +65,7 @@ impl FromRequestParts<Stratus> for Auth {
             } else {
                 return Err(ApiError::unauthenticated());
             };
-            return Ok(Self(Caller {
-                ip: client_ip(parts, stratus),
-                lock_tokens: lock_tokens(parts),
-                ..caller
-            }));
+            return Ok(Self(caller.with_ip(client_ip(parts, stratus)).with_lock_tokens(lock_tokens(parts))));
         }
         let session = cookie(parts, SESSION_COOKIE).ok_or_else(ApiError::unauthenticated)?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -87,7 +83,7 @@ impl FromRequestParts<Stratus> for Auth {
             }
         }
         let caller = stratus.authenticate_token(&session).await?;
-        Ok(Self(Caller { ip: client_ip(parts, stratus), lock_tokens: lock_tokens(parts), ..caller }))
+        Ok(Self(caller.with_ip(client_ip(parts, stratus)).with_lock_tokens(lock_tokens(parts))))
     }
 }
 

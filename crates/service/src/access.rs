@@ -1,25 +1,112 @@
 //! Who may do what to a node: the owner; a user holding a share on the node or a folder
-//! above it; anyone, when the node or a folder above it is public. The best grant wins; the
-//! table of what each role allows is `stratus_core::access`.
+//! above it; anyone, when the node or a folder above it is public; a visitor holding an opened
+//! link. The best grant wins; the table of what each role allows is `stratus_core::access`.
+//!
+//! The decision is a value: [`Grant<P>`] is proof that the caller may do `P` to one live node,
+//! and only this module can make one — from a checked role ([`Stratus::authorize`]), from an
+//! opened link ([`LinkVisit`]), or from a folder already granted (what is inside it). Every
+//! helper that reads or writes content takes a grant, so a code path that forgot to check
+//! does not compile.
+
+use std::marker::PhantomData;
 
 use stratus_core::{Action, Node, NodeId, PublicAccess, Role};
 
-use crate::{Caller, Result, ServiceError, Stratus};
+use crate::{Caller, LinkVisit, Result, ServiceError, Stratus};
 
-/// A caller's standing on one live node.
-#[derive(Debug, Clone)]
-pub(crate) struct Access {
-    pub node: Node,
-    pub role: Role,
-    /// The nodes whose share or public attribute gives `role` (empty for the owner): the
-    /// shared trees an editor may work within.
-    pub roots: Vec<NodeId>,
-    /// The node and the folders above it, up to the drive's root (empty for the owner, who
-    /// needs no walk to be authorised).
-    pub chain: Vec<NodeId>,
+mod sealed {
+    pub trait Sealed {}
 }
 
-impl Access {
+/// What a [`Grant`] allows, as a type.
+pub(crate) trait Permission: sealed::Sealed {
+    /// The row of the role table the caller's role must allow.
+    const ACTION: Action;
+    /// Whether WebDAV locks stand in the way (they do for changing a node, not for managing
+    /// its links or for locking it).
+    const HONOURS_LOCKS: bool;
+}
+
+/// Permissions that let the holder create things in a folder.
+pub(crate) trait Adds: Permission {}
+
+macro_rules! permission {
+    ($(#[$doc:meta])* $name:ident, $action:expr, $locks:expr) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub(crate) enum $name {}
+        impl sealed::Sealed for $name {}
+        impl Permission for $name {
+            const ACTION: Action = $action;
+            const HONOURS_LOCKS: bool = $locks;
+        }
+    };
+}
+
+permission!(
+    /// Metadata, listing, content, versions.
+    Read, Action::Read, false
+);
+permission!(
+    /// Changing the node or what is in it, unless a WebDAV lock the caller lacks is on it.
+    Write, Action::Write, true
+);
+permission!(
+    /// What an editor may do besides changing it: links, signed URLs, locks.
+    Manage, Action::Write, false
+);
+permission!(
+    /// Sharing with users.
+    Share, Action::Share, false
+);
+permission!(
+    /// The owner's own business: restoring from the trash.
+    Own, Action::Own, false
+);
+impl Adds for Write {}
+impl Adds for Own {}
+
+/// Adding new files to a file-drop link's folder, and nothing else: never listing it, never
+/// replacing what is there.
+#[derive(Debug)]
+pub(crate) enum Drop {}
+
+/// Proof that a caller may do `P` to one live node, with their standing on it. Its fields are
+/// private to this module: no other code can make one.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant<P> {
+    node: Node,
+    role: Role,
+    /// The nodes whose share or public attribute gives `role` (empty for the owner): the
+    /// shared trees an editor may work within.
+    roots: Vec<NodeId>,
+    /// The node and the folders above it, up to the drive's root (empty for the owner, who
+    /// needs no walk to be authorised).
+    chain: Vec<NodeId>,
+    _permission: PhantomData<fn() -> P>,
+}
+
+impl<P> Grant<P> {
+    fn new(node: Node, role: Role, roots: Vec<NodeId>, chain: Vec<NodeId>) -> Self {
+        Self { node, role, roots, chain, _permission: PhantomData }
+    }
+
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    pub fn into_node(self) -> Node {
+        self.node
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn roots(&self) -> &[NodeId] {
+        &self.roots
+    }
+
     /// Whether the caller reaches this node only through a grant on the node itself (it is
     /// the shared item): renaming, moving or deleting it is then the owner's call.
     pub fn is_grant_root(&self) -> bool {
@@ -27,12 +114,43 @@ impl Access {
     }
 }
 
+impl Grant<Read> {
+    /// The grant must be on a folder.
+    pub fn folder(self) -> Result<Self> {
+        if !self.node.is_folder() {
+            return Err(ServiceError::invalid("not_a_folder", "this item is not a folder"));
+        }
+        Ok(self)
+    }
+}
+
+impl LinkVisit {
+    /// Reading what an opened link names (not through a file drop).
+    pub(crate) fn read_grant(&self) -> Result<Grant<Read>> {
+        if self.link().upload_only {
+            return Err(ServiceError::Forbidden("this link only accepts uploads"));
+        }
+        Ok(Grant::new(self.target().clone(), Role::Viewer, vec![self.root().id], Vec::new()))
+    }
+
+    /// Dropping files into the folder an opened file-drop link names.
+    pub(crate) fn drop_grant(&self) -> Result<Grant<Drop>> {
+        if !self.link().upload_only {
+            return Err(ServiceError::Forbidden("this link does not accept uploads"));
+        }
+        if !self.target().is_folder() {
+            return Err(ServiceError::invalid("not_a_folder", "files are dropped into a folder"));
+        }
+        Ok(Grant::new(self.target().clone(), Role::Viewer, vec![self.root().id], Vec::new()))
+    }
+}
+
 impl Stratus {
     /// The caller's standing on a live node; `NotFound` when they have none at all.
-    pub(crate) async fn access(&self, caller: Option<&Caller>, node: NodeId) -> Result<Access> {
+    async fn standing(&self, caller: Option<&Caller>, node: NodeId) -> Result<Grant<()>> {
         let node = self.db().live_node(node).await?;
-        if caller.is_some_and(|c| c.user == node.owner_id) {
-            return Ok(Access { node, role: Role::Owner, roots: Vec::new(), chain: Vec::new() });
+        if caller.is_some_and(|c| c.user() == node.owner_id) {
+            return Ok(Grant::new(node, Role::Owner, Vec::new(), Vec::new()));
         }
         let mut grants: Vec<(NodeId, Role)> = Vec::new();
         let ancestry = self.db().ancestry(node.id).await?;
@@ -45,80 +163,80 @@ impl Stratus {
             }
         }
         if let Some(caller) = caller {
-            grants.extend(self.db().grants_on_path(node.id, caller.user).await?);
+            grants.extend(self.db().grants_on_path(node.id, caller.user()).await?);
         }
         let role = grants.iter().map(|(_, r)| *r).max().ok_or(ServiceError::NotFound)?;
         let roots = grants.into_iter().filter(|(_, r)| *r == role).map(|(n, _)| n).collect();
-        Ok(Access { node, role, roots, chain })
+        Ok(Grant::new(node, role, roots, chain))
     }
 
-    /// The caller's standing, if it allows `action`. A caller who can see the node but not do
-    /// this gets `Forbidden`; one who cannot see it gets `NotFound`.
-    pub(crate) async fn authorize(
+    /// Proof that the caller may do `P` to the node. A caller who can see the node but not do
+    /// this gets `Forbidden`; one who cannot see it gets `NotFound`; a write to a node under a
+    /// WebDAV lock whose token the caller did not send gets `Locked`.
+    pub(crate) async fn authorize<P: Permission>(
         &self,
         caller: Option<&Caller>,
         node: NodeId,
-        action: Action,
-    ) -> Result<Access> {
-        let access = self.access(caller, node).await?;
-        if !access.role.allows(action) {
+    ) -> Result<Grant<P>> {
+        let standing = self.standing(caller, node).await?;
+        if !standing.role.allows(P::ACTION) {
             return Err(ServiceError::Forbidden("your role on this item does not allow this"));
         }
-        if action == Action::Write {
-            self.ensure_unlocked(caller, &access, false).await?;
+        let grant = Grant::new(standing.node, standing.role, standing.roots, standing.chain);
+        if P::HONOURS_LOCKS {
+            self.ensure_unlocked(caller, &grant, false).await?;
         }
-        Ok(access)
+        Ok(grant)
+    }
+
+    /// Like [`authorize`](Self::authorize), for a folder.
+    pub(crate) async fn authorize_folder<P: Permission>(
+        &self,
+        caller: Option<&Caller>,
+        node: NodeId,
+    ) -> Result<Grant<P>> {
+        let grant = self.authorize::<P>(caller, node).await?;
+        if !grant.node.is_folder() {
+            return Err(ServiceError::invalid("not_a_folder", "this item is not a folder"));
+        }
+        Ok(grant)
     }
 
     /// 423 unless every live WebDAV lock on the node — its own, or a deep one on a folder
     /// above it, whoever took it — has its token among the caller's; with `below`, locks on
     /// anything inside the node count too (it is about to be deleted or moved). Every write,
-    /// through any door, comes through here: `authorize` calls it for `Action::Write`.
-    pub(crate) async fn ensure_unlocked(
+    /// through any door, comes through here: `authorize::<Write>` calls it.
+    pub(crate) async fn ensure_unlocked<P>(
         &self,
         caller: Option<&Caller>,
-        access: &Access,
+        grant: &Grant<P>,
         below: bool,
     ) -> Result<()> {
-        let chain = if access.chain.is_empty() {
-            self.db().ancestry(access.node.id).await?.iter().map(|n| n.id).collect()
+        let chain = if grant.chain.is_empty() {
+            self.db().ancestry(grant.node.id).await?.iter().map(|n| n.id).collect()
         } else {
-            access.chain.clone()
+            grant.chain.clone()
         };
         let now = self.now();
         let mut locks = self.db().locks_on(&chain, now).await?;
-        locks.retain(|l| l.node == access.node.id || l.deep);
+        locks.retain(|l| l.node == grant.node.id || l.deep);
         if below {
-            locks.extend(self.db().locks_below(access.node.id, now).await?);
+            locks.extend(self.db().locks_below(grant.node.id, now).await?);
         }
-        let tokens = caller.map(|c| c.lock_tokens.as_slice()).unwrap_or_default();
+        let tokens = caller.map(Caller::lock_tokens).unwrap_or_default();
         if locks.iter().any(|l| !tokens.contains(&l.token)) {
             return Err(ServiceError::Locked);
         }
         Ok(())
     }
 
-    /// The standing of a caller who may write to the node, for managing it (its links and
-    /// signed URLs) rather than changing it: WebDAV locks do not stand in the way.
-    pub(crate) async fn authorize_manage(&self, caller: &Caller, node: NodeId) -> Result<Access> {
-        let access = self.access(Some(caller), node).await?;
-        if !access.role.allows(Action::Write) {
-            return Err(ServiceError::Forbidden("your role on this item does not allow this"));
-        }
-        Ok(access)
-    }
-
-    /// Like [`authorize`](Self::authorize), for a folder.
-    pub(crate) async fn authorize_folder(
-        &self,
-        caller: Option<&Caller>,
-        node: NodeId,
-        action: Action,
-    ) -> Result<Access> {
-        let access = self.authorize(caller, node, action).await?;
-        if !access.node.is_folder() {
-            return Err(ServiceError::invalid("not_a_folder", "this item is not a folder"));
-        }
-        Ok(access)
+    /// Everything inside a granted folder, with the path below it: reading a folder means
+    /// reading what is in it.
+    pub(crate) async fn subtree(&self, folder: &Grant<Read>) -> Result<Vec<(String, Grant<Read>)>> {
+        let entries = self.db().subtree(folder.node.id).await?;
+        Ok(entries
+            .into_iter()
+            .map(|(path, node)| (path, Grant::new(node, folder.role, folder.roots.clone(), Vec::new())))
+            .collect())
     }
 }

@@ -22,19 +22,79 @@ const TOKEN_PREFIX: &str = "stx_";
 const MAX_PASSWORD_BYTES: usize = 1024;
 const MIN_PASSWORD_CHARS: usize = 8;
 
-/// An authenticated request's identity.
+/// An authenticated request's identity. Only authentication makes one (its fields are
+/// private): an adapter can add where the request came from and the lock tokens it sent, never
+/// who it is. Forging one does not compile:
+///
+/// ```compile_fail,E0451
+/// let forged = stratus_service::Caller {
+///     user: stratus_core::UserId::new(),
+///     username: "alice".into(),
+///     token: None,
+///     expires_at: None,
+///     ip: None,
+///     lock_tokens: Vec::new(),
+/// };
+/// ```
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub user: UserId,
-    pub username: String,
+    user: UserId,
+    username: String,
     /// The session or app token used, if any (none for password Basic auth).
-    pub token: Option<TokenId>,
-    pub expires_at: Option<DateTime<Utc>>,
+    token: Option<TokenId>,
+    expires_at: Option<DateTime<Utc>>,
     /// Where the request came from (set by the adapter), for the audit log.
-    pub ip: Option<IpAddr>,
+    ip: Option<IpAddr>,
     /// WebDAV lock tokens the request submitted (the `If` header): writes to a locked node
     /// need its token.
-    pub lock_tokens: Vec<String>,
+    lock_tokens: Vec<String>,
+}
+
+impl Caller {
+    fn new(
+        user: UserId,
+        username: String,
+        token: Option<TokenId>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        Self { user, username, token, expires_at, ip: None, lock_tokens: Vec::new() }
+    }
+
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// The session or app token used, if any (none for password Basic auth).
+    pub fn token(&self) -> Option<TokenId> {
+        self.token
+    }
+
+    /// When the session used ends (none for app tokens and passwords).
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
+    }
+
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.ip
+    }
+
+    pub fn lock_tokens(&self) -> &[String] {
+        &self.lock_tokens
+    }
+
+    /// The address the request came from, for the audit log and throttling.
+    pub fn with_ip(self, ip: Option<IpAddr>) -> Self {
+        Self { ip, ..self }
+    }
+
+    /// The WebDAV lock tokens the request submitted.
+    pub fn with_lock_tokens(self, lock_tokens: Vec<String>) -> Self {
+        Self { lock_tokens, ..self }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -224,14 +284,7 @@ impl Stratus {
         if owner.kind == TokenKind::App && stale {
             self.db().touch_token(owner.token, now).await?;
         }
-        Ok(Caller {
-            user: owner.user,
-            username: owner.username,
-            token: Some(owner.token),
-            expires_at: owner.expires_at,
-            ip: None,
-            lock_tokens: Vec::new(),
-        })
+        Ok(Caller::new(owner.user, owner.username, Some(owner.token), owner.expires_at))
     }
 
     /// The throttling key of password attempts on an account from an address: by the account's
@@ -271,14 +324,7 @@ impl Stratus {
         self.record_outcome(&key, checked.is_ok()).await?;
         let user = checked?;
         let record = self.db().user(user).await?;
-        Ok(Caller {
-            user,
-            username: record.username,
-            token: None,
-            expires_at: None,
-            ip: None,
-            lock_tokens: Vec::new(),
-        })
+        Ok(Caller::new(user, record.username, None, None))
     }
 
     /// [`authenticate_basic`](Self::authenticate_basic) with successes remembered for a
@@ -332,7 +378,7 @@ impl Stratus {
             return Err(ServiceError::NotFound);
         }
         let username = self.db().user(user).await?.username;
-        Ok(Caller { user, username, token: None, expires_at: None, ip: None, lock_tokens: Vec::new() })
+        Ok(Caller::new(user, username, None, None))
     }
 
     /// The CSRF token that goes with a browser session: derived from the session's secret, so

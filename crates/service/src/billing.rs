@@ -134,7 +134,7 @@ impl Stratus {
 
     pub async fn billing(&self, caller: &Caller) -> Result<BillingOverview> {
         let user = self.me(caller).await?;
-        let payments = self.db().payments(caller.user).await?;
+        let payments = self.db().payments(caller.user()).await?;
         Ok(BillingOverview { plan_gb: user.plan_gb, quota: user.quota, payments })
     }
 
@@ -164,7 +164,7 @@ impl Stratus {
             ));
         }
         if gb < user.plan_gb {
-            self.db().set_plan(caller.user, (gb > FREE_GB).then_some(gb), gb << 30).await?;
+            self.db().set_plan(caller.user(), (gb > FREE_GB).then_some(gb), gb << 30).await?;
             let quota = self.me(caller).await?.quota;
             return Ok(Checkout {
                 status: "applied".into(),
@@ -223,7 +223,7 @@ impl Stratus {
     /// [`verify_payment`](Self::verify_payment) for the payment's owner or an administrator.
     pub async fn verify_payment_for(&self, caller: &Caller, reference: &str) -> Result<Payment> {
         let payment = self.db().payment(reference).await?.ok_or(ServiceError::NotFound)?;
-        if payment.user_id != caller.user {
+        if payment.user_id != caller.user() {
             self.require_admin(caller).await.map_err(|_| ServiceError::NotFound)?;
         }
         self.verify_payment(reference).await

@@ -5,10 +5,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use stratus_core::{Action, Node, NodeId, NodeName};
+use stratus_core::{Node, NodeId, NodeName};
 pub use stratus_meta::DavLock;
 
-use crate::{Caller, Result, ServiceError, Stratus};
+use crate::{
+    Caller, Result, ServiceError, Stratus,
+    access::{Manage, Read, Write},
+};
 
 /// A path of the caller's drive, resolved.
 #[derive(Debug, Clone)]
@@ -45,7 +48,7 @@ impl Stratus {
                 }
             }
             _ => {
-                let user = self.db().user(caller.user).await?;
+                let user = self.db().user(caller.user()).await?;
                 (self.db().live_node(user.root_id).await?, segments)
             }
         };
@@ -98,7 +101,7 @@ impl Stratus {
 
     /// Every live child of a folder the caller may read, by name.
     pub async fn dav_children(&self, caller: &Caller, folder: NodeId) -> Result<Vec<Node>> {
-        self.authorize(Some(caller), folder, Action::Read).await?;
+        self.authorize::<Read>(Some(caller), folder).await?;
         Ok(self.db().all_children(folder).await?)
     }
 
@@ -124,7 +127,7 @@ impl Stratus {
     }
 
     pub async fn dav_props(&self, caller: &Caller, node: NodeId) -> Result<Props> {
-        self.authorize(Some(caller), node, Action::Read).await?;
+        self.authorize::<Read>(Some(caller), node).await?;
         Ok(self.db().dav_props(node).await?)
     }
 
@@ -134,7 +137,7 @@ impl Stratus {
         node: NodeId,
         changes: &[(String, Option<String>)],
     ) -> Result<()> {
-        self.authorize(Some(caller), node, Action::Write).await?;
+        self.authorize::<Write>(Some(caller), node).await?;
         if changes
             .iter()
             .any(|(name, value)| name.len() > 1024 || value.as_ref().is_some_and(|v| v.len() > 64 << 10))
@@ -163,11 +166,11 @@ impl Stratus {
             return Ok(copy);
         }
         // A folder without its members: an empty folder, in place of `replace`.
-        self.authorize(Some(caller), source.id, Action::Read).await?;
+        self.authorize::<Read>(Some(caller), source.id).await?;
         let copy = match replace {
             Some(old) => {
                 let name = NodeName::new(name)?;
-                let parent = self.authorize_folder(Some(caller), parent, Action::Write).await?.node;
+                let parent = self.authorize_folder::<Write>(Some(caller), parent).await?;
                 self.swap_in_empty_folder(caller, &parent, &name, old).await?
             }
             None => self.mkdir(Some(caller), parent, name).await?,
@@ -209,7 +212,7 @@ impl Stratus {
 
     /// The caller's unexpired locks.
     pub async fn dav_locks(&self, caller: &Caller) -> Result<Vec<DavLock>> {
-        Ok(self.db().dav_locks(caller.user, self.now()).await?)
+        Ok(self.db().dav_locks(caller.user(), self.now()).await?)
     }
 
     /// Locks `node` (at `path` in the caller's drive) unless a live lock of anyone's conflicts
@@ -225,16 +228,13 @@ impl Stratus {
         owner_xml: String,
         timeout_secs: i64,
     ) -> Result<DavLock> {
-        let access = self.access(Some(caller), node).await?;
-        if !access.role.allows(Action::Write) {
-            return Err(ServiceError::Forbidden("your role on this item does not allow locking it"));
-        }
+        let grant = self.authorize::<Manage>(Some(caller), node).await?;
         let ancestors: Vec<NodeId> =
             self.db().ancestry(node).await?.iter().map(|n| n.id).filter(|id| *id != node).collect();
         let timeout_secs = timeout_secs.clamp(1, MAX_LOCK_SECS);
         let lock = DavLock {
             token: format!("opaquelocktoken:{}", uuid::Uuid::new_v4()),
-            user: caller.user,
+            user: caller.user(),
             node: Some(node),
             path: path.to_string(),
             deep,
@@ -243,7 +243,7 @@ impl Stratus {
             timeout_secs,
             expires_at: self.now() + chrono::Duration::seconds(timeout_secs),
         };
-        if !self.db().take_dav_lock(&lock, access.node.owner_id, &ancestors, self.now()).await? {
+        if !self.db().take_dav_lock(&lock, grant.node().owner_id, &ancestors, self.now()).await? {
             return Err(ServiceError::Locked);
         }
         Ok(lock)
@@ -252,15 +252,15 @@ impl Stratus {
     pub async fn dav_refresh_lock(&self, caller: &Caller, token: &str, timeout_secs: i64) -> Result<bool> {
         let timeout_secs = timeout_secs.clamp(1, MAX_LOCK_SECS);
         let expires = self.now() + chrono::Duration::seconds(timeout_secs);
-        Ok(self.db().refresh_dav_lock(caller.user, token, timeout_secs, expires).await?)
+        Ok(self.db().refresh_dav_lock(caller.user(), token, timeout_secs, expires).await?)
     }
 
     pub async fn dav_unlock(&self, caller: &Caller, token: &str) -> Result<bool> {
-        Ok(self.db().delete_dav_lock(caller.user, token).await?)
+        Ok(self.db().delete_dav_lock(caller.user(), token).await?)
     }
 
     /// Drops the locks on `path` and below (deleted, or moved away).
     pub async fn dav_drop_locks(&self, caller: &Caller, path: &str) -> Result<()> {
-        Ok(self.db().delete_dav_locks_under(caller.user, path).await?)
+        Ok(self.db().delete_dav_locks_under(caller.user(), path).await?)
     }
 }

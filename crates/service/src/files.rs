@@ -6,12 +6,13 @@ use std::fmt::Display;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
 use stratus_blob::BlockStore;
-use stratus_core::{
-    Action, BLOCK_SIZE, BlockHash, ConflictPolicy, Node, NodeId, NodeName, UserId, VersionId,
-};
+use stratus_core::{BLOCK_SIZE, BlockHash, ConflictPolicy, Node, NodeId, NodeName, UserId, VersionId};
 use stratus_meta::{CommitFile, CommitTarget, NewVersion};
 
-use crate::{Caller, Result, ServiceError, Stratus};
+use crate::{
+    Caller, Result, ServiceError, Stratus,
+    access::{Drop, Grant, Read, Write},
+};
 
 /// Where an upload goes.
 #[derive(Debug, Clone)]
@@ -153,10 +154,10 @@ impl Stratus {
         parent: NodeId,
         name: &str,
         policy: ConflictPolicy,
-    ) -> Result<(Node, NodeName)> {
-        let parent = self.authorize_folder(Some(caller), parent, Action::Write).await?.node;
+    ) -> Result<(Grant<Write>, NodeName)> {
+        let parent = self.authorize_folder::<Write>(Some(caller), parent).await?;
         let name = NodeName::new(name)?;
-        self.check_clash(Some(caller), &parent, &name, policy).await?;
+        self.check_clash(Some(caller), parent.node(), &name, policy).await?;
         Ok((parent, name))
     }
 
@@ -172,9 +173,7 @@ impl Stratus {
         let existing = self.db().child_by_name(parent.id, name.as_str()).await?;
         match (existing, policy) {
             (Some(_), ConflictPolicy::Fail) => Err(ServiceError::NameConflict),
-            (Some(file), ConflictPolicy::Replace) => {
-                self.authorize(caller, file.id, Action::Write).await.map(drop)
-            }
+            (Some(file), ConflictPolicy::Replace) => self.authorize::<Write>(caller, file.id).await.map(drop),
             _ => Ok(()),
         }
     }
@@ -182,15 +181,9 @@ impl Stratus {
     /// Validates the target before a byte is read, so a bad request fails fast.
     async fn plan_upload(&self, caller: Option<&Caller>, target: &UploadTarget) -> Result<Plan> {
         match target {
-            UploadTarget::Existing(node) => {
-                let node = self.authorize(caller, *node, Action::Write).await?.node;
-                if node.is_folder() {
-                    return Err(ServiceError::invalid("not_a_file", "a folder has no content"));
-                }
-                Ok(Plan::Existing { node: node.id, owner: node.owner_id })
-            }
+            UploadTarget::Existing(node) => Plan::existing(self.authorize::<Write>(caller, *node).await?),
             UploadTarget::Named { parent, path, policy } => {
-                let parent = self.authorize_folder(caller, *parent, Action::Write).await?.node;
+                let parent = self.authorize_folder::<Write>(caller, *parent).await?;
                 let mut segments = path
                     .split('/')
                     .filter(|s| !s.is_empty())
@@ -198,15 +191,9 @@ impl Stratus {
                     .collect::<Result<Vec<_>, _>>()?;
                 let name = segments.pop().ok_or(stratus_core::NameError::Empty)?;
                 if segments.is_empty() {
-                    self.check_clash(caller, &parent, &name, *policy).await?;
+                    self.check_clash(caller, parent.node(), &name, *policy).await?;
                 }
-                Ok(Plan::Named {
-                    parent: parent.id,
-                    owner: parent.owner_id,
-                    folders: segments,
-                    name,
-                    policy: *policy,
-                })
+                Ok(Plan::named(parent, segments, name, *policy))
             }
         }
     }
@@ -278,12 +265,20 @@ impl Stratus {
         };
         let owner = plan.owner();
         let (target, name);
-        match plan {
-            Plan::Existing { node, .. } => target = CommitTarget::Existing(node),
-            Plan::Named { parent, folders, name: file, policy, .. } => {
-                let folder = self.ensure_folders(owner, parent, &folders).await?;
+        match plan.0 {
+            Target::Existing(file) => target = CommitTarget::Existing(file.node().id),
+            Target::Named { parent, folders, name: file, policy } => {
+                let folder = self.ensure_folders(&parent, &folders).await?;
                 name = file;
                 target = CommitTarget::Named { parent: folder, name: &name, policy };
+            }
+            Target::Dropped { folder, name: file } => {
+                name = file;
+                target = CommitTarget::Named {
+                    parent: folder.node().id,
+                    name: &name,
+                    policy: ConflictPolicy::KeepBoth,
+                };
             }
         }
         let commit = CommitFile { owner, target, version: &version, reserved, now: self.now() };
@@ -298,7 +293,7 @@ impl Stratus {
         caller: Option<&Caller>,
         node: NodeId,
     ) -> Result<Vec<stratus_core::Version>> {
-        let node = self.authorize(caller, node, Action::Read).await?.node;
+        let node = self.authorize::<Read>(caller, node).await?.into_node();
         if node.is_folder() {
             return Err(ServiceError::invalid("not_a_file", "a folder has no versions"));
         }
@@ -312,7 +307,7 @@ impl Stratus {
         node: NodeId,
         version: VersionId,
     ) -> Result<Download> {
-        let node = self.authorize(caller, node, Action::Read).await?.node;
+        let node = self.authorize::<Read>(caller, node).await?.into_node();
         let content = self.db().version_content(node.id, version).await?;
         Ok(Download {
             node,
@@ -325,7 +320,7 @@ impl Stratus {
 
     /// Makes an older version current again (as a new version; the history is kept).
     pub async fn restore_version(&self, caller: &Caller, node: NodeId, version: VersionId) -> Result<Node> {
-        let node = self.authorize(Some(caller), node, Action::Write).await?.node;
+        let node = self.authorize::<Write>(Some(caller), node).await?.into_node();
         if node.is_folder() {
             return Err(ServiceError::invalid("not_a_file", "a folder has no versions"));
         }
@@ -334,12 +329,13 @@ impl Stratus {
 
     /// A file's current content, ready to stream.
     pub async fn download(&self, caller: Option<&Caller>, node: NodeId) -> Result<Download> {
-        let node = self.authorize(caller, node, Action::Read).await?.node;
-        self.content_of(node).await
+        let file = self.authorize::<Read>(caller, node).await?;
+        self.content_of(&file).await
     }
 
-    /// The content of a node the caller was already allowed to read.
-    pub(crate) async fn content_of(&self, node: Node) -> Result<Download> {
+    /// The content of a file the caller holds a grant to read.
+    pub(crate) async fn content_of(&self, file: &Grant<Read>) -> Result<Download> {
+        let node = file.node().clone();
         let version =
             node.version_id.ok_or_else(|| ServiceError::invalid("not_a_file", "a folder has no content"))?;
         let content = self.db().content(version).await?;
@@ -353,17 +349,45 @@ impl Stratus {
     }
 }
 
-/// An authorised upload target.
-pub(crate) enum Plan {
-    Existing { node: NodeId, owner: UserId },
-    Named { parent: NodeId, owner: UserId, folders: Vec<NodeName>, name: NodeName, policy: ConflictPolicy },
+/// An authorised upload target: made only from a grant to write there.
+pub(crate) struct Plan(Target);
+
+enum Target {
+    Existing(Grant<Write>),
+    Named { parent: Grant<Write>, folders: Vec<NodeName>, name: NodeName, policy: ConflictPolicy },
+    Dropped { folder: Grant<Drop>, name: NodeName },
 }
 
 impl Plan {
+    /// A new version of the file.
+    pub fn existing(file: Grant<Write>) -> Result<Self> {
+        if file.node().is_folder() {
+            return Err(ServiceError::invalid("not_a_file", "a folder has no content"));
+        }
+        Ok(Self(Target::Existing(file)))
+    }
+
+    /// A file `name` inside `folders` (created as needed) inside `parent`.
+    pub fn named(
+        parent: Grant<Write>,
+        folders: Vec<NodeName>,
+        name: NodeName,
+        policy: ConflictPolicy,
+    ) -> Self {
+        Self(Target::Named { parent, folders, name, policy })
+    }
+
+    /// A file dropped through a link: a clash keeps both.
+    pub fn dropped(folder: Grant<Drop>, name: NodeName) -> Self {
+        Self(Target::Dropped { folder, name })
+    }
+
     /// Whose drive, and quota, the file goes to.
     fn owner(&self) -> UserId {
-        match self {
-            Self::Existing { owner, .. } | Self::Named { owner, .. } => *owner,
+        match &self.0 {
+            Target::Existing(file) => file.node().owner_id,
+            Target::Named { parent, .. } => parent.node().owner_id,
+            Target::Dropped { folder, .. } => folder.node().owner_id,
         }
     }
 }

@@ -229,7 +229,7 @@ impl Stratus {
     }
 
     pub(crate) async fn require_admin(&self, caller: &Caller) -> Result<()> {
-        if !self.db().user(caller.user).await?.is_admin {
+        if !self.db().user(caller.user()).await?.is_admin {
             return Err(ServiceError::Forbidden("administrators only"));
         }
         Ok(())

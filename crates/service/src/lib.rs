@@ -264,7 +264,7 @@ impl Stratus {
     /// Fails fast when `bytes` more would not fit the caller's quota (the atomic guard is the
     /// reservation an upload takes; this only spares reading a body that cannot fit).
     pub async fn ensure_room(&self, caller: &Caller, bytes: u64) -> Result<()> {
-        let quota = self.db().user(caller.user).await?.quota;
+        let quota = self.db().user(caller.user()).await?.quota;
         if quota.used.saturating_add(bytes) > quota.limit {
             return Err(ServiceError::QuotaExceeded);
         }

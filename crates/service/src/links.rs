@@ -5,10 +5,15 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
-use stratus_core::{Action, ConflictPolicy, Link, LinkId, Node, NodeId, NodeName, UrlId};
+use stratus_core::{Link, LinkId, Node, NodeId, NodeName, UrlId};
 use stratus_meta::{LinkRecord, NewLink};
 
-use crate::{Caller, Page, Result, ServiceError, Stratus, Uploaded, files::Plan, tree::ListQuery};
+use crate::{
+    Caller, Page, Result, ServiceError, Stratus, Uploaded,
+    access::{Manage, Read},
+    files::Plan,
+    tree::ListQuery,
+};
 
 const MAX_LINK_PASSWORD: usize = 1024;
 /// What a link grant starts with (see `link_grant`).
@@ -26,17 +31,42 @@ pub struct LinkOptions {
 }
 
 /// A visitor's view through a link: the link, its node, and the node `path` names inside it.
+/// Only [`Stratus::visit`] makes one (its fields are private), after checking the link is
+/// active and unexpired and its password was given: holding one is the visitor's grant.
+/// Making one up does not compile:
+///
+/// ```compile_fail,E0451
+/// fn forge(link: stratus_core::Link, node: stratus_core::Node) -> stratus_service::LinkVisit {
+///     stratus_service::LinkVisit { link, root: node.clone(), target: node }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct LinkVisit {
-    pub link: Link,
-    pub root: Node,
-    pub target: Node,
+    link: Link,
+    root: Node,
+    target: Node,
+}
+
+impl LinkVisit {
+    pub fn link(&self) -> &Link {
+        &self.link
+    }
+
+    /// The link's own node.
+    pub fn root(&self) -> &Node {
+        &self.root
+    }
+
+    /// The node the visited path names inside the link.
+    pub fn target(&self) -> &Node {
+        &self.target
+    }
 }
 
 impl Stratus {
     /// Creates a public link (owner or editor). The token carries 256 random bits.
     pub async fn create_link(&self, caller: &Caller, node: NodeId, o: LinkOptions) -> Result<Link> {
-        let node = self.authorize_manage(caller, node).await?.node;
+        let node = self.authorize::<Manage>(Some(caller), node).await?.into_node();
         if o.expires_at.is_some_and(|t| t <= self.now()) {
             return Err(ServiceError::invalid("invalid_expiry", "the expiry is in the past"));
         }
@@ -66,7 +96,7 @@ impl Stratus {
                 id: LinkId::new(),
                 node: node.id,
                 owner: node.owner_id,
-                created_by: caller.user,
+                created_by: caller.user(),
                 token: &token,
                 password_hash: password_hash.as_deref(),
                 expires_at: o.expires_at,
@@ -85,14 +115,14 @@ impl Stratus {
     }
 
     pub async fn links(&self, caller: &Caller, node: NodeId) -> Result<Vec<Link>> {
-        self.authorize_manage(caller, node).await?;
+        self.authorize::<Manage>(Some(caller), node).await?;
         Ok(self.db().links_of(node).await?)
     }
 
     /// The link, if the caller may manage links on its node.
     async fn managed_link(&self, caller: &Caller, link: LinkId) -> Result<LinkRecord> {
         let record = self.db().link(link).await?;
-        self.authorize_manage(caller, record.link.node_id).await?;
+        self.authorize::<Manage>(Some(caller), record.link.node_id).await?;
         Ok(record)
     }
 
@@ -163,13 +193,7 @@ impl Stratus {
 
     /// A page of a folder seen through a link (not for file drops).
     pub async fn visit_children(&self, visit: &LinkVisit, q: &ListQuery) -> Result<Page> {
-        if visit.link.upload_only {
-            return Err(ServiceError::Forbidden("this link only accepts uploads"));
-        }
-        if !visit.target.is_folder() {
-            return Err(ServiceError::invalid("not_a_folder", "this item is not a folder"));
-        }
-        self.list_folder(&visit.target, q).await
+        self.list_folder(&visit.read_grant()?.folder()?, q).await
     }
 
     /// Counts a download through a link against its limit, atomically.
@@ -191,10 +215,7 @@ impl Stratus {
         visit: &LinkVisit,
         delivers: impl FnOnce(&crate::Download) -> bool,
     ) -> Result<crate::Download> {
-        if visit.link.upload_only {
-            return Err(ServiceError::Forbidden("this link only accepts uploads"));
-        }
-        let file = self.content_of(visit.target.clone()).await?;
+        let file = self.content_of(&visit.read_grant()?).await?;
         if delivers(&file) {
             self.count_link_download(visit).await?;
         }
@@ -204,13 +225,11 @@ impl Stratus {
     /// The folder a link (or a path inside it) names, as a ZIP archive: counted against the
     /// link's download limit unless only its headers are asked for (`head`).
     pub async fn link_zip(&self, visit: &LinkVisit, head: bool) -> Result<(String, crate::ZipStream)> {
-        if visit.link.upload_only {
-            return Err(ServiceError::Forbidden("this link only accepts uploads"));
-        }
+        let folder = visit.read_grant()?;
         if !head {
             self.count_link_download(visit).await?;
         }
-        self.zip_of(visit.target.clone()).await
+        self.zip_of(folder).await
     }
 
     /// Uploads through a file-drop link into its folder (or a folder inside it), charged to the
@@ -226,20 +245,8 @@ impl Stratus {
         S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        if !visit.link.upload_only {
-            return Err(ServiceError::Forbidden("this link does not accept uploads"));
-        }
-        if !visit.target.is_folder() {
-            return Err(ServiceError::invalid("not_a_folder", "files are dropped into a folder"));
-        }
-        let name = NodeName::new(name)?;
-        let plan = Plan::Named {
-            parent: visit.target.id,
-            owner: visit.target.owner_id,
-            folders: Vec::new(),
-            name,
-            policy: ConflictPolicy::KeepBoth,
-        };
+        let folder = visit.drop_grant()?;
+        let plan = Plan::dropped(folder, NodeName::new(name)?);
         self.upload_planned(plan, declared, body).await
     }
 
@@ -251,7 +258,7 @@ impl Stratus {
         node: NodeId,
         expires_in: u64,
     ) -> Result<(String, DateTime<Utc>)> {
-        let node = self.authorize(Some(caller), node, Action::Read).await?.node;
+        let node = self.authorize::<Read>(Some(caller), node).await?.into_node();
         if node.is_folder() {
             return Err(ServiceError::invalid("not_a_file", "only files have download URLs"));
         }
@@ -263,7 +270,7 @@ impl Stratus {
         }
         let url = UrlId::new();
         let expires_at = self.now() + chrono::Duration::seconds(expires_in as i64);
-        self.db().insert_download_url(url, node.id, caller.user, self.now(), expires_at).await?;
+        self.db().insert_download_url(url, node.id, caller.user(), self.now(), expires_at).await?;
         let expires = expires_at.timestamp();
         let signature = hex::encode(self.url_mac(url, node.id, expires).await?.finalize().into_bytes());
         Ok((format!("/dl/{}?key={url}&expires={expires}&signature={signature}", node.id), expires_at))
@@ -291,8 +298,8 @@ impl Stratus {
             return Err(ServiceError::NotFound);
         }
         let maker = self.caller_for(maker).await?;
-        let node = self.authorize(Some(&maker), node, Action::Read).await?.node;
-        self.content_of(node).await
+        let file = self.authorize::<Read>(Some(&maker), node).await?;
+        self.content_of(&file).await
     }
 
     /// The live download URLs of a file, for those who manage it (owner and editors).
@@ -301,15 +308,15 @@ impl Stratus {
         caller: &Caller,
         node: NodeId,
     ) -> Result<Vec<stratus_core::DownloadUrlInfo>> {
-        self.authorize_manage(caller, node).await?;
+        self.authorize::<Manage>(Some(caller), node).await?;
         Ok(self.db().download_urls(node, self.now()).await?)
     }
 
     /// Revokes a download URL: its maker, or anyone who manages its file, may.
     pub async fn revoke_download_url(&self, caller: &Caller, url: UrlId) -> Result<()> {
         let (node, maker) = self.db().download_url(url).await?;
-        if maker != caller.user {
-            self.authorize_manage(caller, node).await?;
+        if maker != caller.user() {
+            self.authorize::<Manage>(Some(caller), node).await?;
         }
         self.db().delete_download_url(url).await?;
         self.audit(

@@ -19,7 +19,7 @@ impl Stratus {
                 "a display name is at most 100 characters, without control characters",
             ));
         }
-        self.db().set_display_name(caller.user, Some(name).filter(|n| !n.is_empty())).await?;
+        self.db().set_display_name(caller.user(), Some(name).filter(|n| !n.is_empty())).await?;
         self.me(caller).await
     }
 
@@ -50,12 +50,12 @@ impl Stratus {
                 format!("a profile photo is at most {MAX_PHOTO_SIDE} × {MAX_PHOTO_SIDE} pixels"),
             ));
         }
-        self.db().set_photo(caller.user, Some((media_type, bytes))).await?;
+        self.db().set_photo(caller.user(), Some((media_type, bytes))).await?;
         self.me(caller).await
     }
 
     pub async fn delete_photo(&self, caller: &Caller) -> Result<()> {
-        Ok(self.db().set_photo(caller.user, None).await?)
+        Ok(self.db().set_photo(caller.user(), None).await?)
     }
 
     /// A user's photo (media type, bytes), for any signed-in user.

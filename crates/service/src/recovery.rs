@@ -38,7 +38,7 @@ impl Stratus {
 
     /// Sends the caller a new verification link, unless the address is verified already.
     pub async fn resend_verification(&self, caller: &Caller) -> Result<()> {
-        let user = self.db().user(caller.user).await?;
+        let user = self.db().user(caller.user()).await?;
         if user.email_verified {
             return Err(ServiceError::conflict(
                 "email_already_verified",

@@ -71,7 +71,7 @@ impl Who {
 
 impl From<&Caller> for Who {
     fn from(c: &Caller) -> Self {
-        Self { id: Some(c.user), name: Some(c.username.clone()), ip: c.ip }
+        Self { id: Some(c.user()), name: Some(c.username().to_string()), ip: c.ip() }
     }
 }
 

@@ -8,7 +8,10 @@ use chrono::{DateTime, Utc};
 use stratus_core::{BLOCK_SIZE, BlockHash, ConflictPolicy, ContentHasher, NodeId, NodeName, VersionId};
 use stratus_meta::{CommitFile, CommitTarget, NewVersion, UploadSession};
 
-use crate::{Caller, Result, ServiceError, Stratus, Uploaded};
+use crate::{
+    Caller, Result, ServiceError, Stratus, Uploaded,
+    access::{Grant, Write},
+};
 
 /// A new session's declaration.
 #[derive(Debug, Clone)]
@@ -39,6 +42,7 @@ impl Stratus {
     /// Opens a session: checks the target, reserves the quota, and answers the missing blocks.
     pub async fn start_upload(&self, caller: &Caller, n: NewUpload) -> Result<SessionState> {
         let (parent, name) = self.upload_target(caller, n.parent, &n.name, n.policy).await?;
+        let parent = parent.node();
         let blocks = n
             .blocks
             .iter()
@@ -60,7 +64,7 @@ impl Stratus {
         let session = UploadSession {
             id,
             owner: parent.owner_id,
-            created_by: caller.user,
+            created_by: caller.user(),
             parent: parent.id,
             name: name.as_str().to_string(),
             policy: n.policy,
@@ -81,7 +85,7 @@ impl Stratus {
     /// block, so a declared hash is no oracle for others' content. Identical bytes from two
     /// users are still stored once: the second user sends them, the store keeps one copy.
     async fn session_state(&self, caller: &Caller, s: &UploadSession) -> Result<SessionState> {
-        let known = self.db().known_blocks(caller.user, &s.blocks).await?;
+        let known = self.db().known_blocks(caller.user(), &s.blocks).await?;
         let mut missing = Vec::new();
         for (i, hash) in s.blocks.iter().enumerate() {
             if !known.contains(hash) || !self.blocks().touch(*hash).await? {
@@ -93,24 +97,24 @@ impl Stratus {
 
     /// The caller's live session, if they may still write where it goes: checked at every
     /// step (each block, the commit), so a share revoked mid-upload stops it.
-    async fn own_session(&self, caller: &Caller, id: VersionId) -> Result<UploadSession> {
+    async fn own_session(&self, caller: &Caller, id: VersionId) -> Result<(UploadSession, Grant<Write>)> {
         let session = self.db().session(id).await?;
-        if session.created_by != caller.user || session.expires_at <= self.now() {
+        if session.created_by != caller.user() || session.expires_at <= self.now() {
             return Err(ServiceError::NotFound);
         }
-        self.upload_target(caller, session.parent, &session.name, session.policy).await?;
-        Ok(session)
+        let (parent, _) = self.upload_target(caller, session.parent, &session.name, session.policy).await?;
+        Ok((session, parent))
     }
 
     /// What a session still lacks (to resume after an interruption).
     pub async fn upload_state(&self, caller: &Caller, id: VersionId) -> Result<SessionState> {
-        let session = self.own_session(caller, id).await?;
+        let (session, _) = self.own_session(caller, id).await?;
         self.session_state(caller, &session).await
     }
 
     /// Receives block `index`: it must be the declared length and hash to the declared digest.
     pub async fn put_block(&self, caller: &Caller, id: VersionId, index: u64, data: Bytes) -> Result<()> {
-        let session = self.own_session(caller, id).await?;
+        let (session, _) = self.own_session(caller, id).await?;
         let Some(hash) = usize::try_from(index).ok().and_then(|i| session.blocks.get(i)) else {
             return Err(ServiceError::NotFound);
         };
@@ -125,12 +129,12 @@ impl Stratus {
         self.0.counters.block_bytes.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let pool = self.pool_of(session.owner).await?;
         self.blocks().put_checked(&pool, data, *hash).await?;
-        Ok(self.db().add_known_block(caller.user, *hash).await?)
+        Ok(self.db().add_known_block(caller.user(), *hash).await?)
     }
 
     /// Creates the file (or its new version) from the session's blocks, atomically.
     pub async fn commit_session(&self, caller: &Caller, id: VersionId) -> Result<Uploaded> {
-        let session = self.own_session(caller, id).await?;
+        let (session, parent) = self.own_session(caller, id).await?;
         let state = self.session_state(caller, &session).await?;
         if !state.missing.is_empty() {
             return Err(ServiceError::Conflict {
@@ -148,7 +152,7 @@ impl Stratus {
         let name = NodeName::new(&session.name)?;
         let commit = CommitFile {
             owner: session.owner,
-            target: CommitTarget::Named { parent: session.parent, name: &name, policy: session.policy },
+            target: CommitTarget::Named { parent: parent.node().id, name: &name, policy: session.policy },
             version: &version,
             reserved: session.size > 0,
             now: self.now(),
@@ -161,7 +165,7 @@ impl Stratus {
 
     /// Abandons a session and gives its quota back (also after the caller lost access).
     pub async fn abort_upload(&self, caller: &Caller, id: VersionId) -> Result<()> {
-        if self.db().session(id).await?.created_by != caller.user {
+        if self.db().session(id).await?.created_by != caller.user() {
             return Err(ServiceError::NotFound);
         }
         self.db().delete_session(id).await?;

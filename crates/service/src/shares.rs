@@ -1,21 +1,21 @@
 //! Sharing with users: share, list, change role, revoke, and "shared with me".
 
-use stratus_core::{Action, NodeId, Role, Share, ShareId, SharedItem};
+use stratus_core::{NodeId, Role, Share, ShareId, SharedItem};
 
-use crate::{Caller, Result, ServiceError, Stratus};
+use crate::{Caller, Result, ServiceError, Stratus, access::Share as MayShare};
 
 impl Stratus {
     /// Shares a node with the user named `user` (username or email). Sharing with the same
     /// user again changes the role; only the owner may share.
     pub async fn share(&self, caller: &Caller, node: NodeId, user: &str, role: Role) -> Result<Share> {
-        let node = self.authorize(Some(caller), node, Action::Share).await?.node;
+        let node = self.authorize::<MayShare>(Some(caller), node).await?.into_node();
         if role == Role::Owner {
             return Err(ServiceError::invalid("invalid_role", "a share is `viewer` or `editor`"));
         }
         // Whether a name or email has an account is what a miss tells: misses are throttled per
         // caller (20 an hour), so the share dialog cannot be used to sweep for accounts.
         let Some((grantee, _)) = self.db().find_user(&user.trim().to_lowercase()).await? else {
-            self.rate(&format!("share:miss:{}", caller.user), 20, chrono::Duration::hours(1)).await?;
+            self.rate(&format!("share:miss:{}", caller.user()), 20, chrono::Duration::hours(1)).await?;
             return Err(ServiceError::invalid("unknown_user", "no user has this username or email"));
         };
         if grantee == node.owner_id {
@@ -29,7 +29,7 @@ impl Stratus {
 
     /// The node's shares (owner only).
     pub async fn shares(&self, caller: &Caller, node: NodeId) -> Result<Vec<Share>> {
-        self.authorize(Some(caller), node, Action::Share).await?;
+        self.authorize::<MayShare>(Some(caller), node).await?;
         Ok(self.db().shares_of(node).await?)
     }
 
@@ -40,7 +40,7 @@ impl Stratus {
         share: ShareId,
         role: Role,
     ) -> Result<Share> {
-        self.authorize(Some(caller), node, Action::Share).await?;
+        self.authorize::<MayShare>(Some(caller), node).await?;
         if role == Role::Owner {
             return Err(ServiceError::invalid("invalid_role", "a share is `viewer` or `editor`"));
         }
@@ -60,8 +60,8 @@ impl Stratus {
         if found.node_id != node {
             return Err(ServiceError::NotFound);
         }
-        if found.user_id != caller.user {
-            self.authorize(Some(caller), node, Action::Share).await?;
+        if found.user_id != caller.user() {
+            self.authorize::<MayShare>(Some(caller), node).await?;
         }
         self.db().delete_share(share).await?;
         self.audit(
@@ -76,7 +76,7 @@ impl Stratus {
     }
 
     pub async fn shared_with_me(&self, caller: &Caller) -> Result<Vec<SharedItem>> {
-        Ok(self.db().shared_with(caller.user).await?)
+        Ok(self.db().shared_with(caller.user()).await?)
     }
 }
 

@@ -11,13 +11,13 @@ impl Stratus {
     /// The caller's usage: by category, in the trash, in older versions, and over time. Every
     /// figure is computed from the stored data, so it always equals a recount.
     pub async fn stats(&self, caller: &Caller) -> Result<UserStats> {
-        let user = self.db().user(caller.user).await?;
-        let usage = self.db().usage(caller.user).await?;
+        let user = self.db().user(caller.user()).await?;
+        let usage = self.db().usage(caller.user()).await?;
         let now = self.now();
         let today = now.format("%Y-%m-%d").to_string();
         let files: u64 = usage.by_category.iter().map(|c| c.files).sum();
         let mut daily =
-            self.db().daily_usage(caller.user, now - chrono::Duration::days(SERIES_DAYS - 1)).await?;
+            self.db().daily_usage(caller.user(), now - chrono::Duration::days(SERIES_DAYS - 1)).await?;
         daily.retain(|d| d.day != today);
         daily.push(DailyUsage { day: today, bytes: user.quota.used, files });
         Ok(UserStats {

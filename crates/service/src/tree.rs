@@ -2,12 +2,13 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
-use stratus_core::{
-    Action, Node, NodeId, NodeKind, NodeName, PublicAccess, Role, SortKey, SortOrder, UserId,
-};
+use stratus_core::{Node, NodeId, NodeKind, NodeName, PublicAccess, Role, SortKey, SortOrder, UserId};
 use stratus_meta::{ChildCursor, CursorKey, NewFolder, NodeChange, Replacing};
 
-use crate::{Caller, Result, ServiceError, Stratus};
+use crate::{
+    Caller, Result, ServiceError, Stratus,
+    access::{Adds, Grant, Read, Write},
+};
 
 pub const DEFAULT_PAGE: u32 = 100;
 pub const MAX_PAGE: u32 = 1000;
@@ -87,35 +88,19 @@ fn decode_cursor(sort: SortKey, raw: &str) -> Result<ChildCursor> {
 }
 
 impl Stratus {
-    /// A live node the caller may act on (today: one they own).
-    pub(crate) async fn owned(&self, user: UserId, node: NodeId) -> Result<Node> {
-        let node = self.db().live_node(node).await?;
-        if node.owner_id != user {
-            return Err(ServiceError::NotFound);
-        }
-        Ok(node)
-    }
-
-    pub(crate) async fn owned_folder(&self, user: UserId, node: NodeId) -> Result<Node> {
-        let node = self.owned(user, node).await?;
-        if !node.is_folder() {
-            return Err(ServiceError::invalid("not_a_folder", "this item is not a folder"));
-        }
-        Ok(node)
-    }
-
     pub async fn node(&self, caller: Option<&Caller>, node: NodeId) -> Result<Node> {
-        Ok(self.authorize(caller, node, Action::Read).await?.node)
+        Ok(self.authorize::<Read>(caller, node).await?.into_node())
     }
 
     /// One page of a folder, in one query whatever the folder's size.
     pub async fn children(&self, caller: Option<&Caller>, folder: NodeId, q: &ListQuery) -> Result<Page> {
-        let folder = self.authorize_folder(caller, folder, Action::Read).await?.node;
+        let folder = self.authorize_folder::<Read>(caller, folder).await?;
         self.list_folder(&folder, q).await
     }
 
-    /// One page of a folder the caller was already allowed to read.
-    pub(crate) async fn list_folder(&self, folder: &Node, q: &ListQuery) -> Result<Page> {
+    /// One page of a folder the caller holds a grant to read.
+    pub(crate) async fn list_folder(&self, folder: &Grant<Read>, q: &ListQuery) -> Result<Page> {
+        let folder = folder.node();
         let limit = q.limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(ServiceError::BadRequest {
@@ -148,15 +133,15 @@ impl Stratus {
                 message: format!("limit is 1 to {MAX_SEARCH_HITS}"),
             });
         }
-        let hits = self.db().search(caller.user, text, limit).await?;
+        let hits = self.db().search(caller.user(), text, limit).await?;
         Ok(hits.into_iter().map(|(node, folder_path)| SearchHit { node, folder_path }).collect())
     }
 
     /// Creates a folder (owned by the parent's owner, whoever the caller).
     pub async fn mkdir(&self, caller: Option<&Caller>, parent: NodeId, name: &str) -> Result<Node> {
         let name = NodeName::new(name)?;
-        let parent = self.authorize_folder(caller, parent, Action::Write).await?.node;
-        self.create_folder(parent.owner_id, parent.id, &name).await
+        let parent = self.authorize_folder::<Write>(caller, parent).await?;
+        self.create_folder(parent.node().owner_id, parent.node().id, &name).await
     }
 
     async fn create_folder(&self, owner: UserId, parent: NodeId, name: &NodeName) -> Result<Node> {
@@ -171,14 +156,15 @@ impl Stratus {
         Ok(self.db().create_folder(&folder).await?)
     }
 
-    /// Walks `segments` down from `from`, creating each missing folder (`mkdir -p`).
-    pub(crate) async fn ensure_folders(
+    /// Walks `segments` down from a folder the caller may add to, creating each missing
+    /// folder (`mkdir -p`).
+    pub(crate) async fn ensure_folders<P: Adds>(
         &self,
-        owner: UserId,
-        from: NodeId,
+        from: &Grant<P>,
         segments: &[NodeName],
     ) -> Result<NodeId> {
-        let mut at = from;
+        let owner = from.node().owner_id;
+        let mut at = from.node().id;
         for name in segments {
             at = match self.db().child_by_name(at, name.as_str()).await? {
                 Some(node) if node.is_folder() => node.id,
@@ -214,8 +200,8 @@ impl Stratus {
         u: NodeUpdate,
         replace: Option<NodeId>,
     ) -> Result<Node> {
-        let access = self.authorize(Some(caller), node, Action::Write).await?;
-        let node = &access.node;
+        let access = self.authorize::<Write>(Some(caller), node).await?;
+        let node = access.node();
         let moves = u.parent_id.filter(|p| Some(*p) != node.parent_id);
         if node.parent_id.is_none() && (u.name.is_some() || moves.is_some()) {
             return Err(ServiceError::invalid("root_folder", "the root folder cannot be renamed or moved"));
@@ -228,14 +214,15 @@ impl Stratus {
         }
         let name = u.name.as_deref().map(NodeName::new).transpose()?;
         if let Some(parent) = moves {
-            let dest = self.authorize_folder(Some(caller), parent, Action::Write).await?;
-            if dest.node.owner_id != node.owner_id {
+            let dest = self.authorize_folder::<Write>(Some(caller), parent).await?;
+            if dest.node().owner_id != node.owner_id {
                 return Err(ServiceError::invalid(
                     "cross_owner_move",
                     "items move only within one drive; copy instead",
                 ));
             }
-            let within = access.role == Role::Owner || dest.roots.iter().any(|r| access.roots.contains(r));
+            let within =
+                access.role() == Role::Owner || dest.roots().iter().any(|r| access.roots().contains(r));
             if !within {
                 return Err(ServiceError::Forbidden(
                     "only the owner can move an item out of a shared folder",
@@ -281,11 +268,11 @@ impl Stratus {
         name: Option<&str>,
         replace: Option<NodeId>,
     ) -> Result<Node> {
-        let source = self.authorize(Some(caller), source, Action::Read).await?.node;
+        let source = self.authorize::<Read>(Some(caller), source).await?.into_node();
         if source.parent_id.is_none() {
             return Err(ServiceError::invalid("root_folder", "the root folder cannot be copied"));
         }
-        let parent = self.authorize_folder(Some(caller), parent, Action::Write).await?.node;
+        let parent = self.authorize_folder::<Write>(Some(caller), parent).await?.into_node();
         if source.is_folder() && self.db().is_within(parent.id, source.id).await? {
             return Err(ServiceError::invalid("invalid_move", "a folder cannot be copied into itself"));
         }
@@ -305,7 +292,7 @@ impl Stratus {
 
     /// The caller's node at `path` (`/` is their root; segments are NFC-normalised).
     pub async fn by_path(&self, caller: &Caller, path: &str) -> Result<Node> {
-        let user = self.db().user(caller.user).await?;
+        let user = self.db().user(caller.user()).await?;
         let mut node = self.db().live_node(user.root_id).await?;
         for segment in path.split('/').filter(|s| !s.is_empty()) {
             let name = NodeName::new(segment)?;
@@ -315,7 +302,7 @@ impl Stratus {
     }
 
     /// The path of a live node, e.g. `/Photos/2024` (`/` for the root).
-    pub async fn path_of(&self, node: NodeId) -> Result<String> {
+    pub(crate) async fn path_of(&self, node: NodeId) -> Result<String> {
         let chain = self.db().ancestry(node).await?;
         let names: Vec<&str> = chain.iter().skip(1).map(|n| n.name.as_str()).collect();
         Ok(format!("/{}", names.join("/")))
@@ -332,10 +319,11 @@ impl Stratus {
     pub(crate) async fn swap_in_empty_folder(
         &self,
         caller: &Caller,
-        parent: &Node,
+        parent: &Grant<Write>,
         name: &NodeName,
         old: NodeId,
     ) -> Result<Node> {
+        let parent = parent.node();
         let (node, path) = self.deletable(caller, old).await?;
         let now = self.now();
         let folder = NewFolder {
@@ -351,17 +339,17 @@ impl Stratus {
 
     /// A node the caller may send to the trash, and the path of the folder it is in.
     async fn deletable(&self, caller: &Caller, node: NodeId) -> Result<(Node, String)> {
-        let access = self.authorize(Some(caller), node, Action::Write).await?;
-        let Some(parent) = access.node.parent_id else {
+        let access = self.authorize::<Write>(Some(caller), node).await?;
+        let Some(parent) = access.node().parent_id else {
             return Err(ServiceError::invalid("root_folder", "the root folder cannot be deleted"));
         };
         if access.is_grant_root() {
             return Err(ServiceError::Forbidden("only the owner can delete a shared item"));
         }
-        if access.node.is_folder() {
+        if access.node().is_folder() {
             self.ensure_unlocked(Some(caller), &access, true).await?;
         }
-        Ok((access.node, self.path_of(parent).await?))
+        Ok((access.into_node(), self.path_of(parent).await?))
     }
 }
 

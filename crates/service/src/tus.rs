@@ -96,9 +96,10 @@ impl Stratus {
     pub async fn tus_create(&self, caller: &Caller, c: TusCreate) -> Result<TusState> {
         let parent = match c.parent {
             Some(p) => p,
-            None => self.db().user(caller.user).await?.root_id,
+            None => self.db().user(caller.user()).await?.root_id,
         };
         let (parent, name) = self.upload_target(caller, parent, &c.filename, c.policy).await?;
+        let parent = parent.node();
         let id = VersionId::new();
         let expires_at = self.now() + self.0.settings.reservation_ttl;
         let reserved = c.length.unwrap_or(0);
@@ -108,7 +109,7 @@ impl Stratus {
         let upload = TusUpload {
             id,
             owner: parent.owner_id,
-            created_by: caller.user,
+            created_by: caller.user(),
             parent: parent.id,
             name: name.as_str().to_string(),
             policy: c.policy,
@@ -127,7 +128,7 @@ impl Stratus {
     /// The caller's live upload, if they may still write where it goes.
     async fn own_tus(&self, caller: &Caller, id: VersionId) -> Result<TusUpload> {
         let upload = self.db().tus(id).await?;
-        if upload.created_by != caller.user || upload.expires_at <= self.now() {
+        if upload.created_by != caller.user() || upload.expires_at <= self.now() {
             return Err(ServiceError::NotFound);
         }
         self.upload_target(caller, upload.parent, &upload.name, upload.policy).await?;
@@ -381,13 +382,7 @@ impl Stratus {
             let store = store.clone();
             async move { store.get(hash).await.map_err(|e| e.to_string()) }
         });
-        let plan = Plan::Named {
-            parent: parent.id,
-            owner: parent.owner_id,
-            folders: Vec::new(),
-            name,
-            policy: upload.policy,
-        };
+        let plan = Plan::named(parent, Vec::new(), name, upload.policy);
         let done =
             self.upload_reserved(plan, upload.length, stream, Some((upload.id, upload.reserved))).await?;
         self.db().delete_tus(upload.id).await?;
@@ -396,7 +391,7 @@ impl Stratus {
 
     /// Termination: the upload, its bytes and its reservation go.
     pub async fn tus_terminate(&self, caller: &Caller, id: VersionId) -> Result<()> {
-        if self.db().tus(id).await?.created_by != caller.user {
+        if self.db().tus(id).await?.created_by != caller.user() {
             return Err(ServiceError::NotFound);
         }
         self.drop_tus(id).await

@@ -7,9 +7,12 @@
 use bytes::Bytes;
 use chrono::{Datelike, Timelike};
 use futures_util::{Stream, StreamExt};
-use stratus_core::{Action, Node, NodeId};
+use stratus_core::{Node, NodeId};
 
-use crate::{Caller, Result, ServiceError, Stratus};
+use crate::{
+    Caller, Result, ServiceError, Stratus,
+    access::{Grant, Read},
+};
 
 const U32_MAX: u64 = 0xFFFF_FFFF;
 const FLAG_DESCRIPTOR: u16 = 1 << 3;
@@ -183,14 +186,16 @@ fn local_header(name: &str, flags: u16, time: u16, date: u16, zip64: bool) -> Ve
 impl Stratus {
     /// A folder the caller may read, as a streamed ZIP archive: its name and its bytes.
     pub async fn zip(&self, caller: Option<&Caller>, folder: NodeId) -> Result<(String, ZipStream)> {
-        let folder = self.authorize_folder(caller, folder, Action::Read).await?.node;
+        let folder = self.authorize_folder::<Read>(caller, folder).await?;
         self.zip_of(folder).await
     }
 
-    /// The archive of a folder already authorised.
-    pub(crate) async fn zip_of(&self, folder: Node) -> Result<(String, ZipStream)> {
-        let entries = self.db().subtree(folder.id).await?;
-        let name = if folder.name.is_empty() { "drive".to_string() } else { folder.name.clone() };
+    /// The archive of a folder the caller holds a grant to read.
+    pub(crate) async fn zip_of(&self, folder: Grant<Read>) -> Result<(String, ZipStream)> {
+        let folder = folder.folder()?;
+        let entries = self.subtree(&folder).await?;
+        let name = &folder.node().name;
+        let name = if name.is_empty() { "drive".to_string() } else { name.clone() };
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(2);
         let me = self.clone();
         tokio::spawn(async move {
@@ -203,21 +208,22 @@ impl Stratus {
 
     async fn write_zip(
         &self,
-        entries: Vec<(String, Node)>,
+        entries: Vec<(String, Grant<Read>)>,
         tx: &tokio::sync::mpsc::Sender<Result<Bytes>>,
     ) -> Result<()> {
         let closed = || ServiceError::internal("the client went away");
         let mut zip = ZipBuilder::default();
-        for (path, node) in entries {
+        for (path, entry) in entries {
+            let node = entry.node();
             let path = entry_path(&path);
             if node.is_folder() {
-                tx.send(Ok(zip.folder(&path, &node).into())).await.map_err(|_| closed())?;
+                tx.send(Ok(zip.folder(&path, node).into())).await.map_err(|_| closed())?;
                 continue;
             }
-            tx.send(Ok(zip.start_file(&path, &node).into())).await.map_err(|_| closed())?;
+            tx.send(Ok(zip.start_file(&path, node).into())).await.map_err(|_| closed())?;
             let mut crc = crc32fast::Hasher::new();
             let mut size = 0u64;
-            let content = self.content_of(node).await?;
+            let content = self.content_of(&entry).await?;
             if content.size > 0 {
                 let mut data = std::pin::pin!(content.stream(0, content.size - 1));
                 while let Some(chunk) = data.next().await {

@@ -208,7 +208,7 @@ async fn authenticate(s: &Stratus, parts: &axum::http::request::Parts) -> Result
     let (user, password) = text.split_once(':').ok_or_else(challenge)?;
     let ip = crate::extract::client_ip(parts, s);
     match s.authenticate_basic_cached(user, password, ip).await {
-        Ok(caller) => Ok(Caller { ip, ..caller }),
+        Ok(caller) => Ok(caller.with_ip(ip)),
         // Throttled or busy: say so (429/503 with Retry-After), not "wrong password".
         Err(err @ (ServiceError::RateLimited { .. } | ServiceError::Unavailable { .. })) => {
             Err(DavError::Api(err.into()))
@@ -227,7 +227,7 @@ async fn dispatch(s: &Stratus, request: Request) -> Result<Response, DavError> {
     let path = DavPath::from_request(parts.uri.path())?;
     let if_header = locks::IfHeader::parse(&parts.headers)?;
     let lock_tokens = if_header.tokens().into_iter().map(str::to_string).collect();
-    let caller = Caller { lock_tokens, ..caller };
+    let caller = caller.with_lock_tokens(lock_tokens);
     let req = Req { caller, path, headers: parts.headers, if_header };
     match method.as_str() {
         "GET" | "HEAD" => ops::get(s, &req).await,

@@ -138,7 +138,7 @@ pub struct VerifyResponse {
 #[utoipa::path(get, path = "/auth/verify", tag = "auth",
     responses((status = 200, body = VerifyResponse), (status = 401, body = Problem)), security(("bearer" = [])))]
 async fn verify(Auth(caller): Auth) -> Json<VerifyResponse> {
-    Json(VerifyResponse { user_id: caller.user, expires_at: caller.expires_at })
+    Json(VerifyResponse { user_id: caller.user(), expires_at: caller.expires_at() })
 }
 
 /// The caller's account, with quota.

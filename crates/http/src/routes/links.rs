@@ -184,7 +184,7 @@ async fn public_view(
     let visit = s
         .visit(&token, password(&headers, p.password.as_deref()), p.path.as_deref().unwrap_or("/"), ip)
         .await?;
-    let children = if visit.target.is_folder() && !visit.link.upload_only {
+    let children = if visit.target().is_folder() && !visit.link().upload_only {
         let page = s.visit_children(&visit, &p.query()).await?;
         Some(PublicPage {
             items: page.items.iter().map(PublicNode::from).collect(),
@@ -193,9 +193,12 @@ async fn public_view(
     } else {
         None
     };
-    let node =
-        if visit.link.upload_only { PublicNode::from(&visit.root) } else { PublicNode::from(&visit.target) };
-    let link = PublicLink { upload_only: visit.link.upload_only, expires_at: visit.link.expires_at };
+    let node = if visit.link().upload_only {
+        PublicNode::from(visit.root())
+    } else {
+        PublicNode::from(visit.target())
+    };
+    let link = PublicLink { upload_only: visit.link().upload_only, expires_at: visit.link().expires_at };
     let grant = s.link_grant(&visit).await?;
     Ok(Json(PublicView { link, node, children, grant }))
 }
@@ -269,7 +272,7 @@ pub async fn link_download(
     // range after the first byte would otherwise fetch all but one byte uncounted). The
     // service does the counting.
     let head = method == axum::http::Method::HEAD;
-    if visit.target.is_folder() {
+    if visit.target().is_folder() {
         let (name, zip) = s.link_zip(&visit, head).await?;
         return serve_zip(&name, zip);
     }

@@ -93,7 +93,7 @@ async fn delete_photo(State(s): State<Stratus>, Auth(c): Auth) -> ApiResult<Stat
 #[utoipa::path(get, path = "/me/photo", tag = "account",
     responses((status = 200, content_type = "image/*"), (status = 404, body = Problem)), security(("bearer" = [])))]
 async fn my_photo(State(s): State<Stratus>, Auth(c): Auth) -> ApiResult<axum::response::Response> {
-    let user = c.user;
+    let user = c.user();
     photo(&s, &c, user).await
 }
 
