@@ -43,6 +43,9 @@ pub enum BlobError {
     Mismatch(BlockHash),
     #[error("no volume has room for the block")]
     NoSpace,
+    /// The storage cannot be reached (S3 down, a volume offline): try again later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     #[error("block store I/O error: {0}")]
     Io(#[source] io::Error),
 }

@@ -2,7 +2,10 @@
 //! Objects are named like local block files (`<prefix>/<2 hex>/<sha256 hex>`). A PUT that
 //! S3 acknowledged is durable, so no fsync dance is needed here.
 
-use std::{sync::Arc, time::SystemTime};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
@@ -37,8 +40,9 @@ pub(crate) struct S3Volume {
     prefix: String,
 }
 
+/// Any S3 failure but "no such object" (answered apart) means the store cannot serve now.
 fn s3_err(err: object_store::Error) -> BlobError {
-    BlobError::Io(std::io::Error::other(err))
+    BlobError::Unavailable(err.to_string())
 }
 
 impl S3Volume {
@@ -53,7 +57,19 @@ impl S3Volume {
             .with_bucket_name(bucket)
             .with_region(if settings.region.is_empty() { "us-east-1" } else { &settings.region })
             .with_access_key_id(&settings.access_key_id)
-            .with_secret_access_key(&settings.secret_access_key);
+            .with_secret_access_key(&settings.secret_access_key)
+            // An outage must answer fast (503 to clients, `/ready` within its deadline), not
+            // after minutes of retries: a short connect timeout, one retry, 10 s in all.
+            .with_client_options(
+                object_store::ClientOptions::new()
+                    .with_connect_timeout(Duration::from_secs(2))
+                    .with_timeout(Duration::from_secs(30)),
+            )
+            .with_retry(object_store::RetryConfig {
+                max_retries: 1,
+                retry_timeout: Duration::from_secs(10),
+                ..Default::default()
+            });
         if let Some(endpoint) = &settings.endpoint {
             builder = builder
                 .with_endpoint(endpoint)
@@ -61,7 +77,7 @@ impl S3Volume {
                 .with_virtual_hosted_style_request(false);
         }
         let volume = Self {
-            store: Arc::new(builder.build().map_err(s3_err)?),
+            store: Arc::new(builder.build().map_err(|e| BlobError::Io(std::io::Error::other(e)))?),
             prefix: prefix.trim_matches('/').to_string(),
         };
         match volume.read_meta(MARKER).await? {

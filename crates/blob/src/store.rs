@@ -232,6 +232,17 @@ impl BlockStore {
         out.into_iter().map(|(_, m)| m).collect()
     }
 
+    /// Why no copy of a block could be written to `pool`: its volumes are full, or some
+    /// cannot be reached (that is no full disk, and clients should retry).
+    fn no_room_in(volumes: &[Arc<Mounted>], pool: &str) -> BlobError {
+        let active =
+            || volumes.iter().filter(|m| m.record.pool == pool && m.record.state == VolumeState::Active);
+        match active().find(|m| m.online().is_none()) {
+            Some(m) => BlobError::Unavailable(format!("volume {} cannot be reached", m.record.id)),
+            None => BlobError::NoSpace,
+        }
+    }
+
     /// A pipelined writer for one upload of `expected` bytes (if known) into `pool`.
     pub fn writer(&self, pool: &str, expected: Option<u64>) -> BlockWriter {
         BlockWriter::new(self.clone(), pool.into(), expected)
@@ -291,7 +302,7 @@ impl BlockStore {
         let (written, error) = write_copies(candidates, target - holders.len(), hash, stored).await;
         let copies = holders.len() + written;
         if copies == 0 {
-            return Err(error.unwrap_or(BlobError::NoSpace));
+            return Err(error.unwrap_or_else(|| Self::no_room_in(&volumes, &pool)));
         }
         if copies < target {
             self.0.counters.degraded_writes.fetch_add(1, Ordering::Relaxed);
@@ -372,7 +383,11 @@ impl BlockStore {
             }
         }
         Err(if bad.is_empty() {
-            failure.unwrap_or(BlobError::Missing(hash))
+            failure.unwrap_or_else(|| match self.snapshot().iter().find(|m| m.online().is_none()) {
+                // Not found on the volumes that answer, and one does not: it may be there.
+                Some(m) => BlobError::Unavailable(format!("volume {} cannot be reached", m.record.id)),
+                None => BlobError::Missing(hash),
+            })
         } else {
             BlobError::Corrupt(hash)
         })

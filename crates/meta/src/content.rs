@@ -102,13 +102,16 @@ pub struct StoredContent {
 
 impl Db {
     /// Reserves `bytes` more of `user`'s quota for the upload `reservation`, atomically
-    /// against every other upload and commit: the sum can never pass the limit.
+    /// against every other upload and commit: the sum can never pass the limit. A reservation
+    /// made for one request names its `node`, which gives it back if it dies; one that spans
+    /// requests (a tus upload, a block session) names none and lives until it expires.
     pub async fn reserve_quota(
         &self,
         user: UserId,
         reservation: VersionId,
         bytes: u64,
         expires_at: DateTime<Utc>,
+        node: Option<&str>,
     ) -> Result<()> {
         let bytes = i64::try_from(bytes).map_err(|_| MetaError::QuotaExceeded)?;
         in_tx!(self, |tx| {
@@ -125,14 +128,15 @@ impl Db {
                 return Err(MetaError::QuotaExceeded);
             }
             sqlx::query(
-                "INSERT INTO quota_reservations (id, user_id, bytes, expires_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE \
+                "INSERT INTO quota_reservations (id, user_id, bytes, expires_at, node_id) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE \
                  SET bytes = quota_reservations.bytes + excluded.bytes",
             )
             .bind(reservation.to_string())
             .bind(user.to_string())
             .bind(bytes)
             .bind(ms(expires_at))
+            .bind(node)
             .execute(&mut *tx)
             .await?;
         });

@@ -24,6 +24,9 @@ pub enum MetaError {
     /// A stored value could not be decoded: the database holds something this code never wrote.
     #[error("corrupt metadata: {0}")]
     Corrupt(String),
+    /// The database cannot be reached, or every connection stayed busy: try again later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("migration error: {0}")]
@@ -52,6 +55,14 @@ impl From<sqlx::Error> for MetaError {
                 } else {
                     Self::Database(err)
                 }
+            }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => Self::Unavailable(err.to_string()),
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| c == "53300" || c == "57P03") => {
+                // too_many_connections, cannot_connect_now
+                Self::Unavailable(err.to_string())
             }
             _ => Self::Database(err),
         }

@@ -10,6 +10,21 @@ use crate::{
     row::{decode_blocks, id, ms, size, time},
 };
 
+type RunRow = (String, String, String, i64, Option<i64>, String, i64, Option<String>);
+
+fn run((run, name, holder, started, finished, outcome, items, detail): RunRow) -> Result<JobRun> {
+    Ok(JobRun {
+        id: id(&run)?,
+        name,
+        holder,
+        started_at: time(started)?,
+        finished_at: finished.map(time).transpose()?,
+        outcome,
+        items: size(items)?,
+        detail,
+    })
+}
+
 impl Db {
     /// Takes (or renews) the lease on job `name` for `holder` until `until`, unless another
     /// holder has an unexpired one. True when `holder` now holds it.
@@ -107,8 +122,7 @@ impl Db {
 
     /// The most recent runs, newest first.
     pub async fn job_runs(&self, limit: u32) -> Result<Vec<JobRun>> {
-        type Row = (String, String, String, i64, Option<i64>, String, i64, Option<String>);
-        let rows: Vec<Row> = on_db!(self, |pool| {
+        let rows: Vec<RunRow> = on_db!(self, |pool| {
             sqlx::query_as(
                 "SELECT id, name, holder, started_at, finished_at, outcome, items, detail FROM job_runs \
                  ORDER BY started_at DESC, id DESC LIMIT $1",
@@ -117,20 +131,21 @@ impl Db {
             .fetch_all(pool)
             .await?
         });
-        rows.into_iter()
-            .map(|(run, name, holder, started, finished, outcome, items, detail)| {
-                Ok(JobRun {
-                    id: id(&run)?,
-                    name,
-                    holder,
-                    started_at: time(started)?,
-                    finished_at: finished.map(time).transpose()?,
-                    outcome,
-                    items: size(items)?,
-                    detail,
-                })
-            })
-            .collect()
+        rows.into_iter().map(run).collect()
+    }
+
+    /// The latest run of job `name`, if it ever ran.
+    pub async fn last_job_run(&self, name: &str) -> Result<Option<JobRun>> {
+        let row: Option<RunRow> = on_db!(self, |pool| {
+            sqlx::query_as(
+                "SELECT id, name, holder, started_at, finished_at, outcome, items, detail FROM job_runs \
+                 WHERE name = $1 ORDER BY started_at DESC, id DESC LIMIT 1",
+            )
+            .bind(name)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(run).transpose()
     }
 
     /// Top-level trash items, of every user, trashed before `before`.

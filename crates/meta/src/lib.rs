@@ -15,6 +15,7 @@ use sqlx::{
 
 pub use accounts::{OidcState, TokenUse, UserFilter};
 pub use billing::{AuditFilter, Settled};
+pub use cluster::{ClusterNode, ScheduledJob};
 pub use content::{CommitFile, CommitTarget, Committed, NewVersion, StoredContent};
 pub use dav::{DavLock, NodeLock};
 pub use error::MetaError;
@@ -96,8 +97,23 @@ macro_rules! trash_in_tx {
     }};
 }
 
+/// The connection pool: how many connections at most (0: the engine's default, PostgreSQL
+/// 16 and SQLite 8) and how long a request waits for one.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub size: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self { size: 0, acquire_timeout: Duration::from_secs(5) }
+    }
+}
+
 mod accounts;
 mod billing;
+mod cluster;
 mod content;
 mod dav;
 mod error;
@@ -117,12 +133,20 @@ mod volumes;
 
 impl Db {
     /// Connects to `url` (`sqlite:…` or `postgres://…`) and brings the schema up to date.
+    /// Opens (and migrates) the database at `url` with the default pool.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, PoolSettings::default()).await
+    }
+
+    /// Opens (and migrates) the database at `url`. A request that finds every connection
+    /// busy for `pool.acquire_timeout` fails with [`MetaError::Unavailable`] (the service
+    /// answers 503), never hangs.
+    pub async fn connect_with(url: &str, pool: PoolSettings) -> Result<Self> {
         let db = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
-                .max_connections(32)
-                .acquire_timeout(Duration::from_secs(10))
+                .max_connections(if pool.size == 0 { 16 } else { pool.size })
+                .acquire_timeout(pool.acquire_timeout)
                 .connect_with(options)
                 .await?;
             Self::Postgres(pool)
@@ -135,8 +159,9 @@ impl Db {
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()
-                .max_connections(8)
-                .acquire_timeout(Duration::from_secs(30))
+                .max_connections(if pool.size == 0 { 8 } else { pool.size })
+                // SQLite's writers queue on its lock (busy_timeout), not on the pool.
+                .acquire_timeout(pool.acquire_timeout.max(Duration::from_secs(30)))
                 .connect_with(options)
                 .await?;
             Self::Sqlite(pool)

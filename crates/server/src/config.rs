@@ -33,6 +33,16 @@ pub struct Config {
     /// Connections served at once; more are answered 503 and closed. 0: derived from the
     /// process's open-file limit.
     pub max_connections: usize,
+    /// Seconds between this node's heartbeats, which are also when it looks for due jobs (5).
+    pub heartbeat_secs: u64,
+    /// Seconds without a heartbeat after which the other nodes count a node dead and give
+    /// back the quota its uploads in flight held (120).
+    pub node_timeout_secs: u64,
+    /// Connections to the database this node keeps at most (PostgreSQL 16, SQLite 8). Across
+    /// nodes, keep the sum under PostgreSQL's `max_connections` (100 by default).
+    pub db_pool_size: u32,
+    /// Seconds a request waits for a free database connection before it is answered 503 (5).
+    pub db_acquire_timeout_secs: u64,
     /// Days deleted items stay in the trash (30).
     pub trash_days: i64,
     /// Versions kept per file at most, the current one included (20).
@@ -179,6 +189,10 @@ impl Default for Config {
             body_idle_secs: 60,
             header_timeout_secs: 20,
             max_connections: 0,
+            heartbeat_secs: 5,
+            node_timeout_secs: 120,
+            db_pool_size: 0,
+            db_acquire_timeout_secs: 5,
             trash_days: 30,
             versions_kept: 20,
             version_days: 90,
@@ -260,6 +274,22 @@ impl Config {
         let number = |name: &str| -> anyhow::Result<Option<i64>> {
             var(name).map(|v| v.parse().with_context(|| format!("{name} is a whole number"))).transpose()
         };
+        let count = |name: &str| -> anyhow::Result<Option<u64>> {
+            var(name).map(|v| v.parse().with_context(|| format!("{name} is 0 or more"))).transpose()
+        };
+        if let Some(v) = count("STRATUS_HEARTBEAT_SECS")? {
+            self.heartbeat_secs = v;
+        }
+        if let Some(v) = count("STRATUS_NODE_TIMEOUT_SECS")? {
+            self.node_timeout_secs = v;
+        }
+        if let Some(v) = count("STRATUS_DB_POOL_SIZE")? {
+            self.db_pool_size =
+                u32::try_from(v).context("STRATUS_DB_POOL_SIZE is a number of connections")?;
+        }
+        if let Some(v) = count("STRATUS_DB_ACQUIRE_TIMEOUT_SECS")? {
+            self.db_acquire_timeout_secs = v;
+        }
         if let Some(v) = number("STRATUS_TRASH_DAYS")? {
             self.trash_days = v;
         }

@@ -26,7 +26,11 @@ pub async fn open(config: &Config) -> anyhow::Result<(Stratus, Db)> {
 pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<(Stratus, Db)> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-    let db = Db::connect(&config.database_url()).await.context("opening the metadata database")?;
+    let pool = stratus_meta::PoolSettings {
+        size: config.db_pool_size,
+        acquire_timeout: std::time::Duration::from_secs(config.db_acquire_timeout_secs.max(1)),
+    };
+    let db = Db::connect_with(&config.database_url(), pool).await.context("opening the metadata database")?;
     let storage = &config.storage;
     let blocks = BlockStore::new(StoreConfig {
         replicas: storage.replicas.max(1),
@@ -51,6 +55,9 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
         public_url: config.public_url.clone(),
         require_email_verification: config.require_email_verification,
         trust_proxy: config.trust_proxy,
+        node_timeout: chrono::Duration::seconds(
+            config.node_timeout_secs.max(2 * config.heartbeat_secs.max(1)) as i64,
+        ),
         metrics_token: config.metrics_token.clone(),
         limits: config.limits.clone(),
         mailer: config.mailer()?,
@@ -69,6 +76,7 @@ pub struct Application {
     stratus: Stratus,
     db: Db,
     refresh: std::time::Duration,
+    heartbeat: std::time::Duration,
     header_timeout: std::time::Duration,
     max_connections: usize,
 }
@@ -92,6 +100,9 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("registering the configured volumes")?;
+        // Idempotent, and safe from every node at once: the first to start schedules the jobs.
+        stratus.schedule_jobs().await.map_err(|e| anyhow::anyhow!("{e}")).context("scheduling the jobs")?;
+        stratus.heartbeat().await.map_err(|e| anyhow::anyhow!("{e}")).context("joining the cluster")?;
         let listener =
             TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         stratus.set_local_addr(listener.local_addr()?);
@@ -100,6 +111,7 @@ impl Application {
             stratus,
             db,
             refresh: std::time::Duration::from_secs(config.storage.refresh_secs.max(1)),
+            heartbeat: std::time::Duration::from_secs(config.heartbeat_secs.max(1)),
             header_timeout: std::time::Duration::from_secs(config.header_timeout_secs.max(1)),
             max_connections: match config.max_connections {
                 0 => serve::default_max_connections(),
@@ -123,7 +135,7 @@ impl Application {
             tracing::warn!(error = %err, "could not release expired upload reservations");
         }
         let (stop_jobs, jobs_stop) = tokio::sync::watch::channel(false);
-        let mut jobs = jobs::spawn(self.stratus.clone(), self.refresh, jobs_stop);
+        let mut jobs = jobs::spawn(self.stratus.clone(), self.refresh, self.heartbeat, jobs_stop);
         let app = stratus_http::router(self.stratus);
         let served = serve::serve(
             self.listener,

@@ -81,7 +81,7 @@ enum Admin {
         #[arg(long)]
         json: bool,
     },
-    /// The recent runs of the background jobs.
+    /// Every background job: its interval, next due time and latest run.
     Jobs,
     /// Run a background job now: purge-trash, expire-links, expire-uploads, version-retention, gc,
     /// refresh-stats.
@@ -216,17 +216,17 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Admin(Admin::Jobs) => {
             let (stratus, _) = stratus_server::open(&config).await?;
-            let runs = stratus.recent_job_runs().await.map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
-            for run in runs {
-                let ended = run.finished_at.map_or("-".to_string(), |t| t.to_rfc3339());
-                println!(
-                    "{}\t{}\t{}\t{ended}\t{} items\t{}",
-                    run.name,
-                    run.outcome,
-                    run.started_at.to_rfc3339(),
-                    run.items,
-                    run.holder
-                );
+            let jobs = stratus.job_statuses().await.map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+            println!("job\tevery\tnext due\tlast run\tstarted\titems\tnode");
+            for j in jobs {
+                let next = j.next_due_at.map_or("-".to_string(), |t| t.to_rfc3339());
+                let last = match &j.last_run {
+                    Some(r) => {
+                        format!("{}\t{}\t{}\t{}", r.outcome, r.started_at.to_rfc3339(), r.items, r.holder)
+                    }
+                    None => "never\t-\t-\t-".to_string(),
+                };
+                println!("{}\t{}s\t{next}\t{last}", j.job.name(), j.job.every().as_secs());
             }
             Ok(())
         }

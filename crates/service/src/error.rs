@@ -130,6 +130,14 @@ impl From<MetaError> for ServiceError {
             MetaError::QuotaBelowUsage => Self::QuotaBelowUsage,
             MetaError::Cycle => Self::invalid("invalid_move", err.to_string()),
             MetaError::Invalid(message) => Self::invalid("invalid_request", message),
+            MetaError::Unavailable(why) => {
+                tracing::warn!(error = %why, "the database is unavailable");
+                Self::Unavailable {
+                    code: "database_unavailable",
+                    message: "the database is busy or cannot be reached; try again shortly".into(),
+                    retry_after: 2,
+                }
+            }
             other => Self::internal(other),
         }
     }
@@ -139,6 +147,14 @@ impl From<BlobError> for ServiceError {
     fn from(err: BlobError) -> Self {
         match err {
             BlobError::NoSpace => Self::InsufficientStorage,
+            BlobError::Unavailable(why) => {
+                tracing::warn!(error = %why, "the block storage is unavailable");
+                Self::Unavailable {
+                    code: "storage_unavailable",
+                    message: "the file storage cannot be reached; try again shortly".into(),
+                    retry_after: 5,
+                }
+            }
             BlobError::Mismatch(hash) => {
                 Self::invalid("block_mismatch", format!("the data sent does not hash to {hash}"))
             }

@@ -121,12 +121,16 @@ impl Stratus {
         E: Display,
     {
         let owner = plan.owner();
+        // A reservation made for this request alone is this node's: should the node die
+        // mid-upload, the others give it back once its heartbeat stops.
+        let node = held.is_none().then(|| self.node_name());
         let (reservation, mut reserved) = held.unwrap_or((VersionId::new(), 0));
+        let quota = Reservation { owner, id: reservation, node };
         if let Some(size) = declared.filter(|&size| size > reserved) {
-            self.reserve(owner, reservation, size - reserved).await?;
+            self.reserve(&quota, size - reserved).await?;
             reserved = size;
         }
-        let stored = self.receive(owner, reservation, &mut reserved, declared, body).await;
+        let stored = self.receive(&quota, &mut reserved, declared, body).await;
         let result = match stored {
             Ok(written) => self.commit_upload(plan, reservation, reserved > 0, written).await,
             Err(err) => Err(err),
@@ -140,9 +144,9 @@ impl Stratus {
         result
     }
 
-    async fn reserve(&self, owner: UserId, reservation: VersionId, bytes: u64) -> Result<()> {
+    async fn reserve(&self, quota: &Reservation<'_>, bytes: u64) -> Result<()> {
         let expires = self.now() + self.0.settings.reservation_ttl;
-        Ok(self.db().reserve_quota(owner, reservation, bytes, expires).await?)
+        Ok(self.db().reserve_quota(quota.owner, quota.id, bytes, expires, quota.node).await?)
     }
 
     /// The folder a declared upload (session or tus) goes into and its file's name, checked
@@ -200,8 +204,7 @@ impl Stratus {
 
     async fn receive<S, E>(
         &self,
-        owner: UserId,
-        reservation: VersionId,
+        quota: &Reservation<'_>,
         reserved: &mut u64,
         declared: Option<u64>,
         body: S,
@@ -210,7 +213,7 @@ impl Stratus {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Display,
     {
-        let mut writer = self.blocks().writer(&self.pool_of(owner).await?, declared);
+        let mut writer = self.blocks().writer(&self.pool_of(quota.owner).await?, declared);
         let mut body = std::pin::pin!(body);
         let idle = self.0.settings.body_idle_timeout;
         while let Some(chunk) =
@@ -228,10 +231,10 @@ impl Stratus {
                 // Grow in large steps; near the limit, reserve exactly what arrived.
                 let needed = total - *reserved;
                 let step = RESERVATION_STEP.max(needed);
-                *reserved += match self.reserve(owner, reservation, step).await {
+                *reserved += match self.reserve(quota, step).await {
                     Ok(()) => step,
                     Err(ServiceError::QuotaExceeded) if step > needed => {
-                        self.reserve(owner, reservation, needed).await?;
+                        self.reserve(quota, needed).await?;
                         needed
                     }
                     Err(err) => return Err(err),
@@ -347,6 +350,14 @@ impl Stratus {
             store: self.blocks().clone(),
         })
     }
+}
+
+/// The quota an upload holds: whose, under which id, and the node it dies with (none when
+/// it spans requests).
+struct Reservation<'a> {
+    owner: UserId,
+    id: VersionId,
+    node: Option<&'a str>,
 }
 
 /// An authorised upload target: made only from a grant to write there.

@@ -1,7 +1,8 @@
 //! Background jobs as use cases: each job is one sweep; `run_job` takes the job's lease (so
 //! one server process runs it at a time when several share a database), runs it and records
-//! the run. The server's runtime calls `run_job` on each job's interval; admins can call it
-//! on demand.
+//! the run. The schedule is in the database: the server's runtime asks `claim_job` on every
+//! tick, and only the node whose conditional UPDATE moves the job's due time runs it, so a job
+//! runs once per interval across the cluster. Admins can run one on demand.
 
 use std::time::Duration;
 
@@ -84,8 +85,19 @@ impl Job {
     }
 }
 
-/// How long a run may hold its lease before another process may take over (a crashed holder).
-const LEASE: chrono::Duration = chrono::Duration::minutes(30);
+/// How long a run's lease lasts unless renewed: a run renews it every `LEASE_RENEWAL` while
+/// it works, so the lease of a node that died is free again within this.
+const LEASE: chrono::Duration = chrono::Duration::minutes(2);
+const LEASE_RENEWAL: Duration = Duration::from_secs(30);
+
+/// A job, its place in the schedule and its latest run.
+#[derive(Debug, Clone)]
+pub struct JobStatus {
+    pub job: Job,
+    /// When a node will next run it (none before any server scheduled it).
+    pub next_due_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_run: Option<JobRun>,
+}
 
 impl Stratus {
     /// Runs `job` now on behalf of the process `holder`, unless another process holds its
@@ -101,7 +113,9 @@ impl Stratus {
         }
         // Started once the lease is ours (acquiring may have waited on a lock).
         self.db().start_run(run, job.name(), holder, self.now()).await?;
+        let renewal = self.renew_lease(job, lease.clone());
         let outcome = self.job_body(job, run).await;
+        renewal.abort();
         let (ok, items, detail) = match outcome {
             Ok((items, report)) => (true, items, report),
             Err(ref err) => (false, 0, Some(err.to_string())),
@@ -113,6 +127,57 @@ impl Stratus {
         self.db().release_lease(job.name(), &lease).await?;
         let runs = self.db().job_runs(50).await?;
         Ok(runs.into_iter().find(|r| r.id == run))
+    }
+
+    /// Keeps a running job's lease alive until aborted.
+    fn renew_lease(&self, job: Job, lease: String) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE_RENEWAL).await;
+                let now = this.now();
+                if let Err(err) = this.db().acquire_lease(job.name(), &lease, now, now + LEASE).await {
+                    tracing::warn!(job = job.name(), error = %err, "could not renew a job's lease");
+                }
+            }
+        })
+    }
+
+    /// Puts every job in the cluster's schedule (idempotent: every node does it at start-up;
+    /// a job already scheduled keeps its due time).
+    pub async fn schedule_jobs(&self) -> Result<()> {
+        let now = self.now();
+        for job in Job::ALL {
+            let every = job.every();
+            let first = now + chrono::Duration::from_std(every).unwrap_or(chrono::Duration::hours(1));
+            self.db().schedule_job(job.name(), every.as_secs(), first).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether this node gets the run of `job` that is due now (at most one node does).
+    pub async fn claim_job(&self, job: Job) -> Result<bool> {
+        let now = self.now();
+        let next = now + chrono::Duration::from_std(job.every()).unwrap_or(chrono::Duration::hours(1));
+        Ok(self.db().claim_due_job(job.name(), now, next).await?)
+    }
+
+    /// Every job with its interval, next due time and latest run (administrators only).
+    pub async fn job_statuses_for(&self, caller: &Caller) -> Result<Vec<JobStatus>> {
+        self.require_admin(caller).await?;
+        self.job_statuses().await
+    }
+
+    /// Every job with its interval, next due time and latest run, for the command line.
+    pub async fn job_statuses(&self) -> Result<Vec<JobStatus>> {
+        let schedule = self.db().job_schedule().await?;
+        let mut statuses = Vec::with_capacity(Job::ALL.len());
+        for job in Job::ALL {
+            let next_due_at = schedule.iter().find(|s| s.name == job.name()).map(|s| s.next_due_at);
+            let last_run = self.db().last_job_run(job.name()).await?;
+            statuses.push(JobStatus { job, next_due_at, last_run });
+        }
+        Ok(statuses)
     }
 
     /// Runs one job; returns how many items it handled and, for the storage sweeps, its

@@ -46,7 +46,7 @@ pub use error::{Result, ServiceError};
 pub use files::{Download, UploadTarget, Uploaded};
 pub use fsck::{FsckFindings, FsckReport};
 pub use gc::Collected;
-pub use jobs::Job;
+pub use jobs::{Job, JobStatus};
 pub use links::{LinkOptions, LinkVisit, MAX_URL_SECONDS};
 pub use mail::Mailer;
 pub use oidc::{OidcLogin, OidcSettings};
@@ -54,10 +54,33 @@ pub use security::{Limits, Who};
 pub use sessions::{NewUpload, SessionState};
 pub use storage::StorageOverview;
 pub use stratus_blob::{RepairReport, ScrubReport, VolumeStatus};
+pub use stratus_meta::ClusterNode;
 pub use stratus_meta::{AuditFilter, UserFilter};
 pub use tree::{ListQuery, MAX_SEARCH_HITS, NodeUpdate, Page, SearchHit};
 pub use tus::{TusChecksum, TusCreate, TusState};
 pub use zip::ZipStream;
+
+/// What `/ready` reports: each part's problem, if it has one.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    pub database: Option<String>,
+    pub storage: Option<String>,
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.database.is_none() && self.storage.is_none()
+    }
+}
+
+/// A readiness check's problem, if it has one or takes longer than 1.5 s.
+async fn problem_within(check: impl std::future::Future<Output = Result<()>>) -> Option<String> {
+    match tokio::time::timeout(std::time::Duration::from_millis(1500), check).await {
+        Ok(Ok(())) => None,
+        Ok(Err(err)) => Some(err.to_string()),
+        Err(_) => Some("no answer within 1.5 s".to_string()),
+    }
+}
 
 /// Tunables of the service, from the server's configuration.
 #[derive(Debug, Clone)]
@@ -78,8 +101,11 @@ pub struct Settings {
     pub version_max_age: Duration,
     /// How long an unreferenced block stays before the GC deletes it.
     pub gc_grace: std::time::Duration,
-    /// This process's name in job leases and run records.
+    /// This process's name in job leases, run records and the cluster's heartbeats.
     pub node_name: String,
+    /// How long a node may miss its heartbeat before the others count it dead and give back
+    /// the quota its uploads in flight held.
+    pub node_timeout: Duration,
     /// Which pool each plan tier's new blocks go to.
     pub tiers: Vec<stratus_core::Tier>,
     /// Bytes a second the scrub reads at most (`None`: as fast as it can).
@@ -112,6 +138,7 @@ impl Default for Settings {
             version_max_age: Duration::days(90),
             gc_grace: std::time::Duration::from_secs(3600),
             node_name: format!("stratus-{}", uuid::Uuid::now_v7().simple()),
+            node_timeout: Duration::minutes(2),
             tiers: stratus_core::default_tiers(),
             scrub_rate: Some(64 << 20),
             public_url: None,
@@ -244,11 +271,35 @@ impl Stratus {
         &self.0.settings.node_name
     }
 
-    /// Whether the database answers and the volume takes writes.
-    pub async fn ready(&self) -> Result<()> {
-        self.db().ping().await?;
-        self.blocks().check().await?;
-        Ok(())
+    /// Records this node's heartbeat and gives back the reservations of nodes that stopped
+    /// beating (they died mid-upload). Returns how many reservations went.
+    pub async fn heartbeat(&self) -> Result<u64> {
+        let now = self.now();
+        self.db().heartbeat(self.node_name(), now).await?;
+        let released = self
+            .db()
+            .release_dead_reservations(now - self.0.settings.node_timeout, now - Duration::days(1))
+            .await?;
+        if released > 0 {
+            tracing::warn!(released, "gave back the quota reservations of a node that stopped");
+        }
+        Ok(released)
+    }
+
+    /// The nodes whose heartbeat is current (administrators only).
+    pub async fn cluster_nodes_for(&self, caller: &Caller) -> Result<Vec<ClusterNode>> {
+        self.require_admin(caller).await?;
+        Ok(self.db().cluster_nodes(self.now() - self.0.settings.node_timeout).await?)
+    }
+
+    /// Whether the database answers and the block storage takes writes, each asked at once
+    /// and given at most 1.5 s: a hanging S3 or database makes the answer "unavailable", not
+    /// late.
+    pub async fn readiness(&self) -> Readiness {
+        let database = problem_within(async { Ok(self.db().ping().await?) });
+        let storage = problem_within(async { Ok(self.blocks().check().await?) });
+        let (database, storage) = tokio::join!(database, storage);
+        Readiness { database, storage }
     }
 
     /// Number of block files on the volume (for tests and administration).

@@ -59,7 +59,7 @@ impl Stratus {
         let id = VersionId::new();
         let expires_at = self.now() + self.0.settings.reservation_ttl;
         if n.size > 0 {
-            self.db().reserve_quota(parent.owner_id, id, n.size, expires_at).await?;
+            self.db().reserve_quota(parent.owner_id, id, n.size, expires_at, None).await?;
         }
         let session = UploadSession {
             id,

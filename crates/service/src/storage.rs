@@ -61,8 +61,26 @@ impl Stratus {
         let wanted: Vec<_> =
             if configured.is_empty() && known.is_empty() { vec![default] } else { configured.to_vec() };
         for (pool, location) in wanted {
-            if !known.iter().any(|v| v.location == location) {
-                self.add_volume(&pool, &location).await?;
+            if known.iter().any(|v| v.location == location) {
+                continue;
+            }
+            // Nodes starting together race to register the same volume: whoever loses finds
+            // it registered (by location) and goes on; a clash on the id alone is retried.
+            let mut tries = 0;
+            loop {
+                match self.add_volume(&pool, &location).await {
+                    Ok(_) => break,
+                    Err(err) => {
+                        let normalised = normalise_location(&location)?;
+                        if self.db().volumes().await?.iter().any(|v| v.location == normalised) {
+                            break;
+                        }
+                        tries += 1;
+                        if tries >= 5 {
+                            return Err(err);
+                        }
+                    }
+                }
             }
         }
         self.sync_volumes().await

@@ -104,7 +104,7 @@ impl Stratus {
         let expires_at = self.now() + self.0.settings.reservation_ttl;
         let reserved = c.length.unwrap_or(0);
         if reserved > 0 {
-            self.db().reserve_quota(parent.owner_id, id, reserved, expires_at).await?;
+            self.db().reserve_quota(parent.owner_id, id, reserved, expires_at, None).await?;
         }
         let upload = TusUpload {
             id,
@@ -301,7 +301,7 @@ impl Stratus {
             }
             if received > patch.reserved {
                 let more = patch.length.map_or(received, |l| l.max(received)) - patch.reserved;
-                self.db().reserve_quota(upload.owner, upload.id, more, upload.expires_at).await?;
+                self.db().reserve_quota(upload.owner, upload.id, more, upload.expires_at, None).await?;
                 patch.reserved += more;
             }
             if let Some(h) = hasher.as_mut() {

@@ -3,7 +3,7 @@
 use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use stratus_core::{AuditEntry, JobRun, SystemStats, User, UserId, VolumeState};
-use stratus_service::{AuditFilter, Job, StorageOverview, Stratus, UserFilter, UserUpdate, VolumeStatus};
+use stratus_service::{AuditFilter, StorageOverview, Stratus, UserFilter, UserUpdate, VolumeStatus};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -15,6 +15,7 @@ use crate::{
 pub fn routes() -> OpenApiRouter<Stratus> {
     OpenApiRouter::new()
         .routes(routes!(jobs))
+        .routes(routes!(nodes))
         .routes(routes!(run_job))
         .routes(routes!(stats))
         .routes(routes!(volumes, add_volume))
@@ -190,23 +191,59 @@ async fn remove_volume(
 pub struct JobInfo {
     name: &'static str,
     every_seconds: u64,
+    /// When a node of the cluster runs it next (null until a server has scheduled it).
+    next_due_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its latest run, if it ever ran.
+    last_run: Option<JobRun>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct JobsView {
+    /// Every job, whether or not it ever ran.
     jobs: Vec<JobInfo>,
     /// The most recent runs, newest first.
     runs: Vec<JobRun>,
 }
 
-/// The background jobs and their recent runs.
+/// The background jobs (interval, next due time, latest run) and their recent runs.
 #[utoipa::path(get, path = "/admin/jobs", tag = "admin",
     responses((status = 200, body = JobsView), (status = 403, body = Problem)), security(("bearer" = [])))]
 async fn jobs(State(s): State<Stratus>, Auth(c): Auth) -> ApiResult<Json<JobsView>> {
     let runs = s.job_runs(&c).await?;
-    let jobs =
-        Job::ALL.iter().map(|j| JobInfo { name: j.name(), every_seconds: j.every().as_secs() }).collect();
+    let jobs = s
+        .job_statuses_for(&c)
+        .await?
+        .into_iter()
+        .map(|j| JobInfo {
+            name: j.job.name(),
+            every_seconds: j.job.every().as_secs(),
+            next_due_at: j.next_due_at,
+            last_run: j.last_run,
+        })
+        .collect();
     Ok(Json(JobsView { jobs, runs }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClusterNodeView {
+    /// The node's name (in job runs and logs).
+    id: String,
+    started_at: chrono::DateTime<chrono::Utc>,
+    /// Its latest heartbeat.
+    seen_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The server nodes sharing this database whose heartbeat is current.
+#[utoipa::path(get, path = "/admin/nodes", tag = "admin",
+    responses((status = 200, body = Vec<ClusterNodeView>), (status = 403, body = Problem)), security(("bearer" = [])))]
+async fn nodes(State(s): State<Stratus>, Auth(c): Auth) -> ApiResult<Json<Vec<ClusterNodeView>>> {
+    let nodes = s.cluster_nodes_for(&c).await?;
+    Ok(Json(
+        nodes
+            .into_iter()
+            .map(|n| ClusterNodeView { id: n.id, started_at: n.started_at, seen_at: n.seen_at })
+            .collect(),
+    ))
 }
 
 /// Run a job now (409 `job_busy` while another server runs it).

@@ -97,13 +97,13 @@ dual_test!(async fn a_full_disk_fails_the_upload_with_507_and_leaves_nothing(bac
 });
 
 /// A `stratus serve` process of its own, to be killed.
-struct Process {
-    child: std::process::Child,
-    base: String,
+pub(crate) struct Process {
+    pub(crate) child: std::process::Child,
+    pub(crate) base: String,
 }
 
 impl Process {
-    async fn start(env: &[(String, String)]) -> Self {
+    pub(crate) async fn start(env: &[(String, String)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_stratus"))
             .arg("serve")
@@ -240,7 +240,7 @@ dual_test!(async fn kill_9_during_parallel_uploads_loses_no_committed_file(backe
 });
 
 /// The S3 service the test command starts (moto_server with signature checking on).
-fn s3_settings() -> Option<stratus_server::config::S3Config> {
+pub(crate) fn s3_settings() -> Option<stratus_server::config::S3Config> {
     let var = |n: &str| std::env::var(n).ok();
     let Some(endpoint) = var("STRATUS_TEST_S3_ENDPOINT") else {
         assert!(

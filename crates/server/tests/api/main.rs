@@ -9,6 +9,7 @@ mod admin_users;
 mod attacks;
 mod billing;
 mod cli;
+mod cluster;
 mod dav;
 mod fakes;
 mod faults;
