@@ -122,6 +122,7 @@ mod links;
 mod nodes;
 mod row;
 mod schema;
+mod seed;
 mod shares;
 mod stats;
 mod tokens;

@@ -75,27 +75,39 @@ impl Replacing<'_> {
 
 /// One listing query per sort key and direction. Folders come first (`kind DESC`); the
 /// keyset condition continues strictly after the cursor `($2 kind, $3 key, $4 id)`.
+/// One page of a folder in one listing order, as two index ranges (never a filter over the
+/// folder): `same` continues the cursor's kind after its `(key, id)` with a row-value
+/// comparison; `later` takes the kinds after it (folders come first). Both read exactly the
+/// rows they return from the listing's index, wherever the page is in the folder.
 macro_rules! listing {
     ($key:literal, $cmp:literal, $dir:literal) => {
-        concat!(
-            "SELECT ",
-            node_columns!(),
-            " FROM nodes WHERE parent_id = $1 AND trashed_at IS NULL ",
-            "AND (kind < $2 OR (kind = $2 AND (",
-            $key,
-            " ",
-            $cmp,
-            " $3 OR (",
-            $key,
-            " = $3 AND id ",
-            $cmp,
-            " $4)))) ORDER BY kind DESC, ",
-            $key,
-            " ",
-            $dir,
-            ", id ",
-            $dir,
-            " LIMIT $5"
+        (
+            concat!(
+                "SELECT ",
+                node_columns!(),
+                " FROM nodes WHERE parent_id = $1 AND trashed_at IS NULL AND kind = $2 AND (",
+                $key,
+                ", id) ",
+                $cmp,
+                " ($3, $4) ORDER BY ",
+                $key,
+                " ",
+                $dir,
+                ", id ",
+                $dir,
+                " LIMIT $5"
+            ),
+            concat!(
+                "SELECT ",
+                node_columns!(),
+                " FROM nodes WHERE parent_id = $1 AND trashed_at IS NULL AND kind < $2 ORDER BY kind DESC, ",
+                $key,
+                " ",
+                $dir,
+                ", id ",
+                $dir,
+                " LIMIT $3"
+            ),
         )
     };
 }
@@ -162,7 +174,7 @@ impl Db {
         after: Option<&ChildCursor>,
         limit: u32,
     ) -> Result<Vec<Node>> {
-        let sql = match (key, order) {
+        let (same, later) = match (key, order) {
             (SortKey::Name, SortOrder::Asc) => listing!("sort_name", ">", "ASC"),
             (SortKey::Name, SortOrder::Desc) => listing!("sort_name", "<", "DESC"),
             (SortKey::Modified, SortOrder::Asc) => listing!("modified_at", ">", "ASC"),
@@ -170,23 +182,26 @@ impl Db {
             (SortKey::Size, SortOrder::Asc) => listing!("size", ">", "ASC"),
             (SortKey::Size, SortOrder::Desc) => listing!("size", "<", "DESC"),
         };
-        let (kind, cursor_id) = match after {
-            Some(c) => (c.kind.as_str(), c.id.to_string()),
-            None => (BEFORE_ALL_KINDS, String::new()),
+        let parent = parent.to_string();
+        let mut rows: Vec<NodeRow> = match after {
+            Some(c) => on_db!(self, |pool| {
+                let query = sqlx::query_as(same).bind(&parent).bind(c.kind.as_str());
+                let query = match &c.key {
+                    CursorKey::Text(s) => query.bind(s.clone()),
+                    CursorKey::Int(n) => query.bind(*n),
+                };
+                query.bind(c.id.to_string()).bind(i64::from(limit)).fetch_all(pool).await?
+            }),
+            None => Vec::new(),
         };
-        let key = match after {
-            Some(c) => c.key.clone(),
-            None if key == SortKey::Name => CursorKey::Text(String::new()),
-            None => CursorKey::Int(0),
-        };
-        let rows: Vec<NodeRow> = on_db!(self, |pool| {
-            let query = sqlx::query_as(sql).bind(parent.to_string()).bind(kind);
-            let query = match &key {
-                CursorKey::Text(s) => query.bind(s.clone()),
-                CursorKey::Int(n) => query.bind(*n),
-            };
-            query.bind(cursor_id).bind(i64::from(limit)).fetch_all(pool).await?
-        });
+        let missing = i64::from(limit) - rows.len() as i64;
+        if missing > 0 {
+            let before = after.map_or(BEFORE_ALL_KINDS, |c| c.kind.as_str());
+            let more: Vec<NodeRow> = on_db!(self, |pool| {
+                sqlx::query_as(later).bind(&parent).bind(before).bind(missing).fetch_all(pool).await?
+            });
+            rows.extend(more);
+        }
         nodes(rows)
     }
 
@@ -452,7 +467,8 @@ impl Db {
 
     /// The owner's live files and folders whose name contains `text` (any case), folders
     /// first, by name, each with the path of the folder holding it (`/` for the root): two
-    /// queries whatever the number of hits.
+    /// queries whatever the number of hits, the paths resolved for the returned page only. On
+    /// PostgreSQL a trigram index serves the match.
     pub async fn search(&self, owner: UserId, text: &str, limit: u32) -> Result<Vec<(Node, String)>> {
         let pattern = contains_pattern(text);
         let (rows, folders): (Vec<NodeRow>, Vec<FolderName>) = on_db!(self, |pool| {
@@ -469,14 +485,16 @@ impl Db {
             .await?;
             // Every folder above a hit, to name the hits' locations.
             let folders = sqlx::query_as(
-                "WITH RECURSIVE up(node_id) AS (SELECT parent_id FROM nodes WHERE owner_id = $1 \
-                 AND parent_id IS NOT NULL AND trashed_at IS NULL AND sort_name LIKE $2 ESCAPE '\\' \
+                "WITH RECURSIVE up(node_id) AS (SELECT parent_id FROM (SELECT parent_id FROM nodes \
+                 WHERE owner_id = $1 AND parent_id IS NOT NULL AND trashed_at IS NULL \
+                 AND sort_name LIKE $2 ESCAPE '\\' ORDER BY kind DESC, sort_name, id LIMIT $3) AS hits \
                  UNION SELECT n.parent_id FROM nodes n JOIN up ON n.id = up.node_id \
                  WHERE n.parent_id IS NOT NULL) \
                  SELECT id, parent_id, name FROM nodes WHERE id IN (SELECT node_id FROM up)",
             )
             .bind(owner.to_string())
             .bind(&pattern)
+            .bind(i64::from(limit))
             .fetch_all(pool)
             .await?;
             (rows, folders)

@@ -40,7 +40,8 @@ impl Db {
                 "SELECT n.id, n.name, n.kind, n.trash_path, n.trashed_at, \
                  CAST(COALESCE((SELECT SUM(x.size) FROM nodes x WHERE x.trash_id = n.id \
                  AND x.kind = 'file'), 0) AS BIGINT) FROM nodes n \
-                 WHERE n.owner_id = $1 AND n.trash_id = n.id ORDER BY n.trashed_at DESC, n.id",
+                 WHERE n.owner_id = $1 AND n.trashed_at IS NOT NULL AND n.trash_id = n.id \
+                 ORDER BY n.trashed_at DESC, n.id",
             )
             .bind(owner.to_string())
             .fetch_all(pool)
