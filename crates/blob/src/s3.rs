@@ -40,9 +40,16 @@ pub(crate) struct S3Volume {
     prefix: String,
 }
 
-/// Any S3 failure but "no such object" (answered apart) means the store cannot serve now.
+/// An S3 failure: the store not answering (transport errors, timeouts, 5xx: what the client
+/// reports as `Generic` once its retries are spent) means "try again later"; a refusal
+/// (credentials, permissions, a bad request) is the configuration's fault and stays an error.
 fn s3_err(err: object_store::Error) -> BlobError {
-    BlobError::Unavailable(err.to_string())
+    match err {
+        object_store::Error::Generic { .. } | object_store::Error::JoinError { .. } => {
+            BlobError::Unavailable(err.to_string())
+        }
+        other => BlobError::Io(std::io::Error::other(other)),
+    }
 }
 
 impl S3Volume {

@@ -60,8 +60,11 @@ impl From<sqlx::Error> for MetaError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_) => Self::Unavailable(err.to_string()),
-            sqlx::Error::Database(db) if db.code().is_some_and(|c| c == "53300" || c == "57P03") => {
-                // too_many_connections, cannot_connect_now
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| c == "53300" || c.starts_with("57P") || c.starts_with("08")) =>
+            {
+                // too_many_connections, operator intervention (shutdown, cannot connect now),
+                // connection exceptions
                 Self::Unavailable(err.to_string())
             }
             _ => Self::Database(err),

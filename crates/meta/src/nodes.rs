@@ -77,8 +77,9 @@ impl Replacing<'_> {
 /// keyset condition continues strictly after the cursor `($2 kind, $3 key, $4 id)`.
 /// One page of a folder in one listing order, as two index ranges (never a filter over the
 /// folder): `same` continues the cursor's kind after its `(key, id)` with a row-value
-/// comparison; `later` takes the kinds after it (folders come first). Both read exactly the
-/// rows they return from the listing's index, wherever the page is in the folder.
+/// comparison; `later` takes the kinds after it (folders come first); `first` is the first
+/// page. Each reads exactly the rows it returns from the listing's index, wherever the page is
+/// in the folder.
 macro_rules! listing {
     ($key:literal, $cmp:literal, $dir:literal) => {
         (
@@ -108,15 +109,23 @@ macro_rules! listing {
                 $dir,
                 " LIMIT $3"
             ),
+            concat!(
+                "SELECT ",
+                node_columns!(),
+                " FROM nodes WHERE parent_id = $1 AND trashed_at IS NULL ORDER BY kind DESC, ",
+                $key,
+                " ",
+                $dir,
+                ", id ",
+                $dir,
+                " LIMIT $2"
+            ),
         )
     };
 }
 
 /// A folder's id, its parent's id and its name (to spell out paths).
 type FolderName = (String, Option<String>, String);
-
-/// Sorts after every kind, so a first page needs no separate query.
-const BEFORE_ALL_KINDS: &str = "~";
 
 impl Db {
     /// A live (not trashed) node.
@@ -174,7 +183,7 @@ impl Db {
         after: Option<&ChildCursor>,
         limit: u32,
     ) -> Result<Vec<Node>> {
-        let (same, later) = match (key, order) {
+        let (same, later, first) = match (key, order) {
             (SortKey::Name, SortOrder::Asc) => listing!("sort_name", ">", "ASC"),
             (SortKey::Name, SortOrder::Desc) => listing!("sort_name", "<", "DESC"),
             (SortKey::Modified, SortOrder::Asc) => listing!("modified_at", ">", "ASC"),
@@ -183,22 +192,31 @@ impl Db {
             (SortKey::Size, SortOrder::Desc) => listing!("size", "<", "DESC"),
         };
         let parent = parent.to_string();
-        let mut rows: Vec<NodeRow> = match after {
-            Some(c) => on_db!(self, |pool| {
+        let Some(c) = after else {
+            let rows: Vec<NodeRow> = on_db!(self, |pool| {
+                sqlx::query_as(first).bind(&parent).bind(i64::from(limit)).fetch_all(pool).await?
+            });
+            return nodes(rows);
+        };
+        let mut rows: Vec<NodeRow> = {
+            on_db!(self, |pool| {
                 let query = sqlx::query_as(same).bind(&parent).bind(c.kind.as_str());
                 let query = match &c.key {
                     CursorKey::Text(s) => query.bind(s.clone()),
                     CursorKey::Int(n) => query.bind(*n),
                 };
                 query.bind(c.id.to_string()).bind(i64::from(limit)).fetch_all(pool).await?
-            }),
-            None => Vec::new(),
+            })
         };
         let missing = i64::from(limit) - rows.len() as i64;
         if missing > 0 {
-            let before = after.map_or(BEFORE_ALL_KINDS, |c| c.kind.as_str());
             let more: Vec<NodeRow> = on_db!(self, |pool| {
-                sqlx::query_as(later).bind(&parent).bind(before).bind(missing).fetch_all(pool).await?
+                sqlx::query_as(later)
+                    .bind(&parent)
+                    .bind(c.kind.as_str())
+                    .bind(missing)
+                    .fetch_all(pool)
+                    .await?
             });
             rows.extend(more);
         }

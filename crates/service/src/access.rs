@@ -60,8 +60,8 @@ permission!(
     Share, Action::Share, false
 );
 permission!(
-    /// The owner's own business: restoring from the trash.
-    Own, Action::Own, false
+    /// The owner's own business: restoring from the trash (into a folder, so locks count).
+    Own, Action::Own, true
 );
 impl Adds for Write {}
 impl Adds for Own {}

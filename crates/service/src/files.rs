@@ -194,8 +194,26 @@ impl Stratus {
                     .map(NodeName::new)
                     .collect::<Result<Vec<_>, _>>()?;
                 let name = segments.pop().ok_or(stratus_core::NameError::Empty)?;
-                if segments.is_empty() {
-                    self.check_clash(caller, parent.node(), &name, *policy).await?;
+                // The folders of the path that exist already are written into as well: the
+                // deepest must be writable (not locked), and if the whole path exists, what
+                // the file would replace there too.
+                let mut deepest = parent.node().clone();
+                let mut whole = true;
+                for segment in &segments {
+                    match self.db().child_by_name(deepest.id, segment.as_str()).await? {
+                        Some(folder) if folder.is_folder() => deepest = folder,
+                        Some(_) => return Err(ServiceError::NameConflict),
+                        None => {
+                            whole = false;
+                            break;
+                        }
+                    }
+                }
+                if deepest.id != parent.node().id {
+                    self.authorize_folder::<Write>(caller, deepest.id).await?;
+                }
+                if whole {
+                    self.check_clash(caller, &deepest, &name, *policy).await?;
                 }
                 Ok(Plan::named(parent, segments, name, *policy))
             }

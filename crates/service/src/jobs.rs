@@ -90,6 +90,15 @@ impl Job {
 const LEASE: chrono::Duration = chrono::Duration::minutes(2);
 const LEASE_RENEWAL: Duration = Duration::from_secs(30);
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A job, its place in the schedule and its latest run.
 #[derive(Debug, Clone)]
 pub struct JobStatus {
@@ -113,9 +122,9 @@ impl Stratus {
         }
         // Started once the lease is ours (acquiring may have waited on a lock).
         self.db().start_run(run, job.name(), holder, self.now()).await?;
-        let renewal = self.renew_lease(job, lease.clone());
+        // Stops when the run ends, however it ends (a dropped request future included).
+        let _renewal = AbortOnDrop(self.renew_lease(job, lease.clone()));
         let outcome = self.job_body(job, run).await;
-        renewal.abort();
         let (ok, items, detail) = match outcome {
             Ok((items, report)) => (true, items, report),
             Err(ref err) => (false, 0, Some(err.to_string())),
@@ -136,8 +145,17 @@ impl Stratus {
             loop {
                 tokio::time::sleep(LEASE_RENEWAL).await;
                 let now = this.now();
-                if let Err(err) = this.db().acquire_lease(job.name(), &lease, now, now + LEASE).await {
-                    tracing::warn!(job = job.name(), error = %err, "could not renew a job's lease");
+                match this.db().acquire_lease(job.name(), &lease, now, now + LEASE).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::error!(
+                            job = job.name(),
+                            "a running job lost its lease; another run may start"
+                        )
+                    }
+                    Err(err) => {
+                        tracing::warn!(job = job.name(), error = %err, "could not renew a job's lease")
+                    }
                 }
             }
         })

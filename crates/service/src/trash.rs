@@ -17,7 +17,12 @@ impl Stratus {
     pub async fn restore(&self, caller: &Caller, item: NodeId) -> Result<Node> {
         let (node, path) = self.db().trash_item(caller.user(), item).await?;
         let old_parent = match node.parent_id {
-            Some(parent) => self.authorize_folder::<Own>(Some(caller), parent).await.ok(),
+            Some(parent) => match self.authorize_folder::<Own>(Some(caller), parent).await {
+                Ok(folder) => Some(folder),
+                // Gone (trashed or purged meanwhile, or no longer a folder): the old path.
+                Err(ServiceError::NotFound | ServiceError::Invalid { .. }) => None,
+                Err(err) => return Err(err),
+            },
             None => None,
         };
         let parent = match old_parent {
@@ -43,7 +48,8 @@ impl Stratus {
                 continue;
             }
             match self.db().restore(node.id, parent, &name).await {
-                Ok(()) => return Ok(self.authorize::<Own>(Some(caller), node.id).await?.into_node()),
+                // The caller's own item (`trash_item` is theirs alone), just put back.
+                Ok(()) => return Ok(self.db().live_node(node.id).await?),
                 Err(stratus_meta::MetaError::NameConflict) => continue,
                 Err(err) => return Err(err.into()),
             }

@@ -157,14 +157,14 @@ async fn a_node_killed_mid_upload_gives_its_reservation_back() {
     }
     let app = TestApp::spawn_with(Backend::Postgres, |c| {
         c.heartbeat_secs = 1;
-        c.node_timeout_secs = 3;
+        c.node_timeout_secs = 10;
     })
     .await;
     let u = app.register("ann").await;
     // A second node, a process of its own: the same database and volume.
     let mut env = config_env(&app.config);
     env.push(("STRATUS_HEARTBEAT_SECS".into(), "1".into()));
-    env.push(("STRATUS_NODE_TIMEOUT_SECS".into(), "3".into()));
+    env.push(("STRATUS_NODE_TIMEOUT_SECS".into(), "10".into()));
     env.push(("STRATUS_VOLUMES".into(), format!("A={}", app.config.blocks_dir().display())));
     let mut other = Process::start(&env).await;
     // Nearly the whole quota, reserved by an upload on the other node that is still sending.
@@ -181,15 +181,15 @@ async fn a_node_killed_mid_upload_gives_its_reservation_back() {
     .await;
     let r = app.put(&u, &u.root, "probe.bin", data(2 << 20, 1), "fail").await;
     assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded").await;
-    // While the node lives, its reservation stands, whatever time passes.
-    app.clock.advance(Span::seconds(1));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // While the node lives (it beats every second; it is dead after 10 s of silence), its
+    // reservation stands as time passes.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let r = app.put(&u, &u.root, "probe.bin", data(2 << 20, 1), "fail").await;
     assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded").await;
     // kill -9 mid-upload: its heartbeat stops, and the survivor gives the quota back.
     other.child.kill().unwrap();
     other.child.wait().unwrap();
-    app.clock.advance(Span::seconds(10));
+    app.clock.advance(Span::seconds(30));
     eventually("the dead node's reservation is released", || async {
         app.put(&u, &u.root, "probe.bin", data(2 << 20, 1), "fail").await.status() == StatusCode::CREATED
     })

@@ -46,8 +46,14 @@ dual_test!(async fn locks_bind_every_user_and_every_door(backend) {
     assert_problem(put(&alice).send().await.unwrap(), StatusCode::LOCKED, "locked").await;
     let r = app.req(Method::DELETE, &format!("/api/v1/nodes/{doc_id}"), &bob).send().await.unwrap();
     assert_problem(r, StatusCode::LOCKED, "locked").await;
-    // Replacing it by name is a write to it too.
+    // Replacing it by name is a write to it too, by a relative path from above as well.
     assert_problem(app.put(&bob, &team_id, "doc.txt", b"by name".to_vec(), "replace").await, StatusCode::LOCKED, "locked").await;
+    let by_path = |path: &str, policy: &str| {
+        let part = reqwest::multipart::Part::bytes(b"by path".to_vec()).file_name(path.to_string());
+        let url = format!("/api/v1/nodes/{}/files?on_conflict={policy}", alice.root);
+        app.req(Method::POST, &url, &alice).multipart(reqwest::multipart::Form::new().part("file", part)).send()
+    };
+    assert_problem(by_path("Team/doc.txt", "replace").await.unwrap(), StatusCode::LOCKED, "locked").await;
     // Managing it (a public link) is not a change to it.
     let r = app.req(Method::POST, &format!("/api/v1/nodes/{doc_id}/links"), &alice).json(&serde_json::json!({})).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
@@ -72,6 +78,7 @@ dual_test!(async fn locks_bind_every_user_and_every_door(backend) {
     assert_problem(r, StatusCode::LOCKED, "locked").await;
     let r = dav(&other, "MKCOL", "/Shared/Team/sub", &bob).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::LOCKED);
+    assert_problem(by_path("Team/deeper/new.txt", "fail").await.unwrap(), StatusCode::LOCKED, "locked").await;
     let r = dav(&app, "UNLOCK", "/Team", &alice).header("lock-token", format!("<{deep}>")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.put(&bob, &team_id, "new.txt", b"x".to_vec(), "fail").await.status(), StatusCode::CREATED);
