@@ -49,6 +49,9 @@ pub(crate) struct Mounted {
     /// `None` when the volume cannot be used; `problem` says why.
     pub(crate) backend: Option<Backend>,
     pub(crate) problem: Option<String>,
+    /// Offline because it does not answer (S3 down, a disk not mounted), which may pass, as
+    /// opposed to a configuration fault (a wrong key, another volume's marker).
+    pub(crate) unreachable: bool,
 }
 
 impl Mounted {
@@ -153,13 +156,18 @@ impl BlockStore {
                 Some(backend) => Ok(backend),
                 None => Backend::open(&record.location, &record.id, &self.0.config.s3, false).await,
             };
-            let (backend, problem) = match opened {
+            let not_answering = |err: &BlobError| match err {
+                BlobError::Unavailable(_) => true,
+                BlobError::Io(e) => e.kind() == std::io::ErrorKind::NotFound,
+                _ => false,
+            };
+            let (backend, problem, unreachable) = match opened {
                 Ok(backend) => match self.key_problem(&backend).await {
-                    Ok(None) => (Some(backend), None),
-                    Ok(Some(problem)) => (None, Some(problem)),
-                    Err(err) => (None, Some(err.to_string())),
+                    Ok(None) => (Some(backend), None, false),
+                    Ok(Some(problem)) => (None, Some(problem), false),
+                    Err(err) => (None, Some(err.to_string()), not_answering(&err)),
                 },
-                Err(err) => (None, Some(err.to_string())),
+                Err(err) => (None, Some(err.to_string()), not_answering(&err)),
             };
             let was_online = known.is_some_and(|m| m.backend.is_some());
             if let Some(problem) = &problem
@@ -170,7 +178,7 @@ impl BlockStore {
             if problem.is_none() && known.is_some_and(|m| m.backend.is_none()) {
                 tracing::info!(volume = %record.id, "volume back online");
             }
-            next.push(Arc::new(Mounted { record, backend, problem }));
+            next.push(Arc::new(Mounted { record, backend, problem, unreachable }));
         }
         let next = Arc::new(next);
         match self.0.volumes.write() {
@@ -237,7 +245,7 @@ impl BlockStore {
     fn no_room_in(volumes: &[Arc<Mounted>], pool: &str) -> BlobError {
         let active =
             || volumes.iter().filter(|m| m.record.pool == pool && m.record.state == VolumeState::Active);
-        match active().find(|m| m.online().is_none()) {
+        match active().find(|m| m.online().is_none() && m.unreachable) {
             Some(m) => BlobError::Unavailable(format!("volume {} cannot be reached", m.record.id)),
             None => BlobError::NoSpace,
         }
@@ -383,10 +391,12 @@ impl BlockStore {
             }
         }
         Err(if bad.is_empty() {
-            failure.unwrap_or_else(|| match self.snapshot().iter().find(|m| m.online().is_none()) {
-                // Not found on the volumes that answer, and one does not: it may be there.
-                Some(m) => BlobError::Unavailable(format!("volume {} cannot be reached", m.record.id)),
-                None => BlobError::Missing(hash),
+            failure.unwrap_or_else(|| {
+                match self.snapshot().iter().find(|m| m.online().is_none() && m.unreachable) {
+                    // Not found on the volumes that answer, and one does not: it may be there.
+                    Some(m) => BlobError::Unavailable(format!("volume {} cannot be reached", m.record.id)),
+                    None => BlobError::Missing(hash),
+                }
             })
         } else {
             BlobError::Corrupt(hash)

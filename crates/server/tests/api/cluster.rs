@@ -247,7 +247,7 @@ dual_test!(async fn an_s3_outage_is_answered_503_and_ready_says_so_in_time(backe
     let relay = Relay::start(s3.endpoint.as_deref().unwrap()).await;
     s3.endpoint = Some(relay.endpoint.clone());
     let engine = if backend == Backend::Sqlite { "sqlite" } else { "postgres" };
-    let bucket = format!("s3://{}-{engine}", std::env::var("STRATUS_TEST_S3_BUCKET").unwrap());
+    let bucket = format!("s3://{}-outage-{engine}", std::env::var("STRATUS_TEST_S3_BUCKET").unwrap());
     let app = TestApp::spawn_with(backend, |c| {
         c.storage.s3 = s3.clone();
         c.storage.volumes = vec![VolumeConfig { pool: "A".into(), location: bucket.clone() }];
