@@ -295,11 +295,6 @@ impl Stratus {
         Ok(self.db().job_runs(200).await?)
     }
 
-    /// The most recent job runs, for the operator's command line.
-    pub async fn recent_job_runs(&self) -> Result<Vec<JobRun>> {
-        Ok(self.db().job_runs(200).await?)
-    }
-
     /// Runs a job now for an administrator; `Conflict` when another process is running it.
     pub async fn run_job_for(&self, caller: &Caller, name: &str) -> Result<JobRun> {
         self.require_admin(caller).await?;

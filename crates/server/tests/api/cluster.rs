@@ -182,8 +182,26 @@ async fn a_node_killed_mid_upload_gives_its_reservation_back() {
     let r = app.put(&u, &u.root, "probe.bin", data(2 << 20, 1), "fail").await;
     assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded").await;
     // While the node lives (it beats every second; it is dead after 10 s of silence), its
-    // reservation stands as time passes.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // reservation stands as the survivor goes on beating and looking for dead nodes: wait for
+    // two of its heartbeats.
+    let admin = app.admin("ops").await;
+    let me = app.stratus.node_name().to_string();
+    let beat = |list: &[(String, chrono::DateTime<chrono::Utc>)]| {
+        list.iter().find(|(id, _)| *id == me).map(|(_, at)| *at)
+    };
+    let mut last = beat(&nodes(&app, &admin).await);
+    for _ in 0..2 {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let now = beat(&nodes(&app, &admin).await);
+            if now > last {
+                last = now;
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the survivor stopped beating");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let r = app.put(&u, &u.root, "probe.bin", data(2 << 20, 1), "fail").await;
     assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded").await;
     // kill -9 mid-upload: its heartbeat stops, and the survivor gives the quota back.
