@@ -146,16 +146,22 @@ impl Db {
         }))
     }
 
-    /// The dead properties of every live child of `parent`, in one query (PROPFIND Depth 1).
-    pub async fn dav_props_of_children(&self, parent: NodeId) -> Result<Vec<(NodeId, String, String)>> {
+    /// The dead properties of the nodes `ids` (a page of a PROPFIND Depth 1), in one query.
+    pub async fn dav_props_of(&self, ids: &[NodeId]) -> Result<Vec<(NodeId, String, String)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT node_id, name, value FROM dav_props WHERE node_id IN ({}) ORDER BY node_id, name",
+            marks.join(", ")
+        );
         let rows: Vec<(String, String, String)> = on_db!(self, |pool| {
-            sqlx::query_as(
-                "SELECT p.node_id, p.name, p.value FROM dav_props p JOIN nodes n ON n.id = p.node_id \
-                 WHERE n.parent_id = $1 AND n.trashed_at IS NULL ORDER BY p.node_id, p.name",
-            )
-            .bind(parent.to_string())
-            .fetch_all(pool)
-            .await?
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for id in ids {
+                query = query.bind(id.to_string());
+            }
+            query.fetch_all(pool).await?
         });
         rows.into_iter().map(|(node, name, value)| Ok((crate::row::id(&node)?, name, value))).collect()
     }

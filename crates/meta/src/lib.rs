@@ -22,7 +22,7 @@ pub use error::MetaError;
 pub use links::{LinkRecord, NewLink};
 pub use nodes::{ChildCursor, CursorKey, NewFolder, NodeChange, Replacing};
 pub use schema::ColumnInfo;
-pub use stats::UsageFigures;
+pub use stats::{UsageFigures, UsageRecount};
 pub use tokens::{NewToken, TokenKind, TokenOwner};
 pub use trash::Purged;
 pub use tus::TusUpload;

@@ -1,6 +1,6 @@
 //! The tree: lookups, keyset-paginated listings, folders, rename/move and server-side copy.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use stratus_core::{Node, NodeId, NodeKind, PublicAccess, SortKey, SortOrder, UserId, VersionId};
@@ -489,34 +489,59 @@ impl Db {
     /// PostgreSQL a trigram index serves the match.
     pub async fn search(&self, owner: UserId, text: &str, limit: u32) -> Result<Vec<(Node, String)>> {
         let pattern = contains_pattern(text);
-        let (rows, folders): (Vec<NodeRow>, Vec<FolderName>) = on_db!(self, |pool| {
-            let rows = sqlx::query_as(concat!(
-                "SELECT ",
-                node_columns!(),
-                " FROM nodes WHERE owner_id = $1 AND parent_id IS NOT NULL AND trashed_at IS NULL \
-                 AND sort_name LIKE $2 ESCAPE '\\' ORDER BY kind DESC, sort_name, id LIMIT $3"
-            ))
-            .bind(owner.to_string())
-            .bind(&pattern)
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?;
-            // Every folder above a hit, to name the hits' locations.
-            let folders = sqlx::query_as(
-                "WITH RECURSIVE up(node_id) AS (SELECT parent_id FROM (SELECT parent_id FROM nodes \
-                 WHERE owner_id = $1 AND parent_id IS NOT NULL AND trashed_at IS NULL \
-                 AND sort_name LIKE $2 ESCAPE '\\' ORDER BY kind DESC, sort_name, id LIMIT $3) AS hits \
+        // The hits' ids, ordered and limited. On SQLite, a text of three characters or more
+        // takes its candidates from the trigram index (migration 0018); PostgreSQL's planner
+        // uses its own trigram index for the `LIKE`.
+        let lowered = text.to_lowercase();
+        let indexed = matches!(self, Db::Sqlite(_)) && lowered.chars().count() >= 3;
+        let (owner_term, candidates) = if indexed {
+            // `+owner_id`: SQLite's way to keep the planner off the owner index, which would
+            // walk the whole drive of a user with millions of files.
+            (
+                "+owner_id = $1",
+                " AND id IN (SELECT r.node_id FROM search_names s JOIN search_rows r ON r.seq = s.rowid \
+                 WHERE search_names MATCH $4)",
+            )
+        } else {
+            ("owner_id = $1", "")
+        };
+        let phrase = format!("\"{}\"", lowered.replace('"', "\"\""));
+        let rows_sql = format!(
+            "SELECT {} FROM nodes WHERE {owner_term} AND parent_id IS NOT NULL AND trashed_at IS NULL \
+             AND sort_name LIKE $2 ESCAPE '\\'{candidates} ORDER BY kind DESC, sort_name, id LIMIT $3",
+            node_columns!()
+        );
+        let rows: Vec<NodeRow> = on_db!(self, |pool| {
+            let mut rows = sqlx::query_as(sqlx::AssertSqlSafe(rows_sql))
+                .bind(owner.to_string())
+                .bind(&pattern)
+                .bind(i64::from(limit));
+            if indexed {
+                rows = rows.bind(&phrase);
+            }
+            rows.fetch_all(pool).await?
+        });
+        // Every folder above the page's hits, to name their locations.
+        let parents: HashSet<&str> = rows.iter().filter_map(|r| r.parent_id.as_deref()).collect();
+        let folders: Vec<FolderName> = if parents.is_empty() {
+            Vec::new()
+        } else {
+            let marks: Vec<String> = (1..=parents.len()).map(|i| format!("${i}")).collect();
+            let folders_sql = format!(
+                "WITH RECURSIVE up(node_id) AS (SELECT id FROM nodes WHERE id IN ({}) \
                  UNION SELECT n.parent_id FROM nodes n JOIN up ON n.id = up.node_id \
                  WHERE n.parent_id IS NOT NULL) \
                  SELECT id, parent_id, name FROM nodes WHERE id IN (SELECT node_id FROM up)",
-            )
-            .bind(owner.to_string())
-            .bind(&pattern)
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?;
-            (rows, folders)
-        });
+                marks.join(", ")
+            );
+            on_db!(self, |pool| {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(folders_sql.as_str()));
+                for parent in &parents {
+                    query = query.bind(*parent);
+                }
+                query.fetch_all(pool).await?
+            })
+        };
         let folders: HashMap<String, (Option<String>, String)> =
             folders.into_iter().map(|(id, parent, name)| (id, (parent, name))).collect();
         let path_of = |mut at: Option<String>| {

@@ -52,7 +52,7 @@ pub(crate) use node_columns;
 pub(crate) struct NodeRow {
     pub(crate) id: String,
     owner_id: String,
-    parent_id: Option<String>,
+    pub(crate) parent_id: Option<String>,
     name: String,
     kind: String,
     pub(crate) size: i64,

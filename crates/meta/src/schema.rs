@@ -12,7 +12,7 @@ pub struct ColumnInfo {
 }
 
 impl Db {
-    /// Every column of the application's tables (sqlx's bookkeeping excluded), sorted.
+    /// Every column of the application's tables (views and sqlx's bookkeeping excluded), sorted.
     pub async fn columns(&self) -> Result<Vec<ColumnInfo>> {
         let rows: Vec<(String, String, String, bool)> = match self {
             Db::Sqlite(pool) => sqlx::query_as(
@@ -23,9 +23,11 @@ impl Db {
             .fetch_all(pool)
             .await?,
             Db::Postgres(pool) => sqlx::query_as(
-                "SELECT table_name::text, column_name::text, data_type::text, is_nullable = 'YES' \
-                 FROM information_schema.columns WHERE table_schema = current_schema() \
-                 AND table_name NOT LIKE '\\_sqlx%'",
+                "SELECT c.table_name::text, c.column_name::text, c.data_type::text, c.is_nullable = 'YES' \
+                 FROM information_schema.columns c JOIN information_schema.tables t \
+                 ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
+                 WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' \
+                 AND c.table_name NOT LIKE '\\_sqlx%'",
             )
             .fetch_all(pool)
             .await?,

@@ -1,12 +1,15 @@
-//! Usage statistics, computed from the data itself (so they always equal a recount), and the
-//! daily usage snapshots behind the series.
+//! Usage statistics: the counters triggers keep (migration 0017), a recount of them from the
+//! data itself for `fsck`, and the daily usage snapshots behind the series.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use stratus_core::{CATEGORIES, CategoryUsage, DailyUsage, UserId};
 
 use crate::{Db, Result, row::size};
 
-/// `CASE … END` mapping a lowercased name to its category, from `stratus_core::CATEGORIES`.
+/// `CASE … END` mapping a lowercased name to its category, from `stratus_core::CATEGORIES`:
+/// the recount's own classification, independent of the triggers' `usage_categories` table.
 fn category_case() -> String {
     let mut sql = String::from("CASE");
     for (category, exts) in CATEGORIES {
@@ -28,63 +31,171 @@ pub struct UsageFigures {
     pub version_bytes: u64,
 }
 
-/// Rows of the usage queries: by category, folders, trash (count, bytes), versions (count, bytes).
-type Figures = (Vec<(String, i64, i64)>, (i64,), (i64, i64), (i64, i64));
+/// One user's counters: bucket → (files, bytes).
+type Counters = BTreeMap<String, (i64, i64)>;
 
-impl Db {
-    pub async fn usage(&self, user: UserId) -> Result<UsageFigures> {
-        let owner = user.to_string();
-        let by_category_sql = format!(
-            "SELECT {} AS category, COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM nodes \
-             WHERE owner_id = $1 AND kind = 'file' AND trashed_at IS NULL GROUP BY 1",
-            category_case()
-        );
-        let (rows, folders, trash, versions): Figures = on_db!(self, |pool| {
-            let rows =
-                sqlx::query_as(sqlx::AssertSqlSafe(by_category_sql)).bind(&owner).fetch_all(pool).await?;
-            let folders = sqlx::query_as(
-                "SELECT COUNT(*) FROM nodes WHERE owner_id = $1 AND kind = 'folder' AND trashed_at IS NULL \
-                 AND parent_id IS NOT NULL",
-            )
-            .bind(&owner)
-            .fetch_one(pool)
-            .await?;
-            let trash = sqlx::query_as(
-                "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM nodes \
-                 WHERE owner_id = $1 AND kind = 'file' AND trashed_at IS NOT NULL",
-            )
-            .bind(&owner)
-            .fetch_one(pool)
-            .await?;
-            let versions = sqlx::query_as(
-                "SELECT COUNT(*), CAST(COALESCE(SUM(v.size), 0) AS BIGINT) FROM versions v \
-                 JOIN nodes n ON n.id = v.node_id WHERE n.owner_id = $1 AND v.id <> n.version_id",
-            )
-            .bind(&owner)
-            .fetch_one(pool)
-            .await?;
-            (rows, folders, trash, versions)
-        });
-        let mut by_category: Vec<CategoryUsage> = CATEGORIES
+impl UsageFigures {
+    fn from_counters(counters: &Counters) -> Result<Self> {
+        let get = |bucket: &str| counters.get(bucket).copied().unwrap_or_default();
+        let by_category = CATEGORIES
             .iter()
             .map(|(c, _)| *c)
             .chain(["other"])
-            .map(|c| CategoryUsage { category: c.to_string(), files: 0, bytes: 0 })
-            .collect();
-        for (category, files, bytes) in rows {
-            if let Some(entry) = by_category.iter_mut().find(|e| e.category == category) {
-                entry.files = size(files)?;
-                entry.bytes = size(bytes)?;
-            }
-        }
+            .map(|c| {
+                let (files, bytes) = get(c);
+                Ok(CategoryUsage { category: c.to_string(), files: size(files)?, bytes: size(bytes)? })
+            })
+            .collect::<Result<_>>()?;
+        let (all, all_bytes) = get("versions");
+        let (current, current_bytes) = get("current");
+        let (trash_files, trash_bytes) = get("trash");
         Ok(UsageFigures {
             by_category,
-            folders: size(folders.0)?,
-            trash_files: size(trash.0)?,
-            trash_bytes: size(trash.1)?,
-            versions: size(versions.0)?,
-            version_bytes: size(versions.1)?,
+            folders: size(get("folders").0)?,
+            trash_files: size(trash_files)?,
+            trash_bytes: size(trash_bytes)?,
+            versions: size(all - current)?,
+            version_bytes: size(all_bytes - current_bytes)?,
         })
+    }
+}
+
+/// What a recount of the usage counters found.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UsageRecount {
+    pub users: u64,
+    /// Users whose counters differ from the recount (set right when repairing).
+    pub mismatched: u64,
+}
+
+/// Users recounted per transaction.
+const RECOUNT_BATCH: i64 = 50;
+
+impl Db {
+    /// A user's usage, read from the counters: a few rows, whatever the size of the drive.
+    pub async fn usage(&self, user: UserId) -> Result<UsageFigures> {
+        let rows: Vec<(String, i64, i64)> = on_db!(self, |pool| {
+            sqlx::query_as("SELECT bucket, files, bytes FROM usage_counters WHERE user_id = $1")
+                .bind(user.to_string())
+                .fetch_all(pool)
+                .await?
+        });
+        let counters = rows.into_iter().map(|(b, f, n)| (b, (f, n))).collect();
+        UsageFigures::from_counters(&counters)
+    }
+
+    /// Recounts every user's usage counters from the nodes and versions, in batches of users
+    /// (each batch one transaction that holds its users' rows, so no change lands in between);
+    /// with `repair`, sets mismatched counters to the recount.
+    pub async fn recount_usage(&self, repair: bool) -> Result<UsageRecount> {
+        let mut report = UsageRecount::default();
+        let mut after = String::new();
+        loop {
+            let (users, mismatched) = self.recount_usage_batch(&after, repair).await?;
+            let Some(last) = users.last() else { break };
+            after = last.clone();
+            report.users += users.len() as u64;
+            report.mismatched += mismatched;
+        }
+        Ok(report)
+    }
+
+    async fn recount_usage_batch(&self, after: &str, repair: bool) -> Result<(Vec<String>, u64)> {
+        let by_category = format!(
+            "SELECT owner_id, {} AS bucket, COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM nodes \
+             WHERE owner_id IN (SELECT value FROM batch) AND kind = 'file' AND trashed_at IS NULL \
+             GROUP BY owner_id, bucket",
+            category_case()
+        );
+        let others = [
+            "SELECT owner_id, 'folders', COUNT(*), CAST(0 AS BIGINT) FROM nodes WHERE owner_id IN (SELECT value FROM batch) \
+             AND kind = 'folder' AND trashed_at IS NULL AND parent_id IS NOT NULL GROUP BY owner_id",
+            "SELECT owner_id, 'trash', COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM nodes \
+             WHERE owner_id IN (SELECT value FROM batch) AND kind = 'file' AND trashed_at IS NOT NULL \
+             GROUP BY owner_id",
+            "SELECT owner_id, 'current', COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM nodes \
+             WHERE owner_id IN (SELECT value FROM batch) AND kind = 'file' AND version_id IS NOT NULL \
+             GROUP BY owner_id",
+            "SELECT n.owner_id, 'versions', COUNT(*), CAST(COALESCE(SUM(v.size), 0) AS BIGINT) \
+             FROM versions v JOIN nodes n ON n.id = v.node_id \
+             WHERE n.owner_id IN (SELECT value FROM batch) GROUP BY n.owner_id",
+        ];
+        let recount_sql = std::iter::once(by_category.as_str())
+            .chain(others)
+            .map(|q| format!("WITH batch (value) AS (SELECT id FROM users WHERE id >= $1 AND id <= $2) {q}"))
+            .collect::<Vec<_>>();
+        Ok(in_tx!(self, |tx| {
+            // The batch's users, locked in id order as the triggers lock them: counter changes
+            // of these users wait until the recount is done.
+            let lock = if matches!(self, Db::Postgres(_)) { " FOR NO KEY UPDATE" } else { "" };
+            let users: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM users WHERE id > $1 ORDER BY id LIMIT $2{lock}"
+            )))
+            .bind(after)
+            .bind(RECOUNT_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            let users: Vec<String> = users.into_iter().map(|(id,)| id).collect();
+            let (Some(first), Some(last)) = (users.first(), users.last()) else {
+                return Ok((users, 0));
+            };
+            let mut stored: BTreeMap<String, Counters> = BTreeMap::new();
+            let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+                "SELECT user_id, bucket, files, bytes FROM usage_counters WHERE user_id >= $1 AND user_id <= $2",
+            )
+            .bind(first)
+            .bind(last)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (user, bucket, files, bytes) in rows {
+                stored.entry(user).or_default().insert(bucket, (files, bytes));
+            }
+            let mut counted: BTreeMap<String, Counters> = BTreeMap::new();
+            for sql in &recount_sql {
+                let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                    .bind(first)
+                    .bind(last)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for (user, bucket, files, bytes) in rows {
+                    counted.entry(user).or_default().insert(bucket, (files, bytes));
+                }
+            }
+            let mut mismatched = 0;
+            for user in &users {
+                let empty = Counters::new();
+                let have = stored.get(user).unwrap_or(&empty);
+                let want = counted.get(user).unwrap_or(&empty);
+                // Buckets present in either, a missing one counting as zero.
+                let buckets: std::collections::BTreeSet<&String> = have.keys().chain(want.keys()).collect();
+                let differs = buckets.iter().any(|b| {
+                    have.get(*b).copied().unwrap_or_default() != want.get(*b).copied().unwrap_or_default()
+                });
+                if !differs {
+                    continue;
+                }
+                mismatched += 1;
+                if repair {
+                    sqlx::query("UPDATE usage_counters SET files = 0, bytes = 0 WHERE user_id = $1")
+                        .bind(user)
+                        .execute(&mut *tx)
+                        .await?;
+                    for (bucket, (files, bytes)) in want {
+                        sqlx::query(
+                            "INSERT INTO usage_counters (user_id, bucket, files, bytes) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (user_id, bucket) DO UPDATE SET files = excluded.files, bytes = excluded.bytes",
+                        )
+                        .bind(user)
+                        .bind(bucket)
+                        .bind(files)
+                        .bind(bytes)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+            }
+            (users, mismatched)
+        }))
     }
 
     /// Records every user's usage (quota used, live files) for `day`, replacing that day's.
@@ -94,8 +205,9 @@ impl Db {
         Ok(on_db!(self, |pool| {
             sqlx::query(
                 "INSERT INTO usage_daily (user_id, day, bytes, files) \
-                 SELECT u.id, $1, u.quota_used, (SELECT COUNT(*) FROM nodes n WHERE n.owner_id = u.id \
-                 AND n.kind = 'file' AND n.trashed_at IS NULL) FROM users u \
+                 SELECT u.id, $1, u.quota_used, (SELECT COALESCE(SUM(c.files), 0) FROM usage_counters c \
+                 WHERE c.user_id = u.id AND c.bucket IN (SELECT category FROM usage_categories \
+                 UNION SELECT 'other')) FROM users u \
                  WHERE true ON CONFLICT (user_id, day) DO UPDATE SET bytes = excluded.bytes, files = excluded.files",
             )
             .bind(&day)
@@ -127,7 +239,7 @@ impl Db {
         let (users, logical, blocks, stored): (i64, i64, i64, i64) = on_db!(self, |pool| {
             sqlx::query_as(
                 "SELECT (SELECT COUNT(*) FROM users), \
-                 (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM versions), \
+                 (SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM usage_counters WHERE bucket = 'versions'), \
                  (SELECT COUNT(*) FROM blocks WHERE refcount > 0), \
                  (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blocks WHERE refcount > 0)",
             )

@@ -256,10 +256,12 @@ async fn main() -> anyhow::Result<()> {
                 print_findings("found", &report.found);
                 if let Some(after) = &report.after {
                     println!(
-                        "repaired: {} corrupt copies, {} copies made, {} counts fixed, {} garbage blocks collected",
+                        "repaired: {} corrupt copies, {} copies made, {} counts fixed, {} users' usage \
+                         recounted, {} garbage blocks collected",
                         report.scrub.as_ref().map_or(0, |s| s.repaired),
                         report.repair.as_ref().map_or(0, |r| r.copies_made),
                         report.refcounts_fixed,
+                        report.usage_fixed,
                         report.garbage_collected
                     );
                     print_findings("after repair", after);
@@ -322,7 +324,7 @@ async fn volume(config: &Config, command: Volume) -> anyhow::Result<()> {
 fn print_findings(title: &str, f: &stratus_service::FsckFindings) {
     println!(
         "{title}: {} blocks in {} copies, {} referenced; missing {}, corrupt copies {}, under-replicated {}, \
-         stale garbage {}, reference counts wrong {}, pending garbage {}{}",
+         stale garbage {}, reference counts wrong {}, usage counters wrong {}, pending garbage {}{}",
         f.blocks,
         f.copies,
         f.referenced,
@@ -331,6 +333,7 @@ fn print_findings(title: &str, f: &stratus_service::FsckFindings) {
         f.under_replicated,
         f.stale_garbage,
         f.refcount_mismatches,
+        f.usage_mismatches,
         f.pending_garbage,
         if f.offline_volumes.is_empty() {
             String::new()

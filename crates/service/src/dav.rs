@@ -5,7 +5,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use stratus_core::{Node, NodeId, NodeName};
+use futures_util::Stream;
+use stratus_core::{Node, NodeId, NodeName, SortKey, SortOrder};
+use stratus_meta::ChildCursor;
 pub use stratus_meta::DavLock;
 
 use crate::{
@@ -31,6 +33,9 @@ pub const SHARED: &str = "Shared";
 
 /// Dead properties: (`{namespace}name`, the element as XML).
 pub type Props = Vec<(String, String)>;
+
+/// Children per page of a PROPFIND Depth 1.
+const DAV_PAGE: u32 = 500;
 
 /// The longest lock the server grants.
 pub const MAX_LOCK_SECS: i64 = 7 * 24 * 3600;
@@ -105,25 +110,45 @@ impl Stratus {
         Ok(self.db().all_children(folder).await?)
     }
 
-    /// A folder's children with their dead properties: one authorisation (reading a folder
-    /// means reading what is in it) and two queries, whatever the folder's size.
-    pub async fn dav_children_with_props(
+    /// A folder's children with their dead properties, by name, a page at a time: memory stays
+    /// bounded whatever the folder's size, and each page is authorised afresh, so a caller whose
+    /// share is revoked halfway gets no further page.
+    pub fn dav_children_pages(
         &self,
         caller: &Caller,
         folder: NodeId,
-    ) -> Result<Vec<(Node, Props)>> {
-        let children = self.dav_children(caller, folder).await?;
-        let mut props: HashMap<NodeId, Props> = HashMap::new();
-        for (node, name, value) in self.db().dav_props_of_children(folder).await? {
-            props.entry(node).or_default().push((name, value));
-        }
-        Ok(children
-            .into_iter()
-            .map(|c| {
-                let p = props.remove(&c.id).unwrap_or_default();
-                (c, p)
-            })
-            .collect())
+    ) -> impl Stream<Item = Result<Vec<(Node, Props)>>> + Send + 'static {
+        let (stratus, caller) = (self.clone(), caller.clone());
+        futures_util::stream::try_unfold(Some(None), move |cursor: Option<Option<ChildCursor>>| {
+            let (stratus, caller) = (stratus.clone(), caller.clone());
+            async move {
+                let Some(after) = cursor else { return Ok(None) };
+                stratus.authorize::<Read>(Some(&caller), folder).await?;
+                let children = stratus
+                    .db()
+                    .children(folder, SortKey::Name, SortOrder::Asc, after.as_ref(), DAV_PAGE)
+                    .await?;
+                let next = match children.last() {
+                    Some(last) if children.len() == DAV_PAGE as usize => {
+                        Some(Some(ChildCursor::after(last, SortKey::Name)))
+                    }
+                    _ => None,
+                };
+                let ids: Vec<NodeId> = children.iter().map(|c| c.id).collect();
+                let mut props: HashMap<NodeId, Props> = HashMap::new();
+                for (node, name, value) in stratus.db().dav_props_of(&ids).await? {
+                    props.entry(node).or_default().push((name, value));
+                }
+                let page = children
+                    .into_iter()
+                    .map(|c| {
+                        let p = props.remove(&c.id).unwrap_or_default();
+                        (c, p)
+                    })
+                    .collect();
+                Ok(Some((page, next)))
+            }
+        })
     }
 
     pub async fn dav_props(&self, caller: &Caller, node: NodeId) -> Result<Props> {

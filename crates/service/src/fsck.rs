@@ -1,6 +1,7 @@
 //! `fsck`: checks that every referenced block has its replicas with the right hash, that every
 //! block file is referenced, and that the reference counts match the versions; with
-//! `repair`, fixes what it found and checks again.
+//! `repair`, fixes what it found and checks again. It also recounts every user's usage
+//! counters from the data itself.
 
 use std::time::SystemTime;
 
@@ -30,6 +31,8 @@ pub struct FsckFindings {
     pub stale_garbage: u64,
     /// Block rows whose reference count differs from what the versions imply.
     pub refcount_mismatches: u64,
+    /// Users whose usage counters differ from a recount of their files.
+    pub usage_mismatches: u64,
     pub offline_volumes: Vec<String>,
 }
 
@@ -40,6 +43,7 @@ impl FsckFindings {
             && self.under_replicated == 0
             && self.stale_garbage == 0
             && self.refcount_mismatches == 0
+            && self.usage_mismatches == 0
             && self.offline_volumes.is_empty()
     }
 }
@@ -51,6 +55,8 @@ pub struct FsckReport {
     pub scrub: Option<ScrubReport>,
     pub repair: Option<RepairReport>,
     pub refcounts_fixed: u64,
+    /// Users whose usage counters were set to the recount.
+    pub usage_fixed: u64,
     pub garbage_collected: u64,
     pub after: Option<FsckFindings>,
 }
@@ -71,6 +77,7 @@ impl Stratus {
             scrub: None,
             repair: None,
             refcounts_fixed: 0,
+            usage_fixed: 0,
             garbage_collected: 0,
             after: None,
         };
@@ -92,6 +99,7 @@ impl Stratus {
                 report.refcounts_fixed += 1;
             }
         }
+        report.usage_fixed = self.db().recount_usage(true).await?.mismatched;
         // Versions' blocks, and the parts tus uploads in progress hold.
         let mut held = self.db().referenced_hashes().await?;
         held.extend(implied.keys().copied());
@@ -139,6 +147,7 @@ impl Stratus {
         let mut mismatches = implied.iter().filter(|(h, n)| stored.get(*h) != Some(*n)).count();
         mismatches += stored.iter().filter(|(h, n)| **n > 0 && !implied.contains_key(*h)).count();
         f.refcount_mismatches = mismatches as u64;
+        f.usage_mismatches = self.db().recount_usage(false).await?.mismatched;
         Ok(f)
     }
 }

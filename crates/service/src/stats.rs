@@ -8,8 +8,9 @@ use crate::{Caller, Result, Stratus};
 const SERIES_DAYS: i64 = 90;
 
 impl Stratus {
-    /// The caller's usage: by category, in the trash, in older versions, and over time. Every
-    /// figure is computed from the stored data, so it always equals a recount.
+    /// The caller's usage: by category, in the trash, in older versions, and over time, read
+    /// from the counters the database keeps in every transaction that changes them (`fsck`
+    /// recounts them).
     pub async fn stats(&self, caller: &Caller) -> Result<UserStats> {
         let user = self.db().user(caller.user()).await?;
         let usage = self.db().usage(caller.user()).await?;

@@ -9,7 +9,7 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::Parser;
 use sqlx::Connection;
-use stratus_core::{NodeId, SortKey, SortOrder, UserId};
+use stratus_core::{NodeId, NodeName, SortKey, SortOrder, UserId};
 use stratus_meta::{ChildCursor, Db, NewFolder, NewUser};
 
 #[derive(Parser)]
@@ -106,7 +106,32 @@ async fn measure(db: &Db, engine: &str, size: u64, rounds: usize) -> anyhow::Res
     row("search, 0 hits", median(rounds, || db.search(user, "nothing-like-it", 100)).await?);
     row("trash list (1 item)", median(rounds, || db.trash(user)).await?);
     row("usage statistics", median(rounds, || db.usage(user)).await?);
+
+    // A folder of 10,000 files to the trash and back, in the big drive.
+    let name = NodeName::new("bulk").map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let bulk =
+        NewFolder { id: NodeId::new(), owner: user, parent: root, name: name.as_str(), now, replacing: None };
+    let bulk = db.create_folder(&bulk).await?;
+    db.seed_files(user, bulk.id, "b", 0..BULK, 4096, now).await?;
+    let (mut trashing, mut restoring) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let started = Instant::now();
+        db.trash_node(&bulk, "/bulk", now).await?;
+        trashing.push(started.elapsed());
+        let started = Instant::now();
+        db.restore(bulk.id, root, &name).await?;
+        restoring.push(started.elapsed());
+    }
+    row("trash a folder of 10,000 files", middle(trashing));
+    row("restore it", middle(restoring));
     Ok(())
+}
+
+const BULK: u64 = 10_000;
+
+fn middle(mut times: Vec<Duration>) -> f64 {
+    times.sort();
+    times[times.len() / 2].as_secs_f64() * 1000.0
 }
 
 /// The median of `rounds` timed calls, in milliseconds (after one untimed warm-up call).
@@ -122,6 +147,5 @@ where
         call().await?;
         times.push(started.elapsed());
     }
-    times.sort();
-    Ok(times[times.len() / 2].as_secs_f64() * 1000.0)
+    Ok(middle(times))
 }

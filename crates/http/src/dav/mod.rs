@@ -269,6 +269,10 @@ fn options() -> Response {
 
 /// A 207 Multi-Status response.
 pub fn multistatus(body: String) -> Response {
-    (StatusCode::MULTI_STATUS, [(header::CONTENT_TYPE, "application/xml; charset=utf-8")], Body::from(body))
+    multistatus_stream(Body::from(body))
+}
+
+pub fn multistatus_stream(body: Body) -> Response {
+    (StatusCode::MULTI_STATUS, [(header::CONTENT_TYPE, "application/xml; charset=utf-8")], body)
         .into_response()
 }

@@ -1,14 +1,15 @@
 //! PROPFIND and PROPPATCH: live properties computed from the node, dead ones from the
 //! database, quota properties (RFC 4331).
 
-use axum::{http::StatusCode, response::Response};
+use axum::{body::Body, http::StatusCode, response::Response};
+use futures_util::{StreamExt, TryStreamExt, stream};
 use stratus_core::{Node, User};
-use stratus_service::{DavLock, DavTarget, Props, SHARED, Stratus};
+use stratus_service::{DavLock, DavTarget, Props, SHARED, ServiceError, Stratus};
 
 use super::{
     DavError, DavPath, Req, etag_of,
     locks::{activelock, covers},
-    multistatus, xml,
+    multistatus, multistatus_stream, xml,
 };
 
 /// The live properties, as `DAV:` local names; none of them can be set.
@@ -60,36 +61,48 @@ pub async fn propfind(s: &Stratus, req: &Req, body: &[u8]) -> Result<Response, D
     let target = s.dav_resolve(&req.caller, &req.path.segments).await?;
     let locks = req.conditions(s).await?;
     let user = s.me(&req.caller).await?;
-    let (mut out, children) = match target {
+    match target {
+        DavTarget::Found(node) if depth1 && node.is_folder() => {
+            let dead = s.dav_props(&req.caller, node.id).await?;
+            let mut head = describe(&user, &locks, &req.path, &node, &dead, &wanted);
+            // The virtual Shared folder stands where a real one would.
+            let at_root = node.parent_id.is_none() && req.path.segments.is_empty();
+            if at_root {
+                head.push_str(&describe_shared_root(&req.path.join(SHARED), &wanted));
+            }
+            // The children are streamed a page at a time, so memory stays bounded whatever the
+            // folder's size. The first page is read before answering: a failure there is still
+            // a proper error status; a later one cuts the response short (never a false 207).
+            let path = req.path.clone();
+            let describe_page = move |page: Vec<(Node, Props)>| {
+                let mut chunk = String::new();
+                for (child, dead) in page.iter().filter(|(c, _)| !(at_root && c.name == SHARED)) {
+                    chunk.push_str(&describe(&user, &locks, &path.join(&child.name), child, dead, &wanted));
+                }
+                Ok::<_, ServiceError>(chunk)
+            };
+            let mut pages = Box::pin(s.dav_children_pages(&req.caller, node.id));
+            let first = pages.try_next().await?.unwrap_or_default();
+            let body = stream::iter([Ok(format!("{}{head}", xml::MULTISTATUS_OPEN)), describe_page(first)])
+                .chain(pages.and_then(move |page| std::future::ready(describe_page(page))))
+                .chain(stream::iter([Ok(xml::MULTISTATUS_CLOSE.to_string())]));
+            Ok(multistatus_stream(Body::from_stream(body)))
+        }
         DavTarget::Found(node) => {
             let dead = s.dav_props(&req.caller, node.id).await?;
-            let mut out = describe(&user, &locks, &req.path, &node, &dead, &wanted);
-            let mut children = Vec::new();
-            if depth1 && node.is_folder() {
-                children = s.dav_children_with_props(&req.caller, node.id).await?;
-                if node.parent_id.is_none() && req.path.segments.is_empty() {
-                    // The virtual Shared folder stands where a real one would.
-                    children.retain(|(c, _)| c.name != SHARED);
-                    out.push_str(&describe_shared_root(&req.path.join(SHARED), &wanted));
-                }
-            }
-            (out, children)
+            Ok(multistatus(xml::multistatus(&describe(&user, &locks, &req.path, &node, &dead, &wanted))))
         }
         DavTarget::SharedRoot => {
-            let mut children = Vec::new();
+            let mut out = describe_shared_root(&req.path, &wanted);
             // Items of other owners: a few, each read with its own share's rights.
             for item in if depth1 { s.dav_shared(&req.caller).await? } else { Vec::new() } {
                 let dead = s.dav_props(&req.caller, item.id).await?;
-                children.push((item, dead));
+                out.push_str(&describe(&user, &locks, &req.path.join(&item.name), &item, &dead, &wanted));
             }
-            (describe_shared_root(&req.path, &wanted), children)
+            Ok(multistatus(xml::multistatus(&out)))
         }
-        _ => return Err(DavError::status(StatusCode::NOT_FOUND)),
-    };
-    for (child, dead) in children {
-        out.push_str(&describe(&user, &locks, &req.path.join(&child.name), &child, &dead, &wanted));
+        _ => Err(DavError::status(StatusCode::NOT_FOUND)),
     }
-    Ok(multistatus(xml::multistatus(&out)))
 }
 
 /// One `<D:response>` for a resource with its dead properties.

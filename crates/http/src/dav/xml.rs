@@ -162,10 +162,13 @@ pub fn split_key(key: &str) -> (&str, &str) {
 
 /// A whole 207 body around `responses`.
 pub fn multistatus(responses: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\">{responses}</D:multistatus>"
-    )
+    format!("{MULTISTATUS_OPEN}{responses}{MULTISTATUS_CLOSE}")
 }
+
+/// The start and the end of a multistatus document, for one streamed a part at a time.
+pub const MULTISTATUS_OPEN: &str =
+    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\">";
+pub const MULTISTATUS_CLOSE: &str = "</D:multistatus>";
 
 /// One `<D:propstat>` of property XML with its status.
 pub fn propstat(props: &str, status: u16) -> String {

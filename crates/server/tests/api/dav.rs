@@ -252,3 +252,30 @@ async fn ok_json_created(r: reqwest::Response) -> serde_json::Value {
     assert_eq!(r.status(), StatusCode::CREATED);
     r.json().await.unwrap()
 }
+
+dual_test!(async fn propfind_depth_one_lists_a_folder_of_many_pages_whole_and_in_order(backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app.register("lister").await;
+    let folder = app.mkdir(&ann, &ann.root, "many").await["id"].as_str().unwrap().to_string();
+    // More children than two pages of the streamed listing, a dead property on the last one.
+    let count = 1_001;
+    for chunk in (0..count).collect::<Vec<_>>().chunks(50) {
+        let names: Vec<String> = chunk.iter().map(|i| format!("item {i:04}.txt")).collect();
+        futures_util::future::join_all(names.iter().map(|n| app.upload(&ann, &folder, n, vec![b'x'; 3]))).await;
+    }
+    app.mkdir(&ann, &folder, "zz folder").await;
+    let set = r#"<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:colour>green</Z:colour></D:prop></D:set></D:propertyupdate>"#;
+    let r = dav(&app, "PROPPATCH", &format!("/many/item {:04}.txt", count - 1).replace(' ', "%20"), &ann).body(set).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::MULTI_STATUS);
+
+    let r = dav(&app, "PROPFIND", "/many/", &ann).header("depth", "1").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::MULTI_STATUS);
+    let text = r.text().await.unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let hrefs: Vec<String> = doc.descendants().filter(|n| n.has_tag_name(("DAV:", "href"))).map(|n| n.text().unwrap().to_string()).collect();
+    let mut expected = vec!["/dav/many/".to_string(), "/dav/many/zz%20folder/".to_string()];
+    expected.extend((0..count).map(|i| format!("/dav/many/item%20{i:04}.txt")));
+    assert_eq!(hrefs, expected, "the folder, then folders first, then every file by name, once");
+    let colour: Vec<&str> = doc.descendants().filter(|n| n.has_tag_name(("urn:z", "colour"))).filter_map(|n| n.text()).collect();
+    assert_eq!(colour, ["green"], "the dead property of the last page's child");
+});

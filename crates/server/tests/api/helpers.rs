@@ -168,6 +168,19 @@ impl TestApp {
         self.config.database_url()
     }
 
+    /// Runs `sql` on the metadata database behind the service's back (to damage it for fsck).
+    pub async fn sql(&self, sql: &str) {
+        use sqlx::Connection;
+        let url = self.database_url();
+        if url.starts_with("postgres") {
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+        }
+    }
+
     /// Registers `username` and makes it an administrator through the CLI.
     pub async fn admin(&self, username: &str) -> TestUser {
         let out = self

@@ -11,8 +11,16 @@ async fn sqlite_and_postgres_schemas_match() {
     let sqlite = Db::connect(&format!("sqlite://{}", dir.path().join("s.db").display())).await.unwrap();
     let app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Postgres).await;
     let postgres = Db::connect(app.config.database_url.as_deref().unwrap()).await.unwrap();
-    let (s, p) = (sqlite.columns().await.unwrap(), postgres.columns().await.unwrap());
+    let (mut s, p) = (sqlite.columns().await.unwrap(), postgres.columns().await.unwrap());
     assert!(s.len() > 30, "{s:?}");
+    // Tables on SQLite alone: its trigram index of names (FTS5, with its shadow tables) and
+    // the stable numbering of that index's rows. PostgreSQL has pg_trgm instead.
+    let only_sqlite = |table: &str| table == "search_rows" || table.starts_with("search_names");
+    assert!(
+        s.iter().any(|c| c.table == "search_rows") && s.iter().any(|c| c.table == "search_names"),
+        "{s:?}"
+    );
+    s.retain(|c| !only_sqlite(&c.table));
     assert_eq!(s, p);
     // One index exists on PostgreSQL alone: the trigram index of name search (pg_trgm).
     let mut pg_indexes = postgres.indexes().await.unwrap();

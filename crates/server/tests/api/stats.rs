@@ -144,3 +144,93 @@ dual_test!(async fn the_usage_series_has_a_point_per_day(backend) {
     let today = app.clock_now().format("%Y-%m-%d").to_string();
     assert_eq!(daily, [(first_day, 1000, 1), (today, 1500, 2)]);
 });
+
+// The counters behind `/me/stats` follow every extension of `stratus_core::CATEGORIES`, renames,
+// whole folders going to the trash and back, and an emptied trash; `fsck` finds counters
+// changed behind the service's back and sets them right.
+dual_test!(async fn usage_counters_follow_every_change_and_fsck_recounts_them(backend) {
+    let app = TestApp::spawn(backend).await;
+    let u = app.register("sorted").await;
+    let top = app.mkdir(&u, &u.root, "all").await["id"].as_str().unwrap().to_string();
+    let sub = app.mkdir(&u, &top, "sub").await["id"].as_str().unwrap().to_string();
+    let mut expected: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let mut id_of_jpg = String::new();
+    for (i, (category, exts)) in stratus_core::CATEGORIES.iter().enumerate() {
+        for (j, ext) in exts.iter().enumerate() {
+            // Upper case every other time: the extension's case does not matter.
+            let ext = if j % 2 == 0 { ext.to_string() } else { ext.to_uppercase() };
+            let size = (i * 100 + j + 1) as u64;
+            let folder = if j % 3 == 0 { &sub } else { &top };
+            let node = app.upload(&u, folder, &format!("f{i}.{j}.{ext}"), vec![7; size as usize]).await;
+            if ext == "jpg" {
+                id_of_jpg = node["id"].as_str().unwrap().to_string();
+            }
+            let e = expected.entry(category).or_default();
+            e.0 += 1;
+            e.1 += size;
+        }
+    }
+    for name in ["no-extension", "trailing-dot.", ".hidden", "x.unknown"] {
+        app.upload(&u, &sub, name, vec![1; 10]).await;
+        let e = expected.entry("other").or_default();
+        e.0 += 1;
+        e.1 += 10;
+    }
+    let stats_of = |stats: &Value| -> BTreeMap<String, (u64, u64)> {
+        stats["by_category"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["files"] != 0)
+            .map(|c| (c["category"].as_str().unwrap().to_string(), (c["files"].as_u64().unwrap(), c["bytes"].as_u64().unwrap())))
+            .collect()
+    };
+    let stats = |app: &TestApp| {
+        let req = app.req(Method::GET, "/api/v1/me/stats", &u).send();
+        async move { ok_json(req.await.unwrap()).await }
+    };
+    let want = |e: &BTreeMap<&str, (u64, u64)>| e.iter().filter(|(_, v)| v.0 != 0).map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>();
+    let s = stats(&app).await;
+    assert_eq!(stats_of(&s), want(&expected));
+    assert_eq!(s["folders"], 2);
+
+    // A rename that changes the category moves the file between them.
+    let r = app.req(Method::PATCH, &format!("/api/v1/nodes/{id_of_jpg}"), &u).json(&serde_json::json!({"name": "now.mp4"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let jpg = expected.get_mut("images").unwrap();
+    *jpg = (jpg.0 - 1, jpg.1 - 1);
+    let video = expected.entry("video").or_default();
+    *video = (video.0 + 1, video.1 + 1);
+    assert_eq!(stats_of(&stats(&app).await), want(&expected));
+
+    // The whole folder to the trash: every file counts as trash, no folder is left.
+    let live: (u64, u64) = expected.values().fold((0, 0), |a, v| (a.0 + v.0, a.1 + v.1));
+    let r = app.req(Method::DELETE, &format!("/api/v1/nodes/{top}"), &u).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let s = stats(&app).await;
+    assert_eq!(stats_of(&s), BTreeMap::new());
+    assert_eq!((s["trash_files"].as_u64().unwrap(), s["trash_bytes"].as_u64().unwrap(), s["folders"].as_u64().unwrap()), (live.0, live.1, 0));
+    let r = app.req(Method::POST, &format!("/api/v1/trash/{top}/restore"), &u).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let s = stats(&app).await;
+    assert_eq!((stats_of(&s), s["trash_files"].as_u64(), s["folders"].as_u64()), (want(&expected), Some(0), Some(2)));
+    let (report, code) = crate::storage::fsck(&app, &[]).await;
+    assert_eq!((code, report["found"]["usage_mismatches"].as_u64()), (0, Some(0)), "{report}");
+
+    // Counters changed behind the service's back: fsck finds the user, repair recounts.
+    app.sql("UPDATE usage_counters SET files = files + 3, bytes = bytes - 1 WHERE bucket IN ('images', 'folders')").await;
+    let (report, code) = crate::storage::fsck(&app, &[]).await;
+    assert_eq!((code, report["found"]["usage_mismatches"].as_u64()), (1, Some(1)), "{report}");
+    let (report, code) = crate::storage::fsck(&app, &["--repair"]).await;
+    assert_eq!((code, report["usage_fixed"].as_u64(), report["after"]["usage_mismatches"].as_u64()), (0, Some(1), Some(0)), "{report}");
+    let s = stats(&app).await;
+    assert_eq!((stats_of(&s), s["folders"].as_u64()), (want(&expected), Some(2)));
+
+    // Trashed and then purged for good: nothing is left anywhere.
+    let r = app.req(Method::DELETE, &format!("/api/v1/nodes/{top}"), &u).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = app.req(Method::DELETE, &format!("/api/v1/trash/{top}"), &u).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let s = stats(&app).await;
+    assert_eq!((stats_of(&s), s["trash_files"].as_u64(), s["versions"].as_u64(), s["folders"].as_u64()), (BTreeMap::new(), Some(0), Some(0), Some(0)));
+});

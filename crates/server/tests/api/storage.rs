@@ -321,17 +321,7 @@ dual_test!(async fn fsck_repairs_reference_counts_and_a_volume_can_be_reactivate
     assert_eq!(app.download(&u, node["id"].as_str().unwrap()).await, body, "a key from a file works");
 
     // A reference count gone wrong behind the service's back.
-    let url = app.database_url();
-    let sql = "UPDATE blocks SET refcount = refcount + 5";
-    if url.starts_with("postgres") {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::query(sql).execute(&mut conn).await.unwrap();
-    } else {
-        use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        sqlx::query(sql).execute(&mut conn).await.unwrap();
-    }
+    app.sql("UPDATE blocks SET refcount = refcount + 5").await;
     let (report, code) = fsck(&app, &[]).await;
     assert_eq!((code, report["found"]["refcount_mismatches"].as_u64()), (1, Some(2)), "{report}");
     let (report, code) = fsck(&app, &["--repair"]).await;

@@ -296,6 +296,17 @@ dual_test!(async fn search_finds_names_anywhere_in_the_callers_drive_only(backen
     assert!(hits(ok_json(search("nothing like it").await.unwrap()).await).is_empty());
     let one = ok_json(app.req(Method::GET, "/api/v1/search?q=2024&limit=1", &u).send().await.unwrap()).await;
     assert_eq!(hits(one), [("2024".into(), "/Photos".into())]);
+    // The name index follows renames, quotes are plain characters, non-ASCII names fold.
+    let notes = app.by_path(&u, "/notes 2024.txt").await;
+    let r = app.req(Method::PATCH, &format!("/api/v1/nodes/{notes}"), &u).json(&serde_json::json!({"name": "minutes 2025.txt"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(hits(ok_json(search("2024").await.unwrap()).await).len(), 2);
+    assert_eq!(hits(ok_json(search("utes 20").await.unwrap()).await), [("minutes 2025.txt".into(), "/".into())]);
+    app.upload(&u, &u.root, "say \"hi\" now.txt", b"q".to_vec()).await;
+    assert_eq!(hits(ok_json(search("\"hi\"").await.unwrap()).await), [("say \"hi\" now.txt".into(), "/".into())]);
+    app.upload(&u, &u.root, "Ärger.TXT", b"u".to_vec()).await;
+    assert_eq!(hits(ok_json(search("ärger").await.unwrap()).await), [("Ärger.TXT".into(), "/".into())]);
+    assert_eq!(hits(ok_json(search("RGER.t").await.unwrap()).await), [("Ärger.TXT".into(), "/".into())]);
 
     assert_problem(search("   ").await.unwrap(), StatusCode::BAD_REQUEST, "invalid_query").await;
     assert_problem(app.req(Method::GET, "/api/v1/search?q=a&limit=0", &u).send().await.unwrap(), StatusCode::BAD_REQUEST, "invalid_limit").await;
