@@ -21,6 +21,8 @@ for engine in ("sqlite", "postgres"):
     s3.create_bucket(Bucket=f"stratus-{engine}")
     # The outage test's own, so its blocks never count in another test's figures.
     s3.create_bucket(Bucket=f"stratus-outage-{engine}")
+# The three-node flow test's (PostgreSQL only).
+s3.create_bucket(Bucket="stratus-cluster")
 try:
     client("s3", key["AccessKeyId"], "wrong").list_objects_v2(Bucket="stratus-sqlite")
     sys.exit("moto accepted a wrong signature: signature checking is off")

@@ -258,7 +258,10 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
             }
-            for (hash, len) in &c.version.blocks {
+            // Block rows are always taken in hash order, so transactions never wait in a cycle.
+            let mut ordered: Vec<&(BlockHash, u32)> = c.version.blocks.iter().collect();
+            ordered.sort_by_key(|(hash, _)| *hash);
+            for (hash, len) in ordered {
                 sqlx::query(
                     "INSERT INTO blocks (hash, size, refcount, created_at) VALUES ($1, $2, 1, $3) \
                      ON CONFLICT (hash) DO UPDATE SET refcount = blocks.refcount + 1, \
@@ -349,7 +352,9 @@ impl Db {
             if granted == 0 {
                 return Err(MetaError::QuotaExceeded);
             }
-            for hash in decode_blocks(&blocks)? {
+            let mut ordered = decode_blocks(&blocks)?;
+            ordered.sort();
+            for hash in ordered {
                 sqlx::query(
                     "UPDATE blocks SET refcount = refcount + 1, unreferenced_since = NULL WHERE hash = $1",
                 )

@@ -1,6 +1,6 @@
 //! Job leases and run records, and the sweeps the jobs perform.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use stratus_core::{BlockHash, JobRun, NodeId, UserId, VersionId};
@@ -171,46 +171,87 @@ impl Db {
     }
 
     /// Deletes old versions: beyond the `keep` newest of each file, or created before
-    /// `before`; never a file's current version. Their blocks lose a reference each.
+    /// `before`; never a file's current version. Their blocks lose a reference each. Works
+    /// through the files with older versions in batches, in id order, one transaction each:
+    /// memory and transaction size stay bounded however many versions the drive holds.
     pub async fn prune_versions(&self, keep: u32, before: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64> {
-        let victims: Vec<(String, Vec<u8>)> = on_db!(self, |pool| {
-            sqlx::query_as(
-                "SELECT v.id, v.blocks FROM (SELECT id, node_id, blocks, created_at, ROW_NUMBER() OVER \
-                 (PARTITION BY node_id ORDER BY created_at DESC, id DESC) AS rank FROM versions) v \
-                 JOIN nodes n ON n.id = v.node_id \
-                 WHERE v.id <> n.version_id AND (v.rank > $1 OR v.created_at < $2)",
+        let mut after = String::new();
+        let mut pruned = 0;
+        loop {
+            let (last, deleted) = self.prune_versions_batch(&after, keep, before, now).await?;
+            pruned += deleted;
+            match last {
+                Some(last) => after = last,
+                None => return Ok(pruned),
+            }
+        }
+    }
+
+    /// One batch of `prune_versions`: the files after `after` that have more than one version.
+    /// Returns the last file looked at (`None` when there are no more) and the versions deleted.
+    async fn prune_versions_batch(
+        &self,
+        after: &str,
+        keep: u32,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<String>, u64)> {
+        let lock = if matches!(self, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
+        Ok(in_tx!(self, |tx| {
+            let files: Vec<(String,)> = sqlx::query_as(
+                "SELECT node_id FROM versions WHERE node_id > $1 GROUP BY node_id HAVING COUNT(*) > 1 \
+                 ORDER BY node_id LIMIT $2",
             )
+            .bind(after)
+            .bind(PRUNE_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            let (Some((first,)), Some((last,))) = (files.first(), files.last()) else {
+                return Ok((None, 0));
+            };
+            // The files' rows first: a concurrent change of their current version waits.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM nodes WHERE id >= $1 AND id <= $2 ORDER BY id{lock}"
+            )))
+            .bind(first)
+            .bind(last)
+            .fetch_all(&mut *tx)
+            .await?;
+            let gone: Vec<(Vec<u8>,)> = sqlx::query_as(
+                "DELETE FROM versions WHERE id IN (SELECT v.id FROM (SELECT id, node_id, created_at, \
+                 ROW_NUMBER() OVER (PARTITION BY node_id ORDER BY created_at DESC, id DESC) AS rank \
+                 FROM versions WHERE node_id >= $1 AND node_id <= $2) v JOIN nodes n ON n.id = v.node_id \
+                 WHERE v.id <> n.version_id AND (v.rank > $3 OR v.created_at < $4)) RETURNING blocks",
+            )
+            .bind(first)
+            .bind(last)
             .bind(i64::from(keep))
             .bind(ms(before))
-            .fetch_all(pool)
-            .await?
-        });
-        for (version, blocks) in &victims {
-            let mut drops: HashMap<BlockHash, i64> = HashMap::new();
-            for hash in decode_blocks(blocks)? {
-                *drops.entry(hash).or_default() += 1;
-            }
-            in_tx!(self, |tx| {
-                let gone: Option<(String,)> =
-                    sqlx::query_as("DELETE FROM versions WHERE id = $1 RETURNING id")
-                        .bind(version)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                // Already gone (pruned by someone else): its references were dropped then.
-                let drops = if gone.is_some() { drops.iter().collect() } else { Vec::new() };
-                for (hash, count) in drops {
-                    sqlx::query(
-                        "UPDATE blocks SET refcount = refcount - $2, unreferenced_since = \
-                         CASE WHEN refcount - $2 <= 0 THEN $3 ELSE unreferenced_since END WHERE hash = $1",
-                    )
-                    .bind(&hash.0[..])
-                    .bind(*count)
-                    .bind(ms(now))
-                    .execute(&mut *tx)
-                    .await?;
+            .fetch_all(&mut *tx)
+            .await?;
+            // Every reference the deleted versions held, dropped in hash order: block rows are
+            // always taken in hash order, so transactions never wait in a cycle.
+            let mut drops: BTreeMap<BlockHash, i64> = BTreeMap::new();
+            for (blocks,) in &gone {
+                for hash in decode_blocks(blocks)? {
+                    *drops.entry(hash).or_default() += 1;
                 }
-            });
-        }
-        Ok(victims.len() as u64)
+            }
+            for (hash, count) in &drops {
+                sqlx::query(
+                    "UPDATE blocks SET refcount = refcount - $2, unreferenced_since = \
+                     CASE WHEN refcount - $2 <= 0 THEN $3 ELSE unreferenced_since END WHERE hash = $1",
+                )
+                .bind(&hash.0[..])
+                .bind(*count)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?;
+            }
+            (Some(last.clone()), gone.len() as u64)
+        }))
     }
 }
+
+/// Files per transaction of the version-retention sweep.
+const PRUNE_BATCH: i64 = 500;

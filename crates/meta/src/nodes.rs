@@ -1,6 +1,6 @@
 //! The tree: lookups, keyset-paginated listings, folders, rename/move and server-side copy.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use stratus_core::{Node, NodeId, NodeKind, PublicAccess, SortKey, SortOrder, UserId, VersionId};
@@ -383,6 +383,7 @@ impl Db {
                 return Err(MetaError::NotFound);
             }
             let mut new_ids: HashMap<String, String> = HashMap::new();
+            let mut references: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
             for row in &rows {
                 let node = Node::try_from(row.node.clone())?;
                 let copy_id = if row.depth == 0 { new_root } else { NodeId::new() };
@@ -429,16 +430,20 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
                     for hash in blocks.chunks_exact(32) {
-                        sqlx::query(
-                            "UPDATE blocks SET refcount = refcount + 1, unreferenced_since = NULL \
-                             WHERE hash = $1",
-                        )
-                        .bind(hash)
-                        .execute(&mut *tx)
-                        .await?;
+                        *references.entry(hash.to_vec()).or_default() += 1;
                     }
                 }
                 new_ids.insert(node.id.to_string(), copy_id.to_string());
+            }
+            // Block rows are always taken in hash order, so transactions never wait in a cycle.
+            for (hash, count) in &references {
+                sqlx::query(
+                    "UPDATE blocks SET refcount = refcount + $2, unreferenced_since = NULL WHERE hash = $1",
+                )
+                .bind(hash)
+                .bind(*count)
+                .execute(&mut *tx)
+                .await?;
             }
         });
         self.live_node(new_root).await

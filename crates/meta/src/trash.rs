@@ -1,7 +1,7 @@
 //! The trash. Deleting marks a node and its live subtree with the deleted node's id
 //! (`trash_id`); only that top node is listed, and restoring or purging it acts on all of it.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use stratus_core::{BlockHash, Node, NodeId, NodeKind, NodeName, TrashItem, UserId};
@@ -140,7 +140,8 @@ impl Db {
             .bind(&target)
             .fetch_all(&mut *tx)
             .await?;
-            let mut drops: HashMap<BlockHash, i64> = HashMap::new();
+            // Block rows are always taken in hash order, so transactions never wait in a cycle.
+            let mut drops: BTreeMap<BlockHash, i64> = BTreeMap::new();
             for (list,) in &lists {
                 for hash in decode_blocks(list)? {
                     *drops.entry(hash).or_default() += 1;

@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// The nodes whose heartbeat is current, as the admin API lists them: id → last beat.
-async fn nodes(app: &TestApp, admin: &TestUser) -> Vec<(String, chrono::DateTime<chrono::Utc>)> {
+pub(crate) async fn nodes(app: &TestApp, admin: &TestUser) -> Vec<(String, chrono::DateTime<chrono::Utc>)> {
     let r = app.req(Method::GET, "/api/v1/admin/nodes", admin).send().await.unwrap();
     let nodes = ok_json(r).await;
     nodes
@@ -33,28 +33,29 @@ async fn nodes(app: &TestApp, admin: &TestUser) -> Vec<(String, chrono::DateTime
         .collect()
 }
 
-/// Waits until both nodes' latest heartbeats pass `newer`, and returns them.
-async fn beats_after(
+/// Waits until the latest heartbeats of all `count` nodes pass `newer`, and returns them.
+pub(crate) async fn beats_after(
     app: &TestApp,
     admin: &TestUser,
+    count: usize,
     newer: impl Fn(&str, chrono::DateTime<chrono::Utc>) -> bool,
 ) -> Vec<(String, chrono::DateTime<chrono::Utc>)> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let now = nodes(app, admin).await;
-        if now.len() == 2 && now.iter().all(|(id, at)| newer(id, *at)) {
+        if now.len() == count && now.iter().all(|(id, at)| newer(id, *at)) {
             return now;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for both nodes to beat: {now:?}");
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for every node to beat: {now:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-async fn jobs(app: &TestApp, admin: &TestUser) -> Value {
+pub(crate) async fn jobs(app: &TestApp, admin: &TestUser) -> Value {
     ok_json(app.req(Method::GET, "/api/v1/admin/jobs", admin).send().await.unwrap()).await
 }
 
-fn runs_of<'a>(view: &'a Value, name: &str) -> Vec<&'a Value> {
+pub(crate) fn runs_of<'a>(view: &'a Value, name: &str) -> Vec<&'a Value> {
     view["runs"].as_array().unwrap().iter().filter(|r| r["name"] == name).collect()
 }
 
@@ -116,8 +117,8 @@ dual_test!(async fn a_job_runs_once_per_interval_across_the_cluster(backend) {
         // Let both nodes look at the schedule again: a heartbeat after one that follows the
         // run means a whole pass of claims ran after it. Neither runs it a second time.
         let after = first.clock_now();
-        let beats = beats_after(&first, &admin, |_, at| at > after).await;
-        beats_after(&first, &admin, |id, at| beats.iter().any(|(i, before)| i == id && at > *before)).await;
+        let beats = beats_after(&first, &admin, 2, |_, at| at > after).await;
+        beats_after(&first, &admin, 2, |id, at| beats.iter().any(|(i, before)| i == id && at > *before)).await;
         let view = jobs(&second, &admin).await;
         assert_eq!(runs_of(&view, "expire-links").len(), round, "once per interval: {view}");
         let job = view["jobs"].as_array().unwrap().iter().find(|j| j["name"] == "expire-links").unwrap().clone();
@@ -132,7 +133,7 @@ dual_test!(async fn a_job_runs_once_per_interval_across_the_cluster(backend) {
 
 /// An upload whose body stops after its first MiB, against `base`: the server has reserved
 /// the whole declared length. The sender keeps the body open.
-async fn stalled_upload(
+pub(crate) async fn stalled_upload(
     base: &str,
     user: &TestUser,
     declared: u64,

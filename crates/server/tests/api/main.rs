@@ -10,6 +10,7 @@ mod attacks;
 mod billing;
 mod cli;
 mod cluster;
+mod cluster_flow;
 mod dav;
 mod fakes;
 mod faults;
