@@ -33,6 +33,17 @@ pub use s3::S3Settings;
 pub use store::{BlockStore, StoreConfig, StoreCounters, VolumeStatus};
 pub use writer::{BlockWriter, IN_FLIGHT_BLOCKS, Written};
 
+/// The shards blocks are stored and swept in: the first byte of their hash (a directory on a
+/// disk, a key prefix in a bucket). A sweep holds one shard's hashes at a time, 1/256 of all.
+pub fn shards() -> std::ops::RangeInclusive<u8> {
+    0..=u8::MAX
+}
+
+/// Whether `hash` is in `shard`.
+pub fn in_shard(hash: &stratus_core::BlockHash, shard: u8) -> bool {
+    hash.0[0] == shard
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
     #[error("block {0} is missing")]

@@ -128,23 +128,30 @@ impl LocalVolume {
         }
     }
 
+    /// The blocks of one shard (its directory) with the time each was last written or reused.
+    pub(crate) fn list_shard(&self, shard: u8) -> io::Result<Vec<(BlockHash, SystemTime)>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(self.root.join(hex::encode([shard])))? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(hash) = name.to_str().and_then(|n| n.parse::<BlockHash>().ok()) else {
+                continue;
+            };
+            match entry.metadata() {
+                Ok(meta) => out.push((hash, meta.modified()?)),
+                // Collected while we looked.
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(out)
+    }
+
     /// Every block here with the time it was last written or reused.
     pub(crate) fn list(&self) -> io::Result<Vec<(BlockHash, SystemTime)>> {
         let mut out = Vec::new();
-        for prefix in 0..=255u8 {
-            for entry in fs::read_dir(self.root.join(hex::encode([prefix])))? {
-                let entry = entry?;
-                let name = entry.file_name();
-                let Some(hash) = name.to_str().and_then(|n| n.parse::<BlockHash>().ok()) else {
-                    continue;
-                };
-                match entry.metadata() {
-                    Ok(meta) => out.push((hash, meta.modified()?)),
-                    // Collected while we looked.
-                    Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-                    Err(err) => return Err(err),
-                }
-            }
+        for shard in crate::shards() {
+            out.extend(self.list_shard(shard)?);
         }
         Ok(out)
     }

@@ -77,18 +77,29 @@ pub struct Audit {
 }
 
 impl BlockStore {
-    /// Deletes every block file not in `keep` that nothing wrote or reused since
-    /// `unused_since`, on every online volume, and temporary files a crash left long ago.
+    /// Removes temporary files a crash left long ago, on every online volume.
+    pub async fn remove_stale_temp(&self) -> Result<u64> {
+        let mut removed = 0;
+        for m in self.snapshot().iter() {
+            if let Some(backend) = m.online() {
+                removed += backend.remove_stale_temp().await?;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Deletes every block file of `shard` not in `keep` (that shard's referenced blocks) that
+    /// nothing wrote or reused since `unused_since`, on every online volume.
     pub async fn collect_garbage(
         &self,
+        shard: u8,
         keep: &HashSet<BlockHash>,
         unused_since: SystemTime,
     ) -> Result<Collected> {
         let mut collected = Collected::default();
         for m in self.snapshot().iter() {
             let Some(backend) = m.online() else { continue };
-            backend.remove_stale_temp().await?;
-            for (hash, modified) in backend.list().await? {
+            for (hash, modified) in backend.list_shard(shard).await? {
                 collected.examined += 1;
                 if keep.contains(&hash) || modified > unused_since {
                     continue;
@@ -168,17 +179,32 @@ impl BlockStore {
     /// Brings every block back to its pool's replica count from a verified copy, and moves
     /// blocks off draining volumes (a draining copy is deleted only once a verified copy is
     /// elsewhere). With `only_draining`, looks at the blocks on draining volumes only.
-    /// Blocks in `expected` found nowhere are counted as lost.
+    /// Blocks in `expected` found nowhere are counted as lost. Goes a shard at a time.
     pub async fn repair(&self, expected: &HashSet<BlockHash>, only_draining: bool) -> Result<RepairReport> {
-        let volumes = self.snapshot();
         let mut report = RepairReport::default();
+        for shard in crate::shards() {
+            let expected: HashSet<BlockHash> =
+                expected.iter().filter(|h| crate::in_shard(h, shard)).copied().collect();
+            self.repair_shard(shard, &expected, only_draining, &mut report).await?;
+        }
+        self.finish_repair(&mut report).await?;
+        Ok(report)
+    }
+
+    /// [`BlockStore::repair`] of one shard, `expected` holding that shard's blocks only;
+    /// adds to `report`. A sweep calls it for every shard, then [`BlockStore::finish_repair`].
+    pub async fn repair_shard(
+        &self,
+        shard: u8,
+        expected: &HashSet<BlockHash>,
+        only_draining: bool,
+        report: &mut RepairReport,
+    ) -> Result<()> {
+        let volumes = self.snapshot();
         let mut index: HashMap<BlockHash, Vec<usize>> = HashMap::new();
         for (i, m) in volumes.iter().enumerate() {
-            let Some(backend) = m.online() else {
-                report.offline_volumes.push(m.record.id.clone());
-                continue;
-            };
-            for (hash, _) in backend.list().await? {
+            let Some(backend) = m.online() else { continue };
+            for (hash, _) in backend.list_shard(shard).await? {
                 index.entry(hash).or_default().push(i);
             }
         }
@@ -244,14 +270,21 @@ impl BlockStore {
                 }
             }
         }
-        for m in volumes.iter().filter(|m| m.record.state == VolumeState::Draining) {
-            if let Some(backend) = m.online()
-                && backend.list().await?.is_empty()
-            {
-                report.drained.push(m.record.id.clone());
+        Ok(())
+    }
+
+    /// Ends a repair: names the offline volumes, and the draining ones that now hold nothing.
+    pub async fn finish_repair(&self, report: &mut RepairReport) -> Result<()> {
+        for m in self.snapshot().iter() {
+            match m.online() {
+                None => report.offline_volumes.push(m.record.id.clone()),
+                Some(backend) if m.record.state == VolumeState::Draining && backend.is_empty().await? => {
+                    report.drained.push(m.record.id.clone());
+                }
+                Some(_) => {}
             }
         }
-        Ok(report)
+        Ok(())
     }
 
     /// Reads and verifies every copy on every online volume.

@@ -148,14 +148,40 @@ impl S3Volume {
 
     pub(crate) async fn list(&self) -> Result<Vec<(BlockHash, SystemTime)>> {
         let prefix = if self.prefix.is_empty() { None } else { Some(ObjectPath::from(self.prefix.as_str())) };
-        let objects: Vec<_> = self.store.list(prefix.as_ref()).try_collect().await.map_err(s3_err)?;
-        Ok(objects
+        self.list_under(prefix.as_ref()).await
+    }
+
+    /// The blocks of one shard (the objects under `<prefix>/<2 hex>/`): listed from just after
+    /// the key `<prefix>/<2 hex>` (S3's `start-after`), in key order, until the first key past the
+    /// shard, so only the shard's pages are fetched. Not a listing prefix `<2 hex>/`: moto's
+    /// signature check rejects a `/` in query parameters, and the offset needs none.
+    pub(crate) async fn list_shard(&self, shard: u8) -> Result<Vec<(BlockHash, SystemTime)>> {
+        let base = if self.prefix.is_empty() { None } else { Some(ObjectPath::from(self.prefix.as_str())) };
+        let start = self.path(&hex::encode([shard]));
+        let within = format!("{start}/");
+        let objects: Vec<_> = self
+            .store
+            .list_with_offset(base.as_ref(), &start)
+            .try_take_while(|o| std::future::ready(Ok(o.location.as_ref().starts_with(&within))))
+            .try_collect()
+            .await
+            .map_err(s3_err)?;
+        Ok(Self::blocks_of(objects))
+    }
+
+    async fn list_under(&self, prefix: Option<&ObjectPath>) -> Result<Vec<(BlockHash, SystemTime)>> {
+        let objects: Vec<_> = self.store.list(prefix).try_collect().await.map_err(s3_err)?;
+        Ok(Self::blocks_of(objects))
+    }
+
+    fn blocks_of(objects: Vec<object_store::ObjectMeta>) -> Vec<(BlockHash, SystemTime)> {
+        objects
             .into_iter()
             .filter_map(|o| {
                 let hash = o.location.filename()?.parse::<BlockHash>().ok()?;
                 Some((hash, SystemTime::from(o.last_modified)))
             })
-            .collect())
+            .collect()
     }
 
     pub(crate) async fn usage(&self) -> Result<(u64, u64)> {

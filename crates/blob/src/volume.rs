@@ -75,6 +75,21 @@ impl Backend {
         local_or_s3!(self, |v| v.list(), |v| v.list().await)
     }
 
+    /// The blocks of one shard: those whose hash starts with the byte `shard`.
+    pub(crate) async fn list_shard(&self, shard: u8) -> Result<Vec<(BlockHash, SystemTime)>> {
+        local_or_s3!(self, |v| v.list_shard(shard), |v| v.list_shard(shard).await)
+    }
+
+    /// Whether the volume holds no block, found out a shard at a time.
+    pub(crate) async fn is_empty(&self) -> Result<bool> {
+        for shard in crate::shards() {
+            if !self.list_shard(shard).await?.is_empty() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Removes temporary files a crash left behind long ago (nothing for a bucket).
     pub(crate) async fn remove_stale_temp(&self) -> Result<u64> {
         local_or_s3!(self, |v| v.remove_stale_temp(), |_v| Ok(0))

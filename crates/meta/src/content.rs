@@ -400,6 +400,23 @@ impl Db {
         Ok(rows.iter().filter_map(|(h,)| BlockHash::from_slice(h)).collect())
     }
 
+    /// [`Db::referenced_hashes`] of one shard: the hashes whose first byte is `shard` (an
+    /// index range on each table's key), so a sweep holds 1/256 of them at a time.
+    pub async fn referenced_hashes_in(&self, shard: u8) -> Result<std::collections::HashSet<BlockHash>> {
+        let (from, to) = (vec![shard], shard.checked_add(1).map(|next| vec![next]));
+        let rows: Vec<(Vec<u8>,)> = on_db!(self, |pool| {
+            sqlx::query_as(
+                "SELECT hash FROM blocks WHERE refcount > 0 AND hash >= $1 AND ($2 IS NULL OR hash < $2) \
+                 UNION SELECT hash FROM tus_parts WHERE hash >= $1 AND ($2 IS NULL OR hash < $2)",
+            )
+            .bind(&from)
+            .bind(&to)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.iter().filter_map(|(h,)| BlockHash::from_slice(h)).collect())
+    }
+
     /// Forgets blocks that lost their last reference before `before`; returns their hashes.
     pub async fn forget_unreferenced(&self, before: DateTime<Utc>) -> Result<Vec<BlockHash>> {
         let rows: Vec<(Vec<u8>,)> = on_db!(self, |pool| {

@@ -21,7 +21,15 @@ impl Stratus {
         // Rows first: a block that lost its last reference before the cutoff is forgotten, so a
         // later commit that reuses it inserts a fresh row.
         self.db().forget_unreferenced(cutoff).await?;
-        let referenced = self.db().referenced_hashes().await?;
-        Ok(self.blocks().collect_garbage(&referenced, unused_since).await?)
+        self.blocks().remove_stale_temp().await?;
+        // A shard at a time: the referenced hashes of one shard, then its block files.
+        let mut collected = Collected::default();
+        for shard in stratus_blob::shards() {
+            let referenced = self.db().referenced_hashes_in(shard).await?;
+            let done = self.blocks().collect_garbage(shard, &referenced, unused_since).await?;
+            collected.blocks += done.blocks;
+            collected.examined += done.examined;
+        }
+        Ok(collected)
     }
 }

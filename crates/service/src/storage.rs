@@ -263,8 +263,13 @@ impl Stratus {
         if only_draining && !self.db().volumes().await?.iter().any(|v| v.state == VolumeState::Draining) {
             return Ok(RepairReport::default());
         }
-        let expected = self.db().referenced_hashes().await?;
-        let report = self.blocks().repair(&expected, only_draining).await?;
+        // A shard at a time: the referenced hashes of one shard, then that shard's copies.
+        let mut report = RepairReport::default();
+        for shard in stratus_blob::shards() {
+            let expected = self.db().referenced_hashes_in(shard).await?;
+            self.blocks().repair_shard(shard, &expected, only_draining, &mut report).await?;
+        }
+        self.blocks().finish_repair(&mut report).await?;
         for id in &report.drained {
             tracing::info!(volume = %id, "volume drained: it holds no block and can be removed");
         }

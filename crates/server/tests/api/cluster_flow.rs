@@ -289,6 +289,30 @@ async fn three_nodes_on_one_database_and_one_bucket_work_as_one() {
     let beats = beats_after(next(), &admin, 3, |_, at| at > after).await;
     beats_after(next(), &admin, 3, |id, at| beats.iter().any(|(i, before)| i == id && at > *before)).await;
     assert_eq!(runs_of(&jobs(next(), &admin).await, "expire-links").len(), 1);
+
+    // A purged file's blocks are collected from the bucket a shard at a time once the grace
+    // period is over; repair finds nothing to do; fsck finds the whole cluster's data clean
+    // (copies, reference counts, usage counters).
+    let r = next().req(Method::DELETE, &format!("/api/v1/nodes/{raw_id}"), &ann).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = next().req(Method::DELETE, &format!("/api/v1/trash/{raw_id}"), &ann).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    for node in ring {
+        node.clock.advance(Span::seconds(3601));
+    }
+    let run = |job: &'static str| {
+        let req = next().req(Method::POST, &format!("/api/v1/admin/jobs/{job}/run"), &admin).send();
+        async move { ok_json(req.await.unwrap()).await }
+    };
+    let gc = run("gc").await;
+    assert!(gc["items"].as_u64().unwrap() >= 2, "the purged file's two blocks at least: {gc}");
+    assert_eq!(run("gc").await["items"], 0, "nothing left to collect");
+    let repair = run("repair").await;
+    assert_eq!(repair["outcome"], "ok", "{repair}");
+    assert_eq!(next().download(&ann, &tus_id).await, tussed);
+    assert_eq!(next().download(&ann, &blocks_id).await, blocks);
+    let (report, code) = crate::storage::fsck(&a, &[]).await;
+    assert_eq!(code, 0, "{report}");
 }
 
 async fn ok_json_created(r: reqwest::Response) -> Value {
