@@ -43,6 +43,17 @@ CREATE VIEW usage_buckets AS
     UNION SELECT 'other' UNION SELECT 'folders' UNION SELECT 'trash'
     UNION SELECT 'current' UNION SELECT 'versions';
 
+-- Pending changes to the counters (see `usage_apply`). No foreign key: a user's deletion
+-- cascades through its nodes, whose triggers still append here; the fold drops those.
+CREATE TABLE usage_deltas (
+    seq BIGSERIAL PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    files BIGINT NOT NULL,
+    bytes BIGINT NOT NULL
+);
+CREATE INDEX usage_deltas_user ON usage_deltas (user_id);
+
 CREATE TYPE usage_delta AS (user_id TEXT, bucket TEXT, files BIGINT, bytes BIGINT);
 
 -- What a node adds to the counters, as plain expressions the planner inlines: the bucket of the
@@ -67,23 +78,16 @@ CREATE FUNCTION usage_bytes(kind TEXT, size BIGINT) RETURNS BIGINT LANGUAGE sql 
     SELECT CASE WHEN kind = 'file' THEN size ELSE 0 END
 $$;
 
--- Adds the sum of `deltas` to the counters. The users' rows are locked first, in id order, so
--- two transactions changing one user's counters queue instead of deadlocking on them.
+-- What statements add to the counters, appended: a trigger never updates a row another
+-- transaction may hold (a user's counters, the user's row), so writers never queue on each
+-- other and no lock order can deadlock them. `Db::fold_usage` (run with every heartbeat, one
+-- node at a time) moves the deltas into `usage_counters`; a read adds the pending ones.
 CREATE FUNCTION usage_apply(deltas usage_delta[]) RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-    sums usage_delta[];
 BEGIN
-    sums := ARRAY(
-        SELECT ROW(d.user_id, d.bucket, SUM(d.files), SUM(d.bytes))::usage_delta
-        FROM unnest(deltas) d GROUP BY d.user_id, d.bucket
-        HAVING SUM(d.files) <> 0 OR SUM(d.bytes) <> 0);
-    IF cardinality(sums) = 0 THEN
-        RETURN;
-    END IF;
-    PERFORM 1 FROM users WHERE id IN (SELECT s.user_id FROM unnest(sums) s)
-        ORDER BY id FOR NO KEY UPDATE;
-    UPDATE usage_counters c SET files = c.files + s.files, bytes = c.bytes + s.bytes
-    FROM unnest(sums) s WHERE c.user_id = s.user_id AND c.bucket = s.bucket;
+    INSERT INTO usage_deltas (user_id, bucket, files, bytes)
+    SELECT d.user_id, d.bucket, SUM(d.files), SUM(d.bytes)
+    FROM unnest(deltas) d GROUP BY d.user_id, d.bucket
+    HAVING SUM(d.files) <> 0 OR SUM(d.bytes) <> 0;
 END
 $$;
 
@@ -96,7 +100,7 @@ $$;
 CREATE TRIGGER usage_user_added AFTER INSERT ON users REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION usage_user_added();
 
--- Statement triggers: a statement that trashes ten thousand nodes updates each counter once.
+-- Statement triggers: a statement that trashes ten thousand nodes appends one delta per bucket.
 CREATE FUNCTION usage_nodes_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN

@@ -36,6 +36,19 @@ CREATE TABLE usage_counters (
     PRIMARY KEY (user_id, bucket)
 );
 
+-- Pending changes to the counters: on PostgreSQL its triggers append here (so concurrent
+-- writers never lock a shared row) and `Db::fold_usage` moves them into the counters; SQLite's
+-- triggers update the counters at once (one writer at a time), so only fsck's corrections pass
+-- through here.
+CREATE TABLE usage_deltas (
+    seq BIGINT PRIMARY KEY NOT NULL,
+    user_id TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    files BIGINT NOT NULL,
+    bytes BIGINT NOT NULL
+);
+CREATE INDEX usage_deltas_user ON usage_deltas (user_id);
+
 -- Every bucket a user has. The rows exist from the user's creation on, so the triggers only
 -- ever UPDATE (an upsert would re-create rows while a user's deletion cascades).
 CREATE VIEW usage_buckets AS

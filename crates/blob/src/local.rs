@@ -147,6 +147,16 @@ impl LocalVolume {
         Ok(out)
     }
 
+    /// Whether no shard holds a block.
+    pub(crate) fn is_empty(&self) -> io::Result<bool> {
+        for shard in crate::shards() {
+            if !self.list_shard(shard)?.is_empty() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Every block here with the time it was last written or reused.
     pub(crate) fn list(&self) -> io::Result<Vec<(BlockHash, SystemTime)>> {
         let mut out = Vec::new();

@@ -136,39 +136,42 @@ impl BlockStore {
                 report.offline_volumes.push(m.record.id.clone());
                 continue;
             };
-            let listed = backend.list().await?;
-            let mut reads = stream::iter(listed)
-                .map(|(hash, _)| async move { (hash, self.read_copy(backend, hash).await) })
-                .buffered(READ_AHEAD);
-            while let Some((hash, read)) = reads.next().await {
-                match read {
-                    Ok(Some((plain, _))) => report.bytes_checked += plain.len() as u64,
-                    // Collected since the listing.
-                    Ok(None) => continue,
-                    Err(BlobError::Corrupt(_)) => {
-                        report.corrupt += 1;
-                        tracing::warn!(volume = %m.record.id, %hash, "scrub: corrupt copy");
-                        let fixed = match self.good_copy(&volumes, hash, &m.record.id).await {
-                            Some(stored) => backend.write(hash, stored).await.is_ok(),
-                            None => false,
-                        };
-                        if fixed {
-                            report.repaired += 1;
-                        } else {
-                            report.unrepairable += 1;
-                            tracing::error!(volume = %m.record.id, %hash, "scrub: no good copy to repair from");
+            // A shard at a time: one shard's listing in memory, never the whole volume's.
+            for shard in crate::shards() {
+                let listed = backend.list_shard(shard).await?;
+                let mut reads = stream::iter(listed)
+                    .map(|(hash, _)| async move { (hash, self.read_copy(backend, hash).await) })
+                    .buffered(READ_AHEAD);
+                while let Some((hash, read)) = reads.next().await {
+                    match read {
+                        Ok(Some((plain, _))) => report.bytes_checked += plain.len() as u64,
+                        // Collected since the listing.
+                        Ok(None) => continue,
+                        Err(BlobError::Corrupt(_)) => {
+                            report.corrupt += 1;
+                            tracing::warn!(volume = %m.record.id, %hash, "scrub: corrupt copy");
+                            let fixed = match self.good_copy(&volumes, hash, &m.record.id).await {
+                                Some(stored) => backend.write(hash, stored).await.is_ok(),
+                                None => false,
+                            };
+                            if fixed {
+                                report.repaired += 1;
+                            } else {
+                                report.unrepairable += 1;
+                                tracing::error!(volume = %m.record.id, %hash, "scrub: no good copy to repair from");
+                            }
                         }
+                        Err(err) => return Err(err),
                     }
-                    Err(err) => return Err(err),
-                }
-                report.copies_checked += 1;
-                if report.copies_checked % 64 == 0 {
-                    progress(&report);
-                }
-                if let Some(rate) = rate.filter(|r| *r > 0) {
-                    let due = Duration::from_secs_f64(report.bytes_checked as f64 / rate as f64);
-                    if let Some(ahead) = due.checked_sub(started.elapsed()) {
-                        tokio::time::sleep(ahead).await;
+                    report.copies_checked += 1;
+                    if report.copies_checked % 64 == 0 {
+                        progress(&report);
+                    }
+                    if let Some(rate) = rate.filter(|r| *r > 0) {
+                        let due = Duration::from_secs_f64(report.bytes_checked as f64 / rate as f64);
+                        if let Some(ahead) = due.checked_sub(started.elapsed()) {
+                            tokio::time::sleep(ahead).await;
+                        }
                     }
                 }
             }

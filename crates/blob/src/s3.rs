@@ -169,6 +169,20 @@ impl S3Volume {
         Ok(Self::blocks_of(objects))
     }
 
+    /// Whether the volume holds no block: a plain listing, stopped at the first block, so it
+    /// does not depend on the server honouring `start-after` (it decides whether a drained
+    /// volume may be removed).
+    pub(crate) async fn is_empty(&self) -> Result<bool> {
+        let prefix = if self.prefix.is_empty() { None } else { Some(ObjectPath::from(self.prefix.as_str())) };
+        let mut objects = self.store.list(prefix.as_ref());
+        while let Some(object) = objects.try_next().await.map_err(s3_err)? {
+            if object.location.filename().is_some_and(|n| n.parse::<BlockHash>().is_ok()) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     async fn list_under(&self, prefix: Option<&ObjectPath>) -> Result<Vec<(BlockHash, SystemTime)>> {
         let objects: Vec<_> = self.store.list(prefix).try_collect().await.map_err(s3_err)?;
         Ok(Self::blocks_of(objects))

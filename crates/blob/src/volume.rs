@@ -80,14 +80,9 @@ impl Backend {
         local_or_s3!(self, |v| v.list_shard(shard), |v| v.list_shard(shard).await)
     }
 
-    /// Whether the volume holds no block, found out a shard at a time.
+    /// Whether the volume holds no block (it decides that a drained volume may be removed).
     pub(crate) async fn is_empty(&self) -> Result<bool> {
-        for shard in crate::shards() {
-            if !self.list_shard(shard).await?.is_empty() {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        local_or_s3!(self, |v| v.is_empty(), |v| v.is_empty().await)
     }
 
     /// Removes temporary files a crash left behind long ago (nothing for a bucket).

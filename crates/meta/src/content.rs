@@ -403,11 +403,13 @@ impl Db {
     /// [`Db::referenced_hashes`] of one shard: the hashes whose first byte is `shard` (an
     /// index range on each table's key), so a sweep holds 1/256 of them at a time.
     pub async fn referenced_hashes_in(&self, shard: u8) -> Result<std::collections::HashSet<BlockHash>> {
-        let (from, to) = (vec![shard], shard.checked_add(1).map(|next| vec![next]));
+        // The shard's range of keys, with an upper bound an index can use even for 0xff.
+        let from = vec![shard];
+        let to = shard.checked_add(1).map_or_else(|| vec![0xff; 33], |next| vec![next]);
         let rows: Vec<(Vec<u8>,)> = on_db!(self, |pool| {
             sqlx::query_as(
-                "SELECT hash FROM blocks WHERE refcount > 0 AND hash >= $1 AND ($2 IS NULL OR hash < $2) \
-                 UNION SELECT hash FROM tus_parts WHERE hash >= $1 AND ($2 IS NULL OR hash < $2)",
+                "SELECT hash FROM blocks WHERE refcount > 0 AND hash >= $1 AND hash < $2 \
+                 UNION SELECT hash FROM tus_parts WHERE hash >= $1 AND hash < $2",
             )
             .bind(&from)
             .bind(&to)

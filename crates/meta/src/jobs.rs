@@ -196,7 +196,6 @@ impl Db {
         before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(Option<String>, u64)> {
-        let lock = if matches!(self, Db::Postgres(_)) { " FOR UPDATE" } else { "" };
         Ok(in_tx!(self, |tx| {
             let files: Vec<(String,)> = sqlx::query_as(
                 "SELECT node_id FROM versions WHERE node_id > $1 GROUP BY node_id HAVING COUNT(*) > 1 \
@@ -209,14 +208,6 @@ impl Db {
             let (Some((first,)), Some((last,))) = (files.first(), files.last()) else {
                 return Ok((None, 0));
             };
-            // The files' rows first: a concurrent change of their current version waits.
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT id FROM nodes WHERE id >= $1 AND id <= $2 ORDER BY id{lock}"
-            )))
-            .bind(first)
-            .bind(last)
-            .fetch_all(&mut *tx)
-            .await?;
             let gone: Vec<(Vec<u8>,)> = sqlx::query_as(
                 "DELETE FROM versions WHERE id IN (SELECT v.id FROM (SELECT id, node_id, created_at, \
                  ROW_NUMBER() OVER (PARTITION BY node_id ORDER BY created_at DESC, id DESC) AS rank \

@@ -54,8 +54,9 @@ impl UsageFigures {
             folders: size(get("folders").0)?,
             trash_files: size(trash_files)?,
             trash_bytes: size(trash_bytes)?,
-            versions: size(all - current)?,
-            version_bytes: size(all_bytes - current_bytes)?,
+            // Never below zero, even if the counters drifted (fsck finds and fixes that).
+            versions: size((all - current).max(0))?,
+            version_bytes: size((all_bytes - current_bytes).max(0))?,
         })
     }
 }
@@ -71,22 +72,87 @@ pub struct UsageRecount {
 /// Users recounted per transaction.
 const RECOUNT_BATCH: i64 = 50;
 
+/// Deltas folded per transaction.
+const FOLD_BATCH: i64 = 10_000;
+
+/// The advisory lock of the fold on PostgreSQL (any constant no other code uses).
+const FOLD_LOCK: i64 = 0x5354_5241_5455_5301;
+
+/// A user's counters with the deltas not folded yet: (bucket, files, bytes). One statement, so
+/// a fold committing meanwhile is seen whole or not at all.
+const COUNTERS_OF_USER: &str = "SELECT bucket, CAST(SUM(files) AS BIGINT), CAST(SUM(bytes) AS BIGINT) FROM \
+     (SELECT bucket, files, bytes FROM usage_counters WHERE user_id = $1 \
+     UNION ALL SELECT bucket, files, bytes FROM usage_deltas WHERE user_id = $1) AS c GROUP BY bucket";
+
 impl Db {
     /// A user's usage, read from the counters: a few rows, whatever the size of the drive.
     pub async fn usage(&self, user: UserId) -> Result<UsageFigures> {
         let rows: Vec<(String, i64, i64)> = on_db!(self, |pool| {
-            sqlx::query_as("SELECT bucket, files, bytes FROM usage_counters WHERE user_id = $1")
-                .bind(user.to_string())
-                .fetch_all(pool)
-                .await?
+            sqlx::query_as(COUNTERS_OF_USER).bind(user.to_string()).fetch_all(pool).await?
         });
         let counters = rows.into_iter().map(|(b, f, n)| (b, (f, n))).collect();
         UsageFigures::from_counters(&counters)
     }
 
+    /// Moves pending deltas into the counters, a batch at a time, one node at a time (on
+    /// PostgreSQL others skip while one folds); returns the deltas folded.
+    pub async fn fold_usage(&self) -> Result<u64> {
+        let mut folded = 0;
+        loop {
+            let done = self.fold_usage_batch().await?;
+            folded += done;
+            if done < FOLD_BATCH as u64 {
+                return Ok(folded);
+            }
+        }
+    }
+
+    async fn fold_usage_batch(&self) -> Result<u64> {
+        Ok(in_tx!(self, |tx| {
+            if matches!(self, Db::Postgres(_)) {
+                let (mine,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1)")
+                    .bind(FOLD_LOCK)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if !mine {
+                    return Ok(0);
+                }
+            }
+            // Exactly the rows deleted are added: a delta committed meanwhile waits its turn.
+            let moved: Vec<(String, String, i64, i64)> = sqlx::query_as(
+                "DELETE FROM usage_deltas WHERE seq IN (SELECT seq FROM usage_deltas ORDER BY seq LIMIT $1) \
+                 RETURNING user_id, bucket, files, bytes",
+            )
+            .bind(FOLD_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut sums: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+            for (user, bucket, files, bytes) in &moved {
+                let sum = sums.entry((user.clone(), bucket.clone())).or_default();
+                *sum = (sum.0 + files, sum.1 + bytes);
+            }
+            for ((user, bucket), (files, bytes)) in &sums {
+                // A deleted user's deltas (its deletion cascaded through its nodes) are dropped.
+                sqlx::query(
+                    "INSERT INTO usage_counters (user_id, bucket, files, bytes) \
+                     SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) \
+                     ON CONFLICT (user_id, bucket) DO UPDATE SET files = usage_counters.files + excluded.files, \
+                     bytes = usage_counters.bytes + excluded.bytes",
+                )
+                .bind(user)
+                .bind(bucket)
+                .bind(files)
+                .bind(bytes)
+                .execute(&mut *tx)
+                .await?;
+            }
+            moved.len() as u64
+        }))
+    }
+
     /// Recounts every user's usage counters from the nodes and versions, in batches of users
-    /// (each batch one transaction that holds its users' rows, so no change lands in between);
-    /// with `repair`, sets mismatched counters to the recount.
+    /// (each batch one consistent snapshot); with `repair`, adds to mismatched counters the
+    /// difference to the recount.
     pub async fn recount_usage(&self, repair: bool) -> Result<UsageRecount> {
         let mut report = UsageRecount::default();
         let mut after = String::new();
@@ -124,24 +190,35 @@ impl Db {
             .chain(others)
             .map(|q| format!("WITH batch (value) AS (SELECT id FROM users WHERE id >= $1 AND id <= $2) {q}"))
             .collect::<Vec<_>>();
+        let correction = if matches!(self, Db::Postgres(_)) {
+            "INSERT INTO usage_deltas (user_id, bucket, files, bytes) VALUES ($1, $2, $3, $4)"
+        } else {
+            "INSERT INTO usage_deltas (seq, user_id, bucket, files, bytes) \
+             SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3, $4 FROM usage_deltas"
+        };
         Ok(in_tx!(self, |tx| {
-            // The batch's users, locked in id order as the triggers lock them: counter changes
-            // of these users wait until the recount is done.
-            let lock = if matches!(self, Db::Postgres(_)) { " FOR NO KEY UPDATE" } else { "" };
-            let users: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT id FROM users WHERE id > $1 ORDER BY id LIMIT $2{lock}"
-            )))
-            .bind(after)
-            .bind(RECOUNT_BATCH)
-            .fetch_all(&mut *tx)
-            .await?;
+            // One snapshot for the whole batch: the nodes, the counters and the deltas their
+            // changes appended agree (SQLite holds its write lock; PostgreSQL reads a repeatable
+            // snapshot and takes no lock, so writers are never held up).
+            if matches!(self, Db::Postgres(_)) {
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *tx).await?;
+            }
+            let users: Vec<(String,)> =
+                sqlx::query_as("SELECT id FROM users WHERE id > $1 ORDER BY id LIMIT $2")
+                    .bind(after)
+                    .bind(RECOUNT_BATCH)
+                    .fetch_all(&mut *tx)
+                    .await?;
             let users: Vec<String> = users.into_iter().map(|(id,)| id).collect();
             let (Some(first), Some(last)) = (users.first(), users.last()) else {
                 return Ok((users, 0));
             };
             let mut stored: BTreeMap<String, Counters> = BTreeMap::new();
             let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
-                "SELECT user_id, bucket, files, bytes FROM usage_counters WHERE user_id >= $1 AND user_id <= $2",
+                "SELECT user_id, bucket, CAST(SUM(files) AS BIGINT), CAST(SUM(bytes) AS BIGINT) FROM \
+                 (SELECT user_id, bucket, files, bytes FROM usage_counters WHERE user_id >= $1 AND user_id <= $2 \
+                 UNION ALL SELECT user_id, bucket, files, bytes FROM usage_deltas \
+                 WHERE user_id >= $1 AND user_id <= $2) AS c GROUP BY user_id, bucket",
             )
             .bind(first)
             .bind(last)
@@ -168,29 +245,38 @@ impl Db {
                 let want = counted.get(user).unwrap_or(&empty);
                 // Buckets present in either, a missing one counting as zero.
                 let buckets: std::collections::BTreeSet<&String> = have.keys().chain(want.keys()).collect();
-                let differs = buckets.iter().any(|b| {
-                    have.get(*b).copied().unwrap_or_default() != want.get(*b).copied().unwrap_or_default()
-                });
-                if !differs {
+                let wrong: Vec<(&String, (i64, i64))> = buckets
+                    .into_iter()
+                    .filter_map(|b| {
+                        let (h, w) = (
+                            have.get(b).copied().unwrap_or_default(),
+                            want.get(b).copied().unwrap_or_default(),
+                        );
+                        (h != w).then_some((b, (w.0 - h.0, w.1 - h.1)))
+                    })
+                    .collect();
+                if wrong.is_empty() {
                     continue;
                 }
                 mismatched += 1;
                 if repair {
-                    sqlx::query("UPDATE usage_counters SET files = 0, bytes = 0 WHERE user_id = $1")
-                        .bind(user)
-                        .execute(&mut *tx)
-                        .await?;
-                    for (bucket, (files, bytes)) in want {
-                        sqlx::query(
-                            "INSERT INTO usage_counters (user_id, bucket, files, bytes) VALUES ($1, $2, $3, $4) \
-                             ON CONFLICT (user_id, bucket) DO UPDATE SET files = excluded.files, bytes = excluded.bytes",
-                        )
-                        .bind(user)
-                        .bind(bucket)
-                        .bind(files)
-                        .bind(bytes)
-                        .execute(&mut *tx)
-                        .await?;
+                    // Every bucket's row, in case some went missing; then the difference, as a
+                    // delta: added to whatever the counters hold by then, never overwriting it.
+                    sqlx::query(
+                        "INSERT INTO usage_counters (user_id, bucket) SELECT $1, bucket FROM usage_buckets \
+                         WHERE true ON CONFLICT (user_id, bucket) DO NOTHING",
+                    )
+                    .bind(user)
+                    .execute(&mut *tx)
+                    .await?;
+                    for (bucket, (files, bytes)) in wrong {
+                        sqlx::query(correction)
+                            .bind(user)
+                            .bind(bucket)
+                            .bind(files)
+                            .bind(bytes)
+                            .execute(&mut *tx)
+                            .await?;
                     }
                 }
             }
@@ -205,7 +291,8 @@ impl Db {
         Ok(on_db!(self, |pool| {
             sqlx::query(
                 "INSERT INTO usage_daily (user_id, day, bytes, files) \
-                 SELECT u.id, $1, u.quota_used, (SELECT COALESCE(SUM(c.files), 0) FROM usage_counters c \
+                 SELECT u.id, $1, u.quota_used, (SELECT COALESCE(SUM(c.files), 0) FROM (SELECT user_id, bucket, files \
+                 FROM usage_counters UNION ALL SELECT user_id, bucket, files FROM usage_deltas) AS c \
                  WHERE c.user_id = u.id AND c.bucket IN (SELECT category FROM usage_categories \
                  UNION SELECT 'other')) FROM users u \
                  WHERE true ON CONFLICT (user_id, day) DO UPDATE SET bytes = excluded.bytes, files = excluded.files",
@@ -239,7 +326,8 @@ impl Db {
         let (users, logical, blocks, stored): (i64, i64, i64, i64) = on_db!(self, |pool| {
             sqlx::query_as(
                 "SELECT (SELECT COUNT(*) FROM users), \
-                 (SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM usage_counters WHERE bucket = 'versions'), \
+                 (SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM (SELECT bucket, bytes FROM usage_counters \
+                 UNION ALL SELECT bucket, bytes FROM usage_deltas) AS c WHERE bucket = 'versions'), \
                  (SELECT COUNT(*) FROM blocks WHERE refcount > 0), \
                  (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blocks WHERE refcount > 0)",
             )

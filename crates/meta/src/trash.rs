@@ -134,6 +134,12 @@ impl Db {
             .bind(&target)
             .fetch_one(&mut *tx)
             .await?;
+            // The owner's row before any block row, in the order commits take them.
+            sqlx::query("UPDATE users SET quota_used = quota_used - $1 WHERE id = $2")
+                .bind(bytes)
+                .bind(&owner)
+                .execute(&mut *tx)
+                .await?;
             let lists: Vec<(Vec<u8>,)> = sqlx::query_as(
                 "SELECT blocks FROM versions WHERE node_id IN (SELECT id FROM nodes WHERE trash_id = $1)",
             )
@@ -175,11 +181,6 @@ impl Db {
             .execute(&mut *tx)
             .await?;
             sqlx::query("DELETE FROM nodes WHERE trash_id = $1").bind(&target).execute(&mut *tx).await?;
-            sqlx::query("UPDATE users SET quota_used = quota_used - $1 WHERE id = $2")
-                .bind(bytes)
-                .bind(&owner)
-                .execute(&mut *tx)
-                .await?;
             Ok(Purged { bytes: size(bytes)?, unreferenced })
         })
     }

@@ -271,8 +271,9 @@ impl Stratus {
         &self.0.settings.node_name
     }
 
-    /// Records this node's heartbeat and gives back the reservations of nodes that stopped
-    /// beating (they died mid-upload). Returns how many reservations went.
+    /// Records this node's heartbeat, gives back the reservations of nodes that stopped
+    /// beating (they died mid-upload) and folds the pending usage deltas into the counters.
+    /// Returns how many reservations went.
     pub async fn heartbeat(&self) -> Result<u64> {
         let now = self.now();
         self.db().heartbeat(self.node_name(), now).await?;
@@ -283,6 +284,8 @@ impl Stratus {
         if released > 0 {
             tracing::warn!(released, "gave back the quota reservations of a node that stopped");
         }
+        // The usage deltas appended since (PostgreSQL), into the counters.
+        self.db().fold_usage().await?;
         Ok(released)
     }
 

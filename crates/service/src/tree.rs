@@ -126,6 +126,11 @@ impl Stratus {
         if text.is_empty() || text.chars().count() > 255 {
             return Err(ServiceError::bad_request("invalid_query", "search for 1 to 255 characters"));
         }
+        // No name holds a control character, so none can be searched for (and SQLite's index
+        // would read a NUL as the end of its query).
+        if text.chars().any(char::is_control) {
+            return Err(ServiceError::bad_request("invalid_query", "search text with a control character"));
+        }
         let limit = limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_SEARCH_HITS).contains(&limit) {
             return Err(ServiceError::BadRequest {

@@ -309,6 +309,7 @@ dual_test!(async fn search_finds_names_anywhere_in_the_callers_drive_only(backen
     assert_eq!(hits(ok_json(search("RGER.t").await.unwrap()).await), [("Ärger.TXT".into(), "/".into())]);
 
     assert_problem(search("   ").await.unwrap(), StatusCode::BAD_REQUEST, "invalid_query").await;
+    assert_problem(search("abc\u{0}").await.unwrap(), StatusCode::BAD_REQUEST, "invalid_query").await;
     assert_problem(app.req(Method::GET, "/api/v1/search?q=a&limit=0", &u).send().await.unwrap(), StatusCode::BAD_REQUEST, "invalid_limit").await;
     assert_problem(app.req(Method::GET, "/api/v1/search?q=a&limit=201", &u).send().await.unwrap(), StatusCode::BAD_REQUEST, "invalid_limit").await;
     assert_problem(app.req(Method::GET, "/api/v1/search", &u).send().await.unwrap(), StatusCode::BAD_REQUEST, "invalid_query").await;
