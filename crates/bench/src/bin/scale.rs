@@ -85,6 +85,8 @@ async fn measure(db: &Db, engine: &str, size: u64, rounds: usize) -> anyhow::Res
         db.seed_files(user, folder.id, "f", f * PER_FOLDER..f * PER_FOLDER + count, 4096, now).await?;
         folders.push((folder, count));
     }
+    // What every node's heartbeat does: fold the usage deltas the seeding appended.
+    db.fold_usage().await?;
     db.analyze().await?;
     eprintln!("{engine}: seeded {size} files in {:.1} s", seeding.elapsed().as_secs_f64());
     let (big, in_big) = folders[0].clone();
@@ -122,6 +124,8 @@ async fn measure(db: &Db, engine: &str, size: u64, rounds: usize) -> anyhow::Res
         db.restore(bulk.id, root, &name).await?;
         restoring.push(started.elapsed());
     }
+    db.fold_usage().await?;
+    row("usage statistics after those", median(rounds, || db.usage(user)).await?);
     row("trash a folder of 10,000 files", middle(trashing));
     row("restore it", middle(restoring));
     Ok(())
