@@ -1,7 +1,8 @@
 #!/bin/bash
 # Memory per upload and per listing: peak RSS of a server (SQLite, one local volume) during 10
 # concurrent 50 MB PUTs, then during PROPFIND Depth 1 on a folder of 100,000 files seeded
-# straight into its database. Prints the figures; needs curl and sqlite3.
+# straight into its database, then of `stratus admin fsck` over 1,000,000 block rows. Prints the
+# figures; needs curl and sqlite3.
 #   cargo build --release -p stratus-server --bin stratus
 #   bash scripts/bench-memory.sh target/release/stratus
 set -euo pipefail
@@ -10,7 +11,7 @@ D=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 STRATUS_DATA_DIR=$D STRATUS_LISTEN=127.0.0.1:$PORT $BIN serve >/dev/null 2>&1 &
 PID=$!
-trap 'kill $PID 2>/dev/null || true; rm -rf "$D" "$D.bin"' EXIT
+trap 'kill $PID 2>/dev/null || true; rm -rf "$D" "$D.bin" "$D.time"' EXIT
 for i in $(seq 100); do curl -sf http://127.0.0.1:$PORT/ready >/dev/null && break; sleep 0.2; done
 B=http://127.0.0.1:$PORT/api/v1
 curl -sf -X POST $B/auth/register -H 'content-type: application/json' -d '{"username":"mem","email":"mem@example.com","password":"mem-secret-pw"}' >/dev/null
@@ -39,3 +40,12 @@ START=$(date +%s.%N)
 BYTES=$(curl -sf -X PROPFIND -H 'depth: 1' -u mem:mem-secret-pw http://127.0.0.1:$PORT/dav/big/ | wc -c)
 END=$(date +%s.%N)
 echo "PROPFIND Depth 1 on 100,000 files: $BYTES bytes in $(python3 -c "print(round($END-$START,2))") s; $(grep VmHWM /proc/$PID/status)"
+kill $PID; wait $PID 2>/dev/null || true
+# fsck over 1,000,000 block rows, each named by a version of one file (the rows are seeded, the
+# block files are not: fsck reports them missing, which costs the same memory as finding them).
+sqlite3 $DB "WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM g WHERE i < 1000000) INSERT INTO blocks (hash, size, refcount, created_at) SELECT randomblob(32), 4096, 1, 0 FROM g;
+INSERT INTO versions (id, node_id, size, content_hash, blocks, created_at) SELECT printf('seeded-%07d', rowid), (SELECT id FROM nodes WHERE name = 'f1.bin'), 4096, '', hash, 0 FROM blocks WHERE size = 4096;"
+START=$(date +%s.%N)
+STRATUS_DATA_DIR=$D /usr/bin/time -f 'fsck peak RSS: %M kB' $BIN admin fsck >/dev/null 2>$D.time || true
+END=$(date +%s.%N)
+echo "fsck of 1,000,000 blocks: $(python3 -c "print(round($END-$START,1))") s; $(tail -1 $D.time)"

@@ -67,7 +67,7 @@ pub struct CopySeen {
     pub modified: SystemTime,
 }
 
-/// Every copy of every block on the online volumes, each verified.
+/// Every copy of one shard's blocks on the online volumes, each verified.
 #[derive(Debug, Clone, Default)]
 pub struct Audit {
     pub copies: HashMap<BlockHash, Vec<CopySeen>>,
@@ -179,23 +179,12 @@ impl BlockStore {
         Ok(report)
     }
 
-    /// Brings every block back to its pool's replica count from a verified copy, and moves
-    /// blocks off draining volumes (a draining copy is deleted only once a verified copy is
-    /// elsewhere). With `only_draining`, looks at the blocks on draining volumes only.
-    /// Blocks in `expected` found nowhere are counted as lost. Goes a shard at a time.
-    pub async fn repair(&self, expected: &HashSet<BlockHash>, only_draining: bool) -> Result<RepairReport> {
-        let mut report = RepairReport::default();
-        for shard in crate::shards() {
-            let expected: HashSet<BlockHash> =
-                expected.iter().filter(|h| crate::in_shard(h, shard)).copied().collect();
-            self.repair_shard(shard, &expected, only_draining, &mut report).await?;
-        }
-        self.finish_repair(&mut report).await?;
-        Ok(report)
-    }
-
-    /// [`BlockStore::repair`] of one shard, `expected` holding that shard's blocks only;
-    /// adds to `report`. A sweep calls it for every shard, then [`BlockStore::finish_repair`].
+    /// Brings every block of `shard` back to its pool's replica count from a verified copy,
+    /// and moves blocks off draining volumes (a draining copy is deleted only once a verified
+    /// copy is elsewhere). With `only_draining`, looks at the blocks on draining volumes only.
+    /// Blocks in `expected` (that shard's referenced blocks) found nowhere are counted as
+    /// lost; adds to `report`. A sweep calls it for every shard, then
+    /// [`BlockStore::finish_repair`].
     pub async fn repair_shard(
         &self,
         shard: u8,
@@ -290,8 +279,9 @@ impl BlockStore {
         Ok(())
     }
 
-    /// Reads and verifies every copy on every online volume.
-    pub async fn audit(&self) -> Result<Audit> {
+    /// Reads and verifies every copy of `shard`'s blocks on every online volume: a sweep
+    /// calls it for each shard, holding one shard's copies at a time.
+    pub async fn audit_shard(&self, shard: u8) -> Result<Audit> {
         let volumes = self.snapshot();
         let mut audit = Audit::default();
         for m in volumes.iter() {
@@ -299,7 +289,7 @@ impl BlockStore {
                 audit.offline_volumes.push(m.record.id.clone());
                 continue;
             };
-            let listed = backend.list().await?;
+            let listed = backend.list_shard(shard).await?;
             let mut reads = stream::iter(listed)
                 .map(|(hash, modified)| async move { (hash, modified, self.read_copy(backend, hash).await) })
                 .buffered(READ_AHEAD);

@@ -390,22 +390,11 @@ impl Db {
             .collect()
     }
 
-    /// Every block some version still references, or a tus upload in progress holds.
-    pub async fn referenced_hashes(&self) -> Result<std::collections::HashSet<BlockHash>> {
-        let rows: Vec<(Vec<u8>,)> = on_db!(self, |pool| {
-            sqlx::query_as("SELECT hash FROM blocks WHERE refcount > 0 UNION SELECT hash FROM tus_parts")
-                .fetch_all(pool)
-                .await?
-        });
-        Ok(rows.iter().filter_map(|(h,)| BlockHash::from_slice(h)).collect())
-    }
-
-    /// [`Db::referenced_hashes`] of one shard: the hashes whose first byte is `shard` (an
-    /// index range on each table's key), so a sweep holds 1/256 of them at a time.
+    /// The blocks that must be kept, of one shard: those the versions reference and the parts
+    /// tus uploads in progress hold, whose hash's first byte is `shard` (an index range on each
+    /// table's key), so a sweep holds 1/256 of them at a time.
     pub async fn referenced_hashes_in(&self, shard: u8) -> Result<std::collections::HashSet<BlockHash>> {
-        // The shard's range of keys, with an upper bound an index can use even for 0xff.
-        let from = vec![shard];
-        let to = shard.checked_add(1).map_or_else(|| vec![0xff; 33], |next| vec![next]);
+        let (from, to) = crate::volumes::shard_keys(&(shard..=shard));
         let rows: Vec<(Vec<u8>,)> = on_db!(self, |pool| {
             sqlx::query_as(
                 "SELECT hash FROM blocks WHERE refcount > 0 AND hash >= $1 AND hash < $2 \

@@ -28,6 +28,7 @@ pub use trash::Purged;
 pub use tus::TusUpload;
 pub use uploads::UploadSession;
 pub use users::{LoginRecord, NewUser};
+pub use volumes::RefcountMismatch;
 
 pub type Result<T, E = MetaError> = std::result::Result<T, E>;
 
@@ -62,6 +63,28 @@ macro_rules! in_tx {
             }
             $crate::Db::Postgres(pool) => {
                 let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+
+/// Runs `$body` in a read-only transaction bound to `$tx` that sees one snapshot and blocks
+/// no writer: SQLite's deferred `BEGIN` (a WAL reader keeps the snapshot of its first read),
+/// PostgreSQL's repeatable read. For checks that read several tables and must see them agree.
+macro_rules! in_snapshot {
+    ($db:expr, |$tx:ident| $body:expr) => {
+        match $db {
+            $crate::Db::Sqlite(pool) => {
+                let mut $tx = pool.begin_with("BEGIN DEFERRED").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::Db::Postgres(pool) => {
+                let mut $tx = pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
                 let out = $body;
                 $tx.commit().await?;
                 out

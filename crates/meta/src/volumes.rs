@@ -1,6 +1,8 @@
 //! The volume registry, and the reference counts `fsck` checks.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, ops::RangeInclusive};
+
+use futures_util::TryStreamExt;
 
 use stratus_core::{BlockHash, VolumeRecord, VolumeState};
 
@@ -8,6 +10,22 @@ use crate::{
     Db, MetaError, Result,
     row::{decode_blocks, ms, time},
 };
+
+/// A block row whose reference count is not what the versions imply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefcountMismatch {
+    pub hash: BlockHash,
+    /// The row's count; `None` when the versions name a block with no row.
+    pub stored: Option<i64>,
+    pub implied: i64,
+}
+
+/// The key range of the shards in `shards`, `[from, to)`: an index range on a hash key, with
+/// an upper bound past every hash even for shard 0xff.
+pub(crate) fn shard_keys(shards: &RangeInclusive<u8>) -> (Vec<u8>, Vec<u8>) {
+    let to = shards.end().checked_add(1).map_or_else(|| vec![0xff; 33], |next| vec![next]);
+    (vec![*shards.start()], to)
+}
 
 impl Db {
     /// Every registered volume, oldest first (the first one's pool is the default pool).
@@ -67,23 +85,45 @@ impl Db {
         if done == 0 { Err(MetaError::NotFound) } else { Ok(()) }
     }
 
-    /// The reference count each block row holds, and the count the versions imply (one per
-    /// occurrence in a version's block list, as commits count them).
-    pub async fn reference_counts(&self) -> Result<(HashMap<BlockHash, i64>, HashMap<BlockHash, i64>)> {
-        type Rows = (Vec<(Vec<u8>, i64)>, Vec<(Vec<u8>,)>);
-        let (rows, lists): Rows = on_db!(self, |pool| {
-            let rows = sqlx::query_as("SELECT hash, refcount FROM blocks").fetch_all(pool).await?;
-            let lists = sqlx::query_as("SELECT blocks FROM versions").fetch_all(pool).await?;
-            (rows, lists)
-        });
-        let stored = rows.iter().filter_map(|(h, n)| Some((BlockHash::from_slice(h)?, *n))).collect();
-        let mut implied: HashMap<BlockHash, i64> = HashMap::new();
-        for (list,) in &lists {
-            for hash in decode_blocks(list)? {
-                *implied.entry(hash).or_default() += 1;
+    /// The block rows of the shards in `shards` (hashes whose first byte is in the range)
+    /// whose reference count differs from what the versions imply (one per occurrence in a
+    /// version's block list, as commits count them), read in one snapshot that blocks no
+    /// writer. The versions are streamed; only those shards' implied counts are held, so a
+    /// caller sizes the range to its memory.
+    pub async fn refcount_mismatches(&self, shards: RangeInclusive<u8>) -> Result<Vec<RefcountMismatch>> {
+        let (from, to) = shard_keys(&shards);
+        Ok(in_snapshot!(self, |tx| {
+            let mut implied: HashMap<BlockHash, i64> = HashMap::new();
+            let mut lists = sqlx::query_as::<_, (Vec<u8>,)>("SELECT blocks FROM versions").fetch(&mut *tx);
+            while let Some((list,)) = lists.try_next().await? {
+                for hash in decode_blocks(&list)?.into_iter().filter(|h| shards.contains(&h.0[0])) {
+                    *implied.entry(hash).or_default() += 1;
+                }
             }
-        }
-        Ok((stored, implied))
+            drop(lists);
+            let mut mismatches = Vec::new();
+            let mut rows = sqlx::query_as::<_, (Vec<u8>, i64)>(
+                "SELECT hash, refcount FROM blocks WHERE hash >= $1 AND hash < $2",
+            )
+            .bind(&from)
+            .bind(&to)
+            .fetch(&mut *tx);
+            while let Some((hash, stored)) = rows.try_next().await? {
+                let Some(hash) = BlockHash::from_slice(&hash) else { continue };
+                let implied = implied.remove(&hash).unwrap_or(0);
+                // A row at zero (or below) with no version is garbage awaiting the GC.
+                if stored != implied && (implied > 0 || stored > 0) {
+                    mismatches.push(RefcountMismatch { hash, stored: Some(stored), implied });
+                }
+            }
+            drop(rows);
+            mismatches.extend(implied.into_iter().map(|(hash, implied)| RefcountMismatch {
+                hash,
+                stored: None,
+                implied,
+            }));
+            mismatches
+        }))
     }
 
     /// Sets a block row's reference count to what the versions imply (fsck's repair); a

@@ -3,7 +3,7 @@
 //! `repair`, fixes what it found and checks again. It also recounts every user's usage
 //! counters from the data itself.
 
-use std::time::SystemTime;
+use std::{ops::RangeInclusive, time::SystemTime};
 
 use serde::Serialize;
 use stratus_blob::{RepairReport, ScrubReport};
@@ -16,7 +16,8 @@ pub struct FsckFindings {
     /// Distinct blocks stored, and their copies.
     pub blocks: u64,
     pub copies: u64,
-    /// Blocks the versions reference.
+    /// Blocks that must be kept: those the versions reference, and the parts of tus uploads
+    /// in progress.
     pub referenced: u64,
     /// Referenced blocks with no good copy on any online volume: data loss.
     pub missing: u64,
@@ -68,6 +69,23 @@ impl FsckReport {
     }
 }
 
+/// Distinct blocks whose implied reference counts one pass of the refcount check holds
+/// (about 50 bytes each): the check takes as many passes over the versions as it needs to
+/// stay under this.
+const REFCOUNT_PASS_BLOCKS: u64 = 250_000;
+
+/// The shards of each pass of the refcount check over `blocks` distinct blocks: consecutive
+/// ranges covering every shard, each expected to hold at most `per_pass` blocks (hashes
+/// spread evenly over the shards).
+fn refcount_passes(blocks: u64, per_pass: u64) -> Vec<RangeInclusive<u8>> {
+    let shards = stratus_blob::shards().count() as u64;
+    let per_range = (shards * per_pass.max(1) / blocks.max(1)).clamp(1, shards);
+    stratus_blob::shards()
+        .step_by(per_range as usize)
+        .map(|first| first..=u8::try_from(u64::from(first) + per_range - 1).unwrap_or(u8::MAX))
+        .collect()
+}
+
 impl Stratus {
     pub async fn fsck(&self, repair: bool) -> Result<FsckReport> {
         self.sync_volumes().await?;
@@ -85,69 +103,79 @@ impl Stratus {
             return Ok(report);
         }
         report.scrub = Some(self.blocks().scrub(None, |_| {}).await?);
-        let (stored, implied) = self.db().reference_counts().await?;
-        for (hash, count) in &implied {
-            if stored.get(hash) != Some(count) {
-                let size = self.blocks().get(*hash).await.map_or(0, |b| b.len() as i64);
-                self.db().fix_reference_count(*hash, *count, size, self.now()).await?;
-                report.refcounts_fixed += 1;
-            }
-        }
-        for hash in stored.keys().filter(|h| !implied.contains_key(h)) {
-            if stored.get(hash).is_some_and(|n| *n > 0) {
-                self.db().fix_reference_count(*hash, 0, 0, self.now()).await?;
+        for shards in self.refcount_passes().await? {
+            for m in self.db().refcount_mismatches(shards).await? {
+                // A row the versions need but lost is recreated with the block's size.
+                let size = match m.stored {
+                    Some(_) => 0,
+                    None => self.blocks().get(m.hash).await.map_or(0, |b| b.len() as i64),
+                };
+                self.db().fix_reference_count(m.hash, m.implied, size, self.now()).await?;
                 report.refcounts_fixed += 1;
             }
         }
         report.usage_fixed = self.db().recount_usage(true).await?.mismatched;
-        // Versions' blocks, and the parts tus uploads in progress hold.
-        let mut held = self.db().referenced_hashes().await?;
-        held.extend(implied.keys().copied());
-        report.repair = Some(self.blocks().repair(&held, false).await?);
+        report.repair = Some(self.repair(false).await?);
         report.garbage_collected = self.collect_garbage(self.0.settings.gc_grace).await?.blocks;
         report.after = Some(self.fsck_findings().await?);
         Ok(report)
     }
 
+    async fn refcount_passes(&self) -> Result<Vec<RangeInclusive<u8>>> {
+        let (blocks, _) = self.db().block_totals().await?;
+        Ok(refcount_passes(blocks, REFCOUNT_PASS_BLOCKS))
+    }
+
+    /// A shard at a time: that shard's kept blocks and its verified copies, so memory holds
+    /// 1/256 of the store; then the reference counts, in passes sized to memory.
     async fn fsck_findings(&self) -> Result<FsckFindings> {
-        let audit = self.blocks().audit().await?;
-        let (stored, implied) = self.db().reference_counts().await?;
-        // Parts of tus uploads in progress are held, though no version names them yet.
-        let held = self.db().referenced_hashes().await?;
         let unused_since = SystemTime::from(self.now()).checked_sub(self.0.settings.gc_grace);
-        let mut f = FsckFindings {
-            blocks: audit.copies.len() as u64,
-            referenced: implied.len() as u64,
-            offline_volumes: audit.offline_volumes.clone(),
-            ..FsckFindings::default()
-        };
-        for (hash, copies) in &audit.copies {
-            f.copies += copies.len() as u64;
-            let good = copies.iter().filter(|c| c.good).count();
-            f.corrupt_copies += (copies.len() - good) as u64;
-            if implied.contains_key(hash) {
-                if good < audit.targets.get(hash).copied().unwrap_or(1) {
-                    f.under_replicated += 1;
+        let mut f = FsckFindings::default();
+        for shard in stratus_blob::shards() {
+            // Versions' blocks and the parts of tus uploads in progress.
+            let kept = self.db().referenced_hashes_in(shard).await?;
+            let audit = self.blocks().audit_shard(shard).await?;
+            f.referenced += kept.len() as u64;
+            f.blocks += audit.copies.len() as u64;
+            f.offline_volumes = audit.offline_volumes;
+            for (hash, copies) in &audit.copies {
+                f.copies += copies.len() as u64;
+                let good = copies.iter().filter(|c| c.good).count();
+                f.corrupt_copies += (copies.len() - good) as u64;
+                if kept.contains(hash) {
+                    if good < audit.targets.get(hash).copied().unwrap_or(1) {
+                        f.under_replicated += 1;
+                    }
+                } else if copies.iter().any(|c| unused_since.is_none_or(|t| c.modified > t)) {
+                    f.pending_garbage += 1;
+                } else {
+                    f.stale_garbage += 1;
                 }
-            } else if held.contains(hash) {
-                if good == 0 {
-                    f.missing += 1;
-                }
-            } else if copies.iter().any(|c| unused_since.is_none_or(|t| c.modified > t)) {
-                f.pending_garbage += 1;
-            } else {
-                f.stale_garbage += 1;
             }
+            let has_good = |h| audit.copies.get(h).is_some_and(|c| c.iter().any(|c| c.good));
+            f.missing += kept.iter().filter(|h| !has_good(h)).count() as u64;
         }
-        for hash in implied.keys() {
-            if !audit.copies.get(hash).is_some_and(|c| c.iter().any(|c| c.good)) {
-                f.missing += 1;
-            }
+        for shards in self.refcount_passes().await? {
+            f.refcount_mismatches += self.db().refcount_mismatches(shards).await?.len() as u64;
         }
-        let mut mismatches = implied.iter().filter(|(h, n)| stored.get(*h) != Some(*n)).count();
-        mismatches += stored.iter().filter(|(h, n)| **n > 0 && !implied.contains_key(*h)).count();
-        f.refcount_mismatches = mismatches as u64;
         f.usage_mismatches = self.db().recount_usage(false).await?.mismatched;
         Ok(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refcount_passes;
+
+    #[test]
+    fn refcount_passes_cover_every_shard_once_and_split_as_the_store_grows() {
+        for (blocks, per_pass, passes) in
+            [(0, 10, 1), (10, 10, 1), (11, 10, 2), (2560, 10, 256), (1 << 40, 10, 256)]
+        {
+            let ranges = refcount_passes(blocks, per_pass);
+            assert_eq!(ranges.len(), passes, "{blocks} blocks, {per_pass} a pass");
+            let shards: Vec<u8> = ranges.into_iter().flatten().collect();
+            assert_eq!(shards, (0..=u8::MAX).collect::<Vec<_>>(), "{blocks} blocks");
+        }
     }
 }

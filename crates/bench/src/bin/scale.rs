@@ -2,6 +2,7 @@
 //! Seeds one user's drive with N files (100,000 per folder) through the metadata layer on the
 //! real schema, on SQLite and PostgreSQL, and prints the median latency of each call at each
 //! size. `cargo run --release -p stratus-bench --bin stratus-scale -- --sizes 1000,100000,1000000`
+//! (`--sizes 10000000 --no-sqlite` for the PostgreSQL-only 10 M run).
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,12 @@ struct Args {
     /// SQLite only.
     #[arg(long)]
     no_postgres: bool,
+    /// PostgreSQL only (10 M files is a PostgreSQL size).
+    #[arg(long)]
+    no_sqlite: bool,
+    /// Keep the PostgreSQL scratch databases (their names are printed), to look into them.
+    #[arg(long)]
+    keep: bool,
     /// Timed repetitions of each call (the median is printed).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
@@ -38,10 +45,12 @@ async fn main() -> anyhow::Result<()> {
     println!("|---|---:|---|---:|");
     let scratch = tempfile::tempdir()?;
     for &size in &args.sizes {
-        let path = scratch.path().join(format!("scale-{size}.db"));
-        let db = Db::connect(&format!("sqlite://{}", path.display())).await?;
-        measure(&db, "SQLite", size, args.rounds).await?;
-        db.close().await;
+        if !args.no_sqlite {
+            let path = scratch.path().join(format!("scale-{size}.db"));
+            let db = Db::connect(&format!("sqlite://{}", path.display())).await?;
+            measure(&db, "SQLite", size, args.rounds).await?;
+            db.close().await;
+        }
         if !args.no_postgres {
             let name = format!("stratus_scale_{}", uuid::Uuid::now_v7().simple());
             let mut admin = sqlx::PgConnection::connect(&args.postgres).await.context("PostgreSQL")?;
@@ -50,9 +59,13 @@ async fn main() -> anyhow::Result<()> {
             let db = Db::connect(&format!("{base}/{name}")).await?;
             let measured = measure(&db, "PostgreSQL", size, args.rounds).await;
             db.close().await;
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
-                .execute(&mut admin)
-                .await?;
+            if args.keep {
+                eprintln!("kept the database {name}");
+            } else {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+                    .execute(&mut admin)
+                    .await?;
+            }
             measured?;
         }
     }

@@ -181,6 +181,19 @@ impl TestApp {
         }
     }
 
+    /// The one integer `sql` (a query of one row and one column) answers.
+    pub async fn sql_i64(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        let url = self.database_url();
+        if url.starts_with("postgres") {
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&mut conn).await.unwrap()
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&mut conn).await.unwrap()
+        }
+    }
+
     /// Registers `username` and makes it an administrator through the CLI.
     pub async fn admin(&self, username: &str) -> TestUser {
         let out = self

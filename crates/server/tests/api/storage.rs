@@ -327,6 +327,16 @@ dual_test!(async fn fsck_repairs_reference_counts_and_a_volume_can_be_reactivate
     let (report, code) = fsck(&app, &["--repair"]).await;
     assert_eq!((code, report["refcounts_fixed"].as_u64()), (0, Some(2)), "{report}");
     assert_eq!(report["after"]["refcount_mismatches"], 0, "{report}");
+    // A block row lost altogether: recreated, with its size, and the file still reads back.
+    let sizes = "SELECT CAST(SUM(size) AS BIGINT) FROM blocks";
+    let total = app.sql_i64(sizes).await;
+    app.sql("DELETE FROM blocks WHERE hash = (SELECT hash FROM blocks ORDER BY hash LIMIT 1)").await;
+    let (report, code) = fsck(&app, &[]).await;
+    assert_eq!((code, report["found"]["refcount_mismatches"].as_u64()), (1, Some(1)), "{report}");
+    let (report, code) = fsck(&app, &["--repair"]).await;
+    assert_eq!((code, report["refcounts_fixed"].as_u64()), (0, Some(1)), "{report}");
+    assert_eq!((app.sql_i64(sizes).await, report["after"]["refcount_mismatches"].as_u64()), (total, Some(0)));
+    assert_eq!(app.download(&u, node["id"].as_str().unwrap()).await, body);
 
     // Read-only, then active again: new blocks land on it once more (A2 read-only by then,
     // so placement has one choice).
