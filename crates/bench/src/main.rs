@@ -4,6 +4,7 @@
 //!
 //! ```sh
 //! cargo build --release --workspace --bins && target/release/stratus-bench
+//! target/release/stratus-bench --peers   # side by side with nginx and rclone (peers.rs)
 //! ```
 
 use std::{
@@ -21,6 +22,8 @@ use futures_util::{StreamExt, stream};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use sha2::Digest;
+
+mod peers;
 
 const MIB: usize = 1 << 20;
 const MB: f64 = 1_000_000.0;
@@ -52,6 +55,15 @@ struct Args {
     /// Skip the CLI and curl comparison.
     #[arg(long)]
     no_cli: bool,
+    /// Run the same work against nginx's WebDAV and `rclone serve webdav` too, side by side.
+    #[arg(long)]
+    peers: bool,
+    /// Interleaved rounds of the side-by-side run (the median is printed).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Seconds of each `wrk` run in the side-by-side run.
+    #[arg(long, default_value_t = 10)]
+    wrk_seconds: u64,
 }
 
 /// The server under test, stopped when dropped.
@@ -109,15 +121,36 @@ impl Server {
         Ok(Self { child, base, _dir: dir })
     }
 
-    /// Peak resident memory of the server so far, in MiB (Linux `VmHWM`).
+    /// Peak resident memory of the server so far, in MiB.
     fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
+        peak_rss_mib(self.child.id())
     }
+}
+
+/// Peak resident memory of a process so far, in MiB (Linux `VmHWM`).
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Registers and logs in the benchmark user: its bearer `Authorization` value and root id.
+async fn register(client: &Client, api: &str) -> anyhow::Result<(String, String)> {
+    let post = |path: &str, body: Value| client.post(format!("{api}{path}")).json(&body).send();
+    let r = post(
+        "/auth/register",
+        json!({"username": "bench", "email": "bench@example.com", "password": "benchmark pw"}),
+    )
+    .await?;
+    anyhow::ensure!(r.status() == StatusCode::CREATED, "register: {}", r.text().await?);
+    let login: Value =
+        post("/auth/login", json!({"login": "bench", "password": "benchmark pw"})).await?.json().await?;
+    let token = login["token"].as_str().context("no token")?;
+    let root = login["user"]["root_id"].as_str().context("no root")?;
+    Ok((format!("Bearer {token}"), root.to_string()))
 }
 
 impl Drop for Server {
@@ -156,21 +189,13 @@ async fn main() -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("machine: {cores} cores; SHA-256 (one core): {:.0} MB/s", sha256_ceiling());
 
+    if args.peers {
+        return peers::run(&args).await;
+    }
     let server = Server::start(&args)?;
     let api = format!("{}/api/v1", server.base);
     let client = Client::new();
-    let post = |path: &str, body: Value| client.post(format!("{api}{path}")).json(&body).send();
-    let r = post(
-        "/auth/register",
-        json!({"username": "bench", "email": "bench@example.com", "password": "benchmark pw"}),
-    )
-    .await?;
-    anyhow::ensure!(r.status() == StatusCode::CREATED, "register: {}", r.text().await?);
-    let login: Value =
-        post("/auth/login", json!({"login": "bench", "password": "benchmark pw"})).await?.json().await?;
-    let token = login["token"].as_str().context("no token")?.to_string();
-    let root = login["user"]["root_id"].as_str().context("no root")?.to_string();
-    let auth = format!("Bearer {token}");
+    let (auth, root) = register(&client, &api).await?;
 
     // 1. One large file, single stream, up and down.
     let large = Bytes::from(random_bytes(args.large_mib * MIB, 1));
