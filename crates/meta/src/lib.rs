@@ -54,20 +54,7 @@ macro_rules! on_db {
 /// concurrent writers queue on the busy timeout instead of failing on lock upgrade.
 macro_rules! in_tx {
     ($db:expr, |$tx:ident| $body:expr) => {
-        match $db {
-            $crate::Db::Sqlite(pool) => {
-                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-            $crate::Db::Postgres(pool) => {
-                let mut $tx = pool.begin().await?;
-                let out = $body;
-                $tx.commit().await?;
-                out
-            }
-        }
+        begun_tx!($db, "BEGIN IMMEDIATE", "BEGIN", |$tx| $body)
     };
 }
 
@@ -76,15 +63,22 @@ macro_rules! in_tx {
 /// PostgreSQL's repeatable read. For checks that read several tables and must see them agree.
 macro_rules! in_snapshot {
     ($db:expr, |$tx:ident| $body:expr) => {
+        begun_tx!($db, "BEGIN DEFERRED", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", |$tx| $body)
+    };
+}
+
+/// A transaction begun with the engine's statement, `$body` run in it, then committed.
+macro_rules! begun_tx {
+    ($db:expr, $sqlite:literal, $postgres:literal, |$tx:ident| $body:expr) => {
         match $db {
             $crate::Db::Sqlite(pool) => {
-                let mut $tx = pool.begin_with("BEGIN DEFERRED").await?;
+                let mut $tx = pool.begin_with($sqlite).await?;
                 let out = $body;
                 $tx.commit().await?;
                 out
             }
             $crate::Db::Postgres(pool) => {
-                let mut $tx = pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+                let mut $tx = pool.begin_with($postgres).await?;
                 let out = $body;
                 $tx.commit().await?;
                 out
