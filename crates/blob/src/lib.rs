@@ -31,7 +31,7 @@ pub use local::Space;
 pub use maintain::{Audit, Collected, CopySeen, RepairReport, ScrubReport};
 pub use s3::S3Settings;
 pub use store::{BlockStore, StoreConfig, StoreCounters, VolumeStatus};
-pub use writer::{BlockWriter, IN_FLIGHT_BLOCKS, Written};
+pub use writer::{BlockWriter, IN_FLIGHT_BLOCKS, INLINE_MAX, Written};
 
 /// The shards blocks are stored and swept in: the first byte of their hash (a directory on a
 /// disk, a key prefix in a bucket). A sweep holds one shard's hashes at a time, 1/256 of all.

@@ -332,6 +332,30 @@ impl BlockStore {
         }
     }
 
+    /// How a small file's bytes are kept in the metadata database instead of as a block:
+    /// its block hash, then the bytes sealed as a stored block would be.
+    pub fn seal_inline(&self, plain: &[u8]) -> (BlockHash, Vec<u8>) {
+        let hash = BlockHash::of(plain);
+        let mut out = hash.0.to_vec();
+        match &self.0.config.cipher {
+            None => out.extend_from_slice(plain),
+            Some(cipher) => out.extend(cipher.seal(&hash, plain)),
+        }
+        (hash, out)
+    }
+
+    /// The bytes of a small file kept by [`BlockStore::seal_inline`], verified against their
+    /// hash, which is returned with them.
+    pub fn open_inline(&self, kept: Bytes) -> Result<(BlockHash, Bytes)> {
+        let Some(head) = kept.get(..32) else { return Err(BlobError::Corrupt(BlockHash([0; 32]))) };
+        let mut hash = BlockHash([0; 32]);
+        hash.0.copy_from_slice(head);
+        match cipher::unseal(self.0.config.cipher.as_ref(), &hash, kept.slice(32..)) {
+            Ok(plain) if BlockHash::of(&plain) == hash => Ok((hash, plain)),
+            _ => Err(BlobError::Corrupt(hash)),
+        }
+    }
+
     /// Whether some volume holds the block; each copy found has its age refreshed, so the
     /// GC's grace period restarts for a client about to reference it.
     pub async fn touch(&self, hash: BlockHash) -> Result<bool> {

@@ -13,12 +13,19 @@ use crate::{BlobError, BlockStore, Result};
 /// Blocks hashed and written concurrently for one upload.
 pub const IN_FLIGHT_BLOCKS: usize = 3;
 
+/// Uploads up to this size are not stored as blocks: their bytes are kept with their version
+/// in the metadata database ([`Written::inline`]), durable in the commit itself.
+pub const INLINE_MAX: u64 = 64 * 1024;
+
 /// What an upload stored: its blocks in order (all durable), its size and content hash.
 #[derive(Debug, Clone)]
 pub struct Written {
     pub blocks: Vec<(BlockHash, u32)>,
     pub size: u64,
     pub content_hash: String,
+    /// For a file of at most [`INLINE_MAX`] bytes: no blocks, but these bytes to keep with
+    /// the version (from [`BlockStore::seal_inline`]); nothing is durable until they commit.
+    pub inline: Option<Vec<u8>>,
 }
 
 type Job = JoinHandle<Result<(BlockHash, u32)>>;
@@ -33,6 +40,8 @@ pub struct BlockWriter {
     size: u64,
     /// The total the caller expects, if known: a small file never gets a 4 MiB buffer.
     expected: Option<u64>,
+    /// Whether a small file's bytes may be handed back instead of stored.
+    inline: bool,
 }
 
 impl BlockWriter {
@@ -46,7 +55,14 @@ impl BlockWriter {
             slots: Arc::new(Semaphore::new(IN_FLIGHT_BLOCKS)),
             size: 0,
             expected,
+            inline: true,
         }
+    }
+
+    /// Stores every file as blocks, however small (see [`INLINE_MAX`]).
+    pub fn without_inline(mut self) -> Self {
+        self.inline = false;
+        self
     }
 
     /// Bytes accepted so far.
@@ -63,7 +79,7 @@ impl BlockWriter {
             if self.buf.capacity() == 0 {
                 // A whole block, unless the caller said less is coming (it may still grow).
                 let left = self.expected.map_or(u64::MAX, |e| e.saturating_sub(before));
-                let want = left.clamp(data.len() as u64, BLOCK_SIZE as u64);
+                let want = left.clamp(data.len().min(BLOCK_SIZE) as u64, BLOCK_SIZE as u64);
                 self.buf.reserve(usize::try_from(want).unwrap_or(BLOCK_SIZE));
             }
             let take = (BLOCK_SIZE - self.buf.len()).min(data.len());
@@ -99,8 +115,22 @@ impl BlockWriter {
         Ok(())
     }
 
-    /// Stores the last (short) block and waits until every block is durable.
+    /// Stores the last (short) block and waits until every block is durable — or, for a file
+    /// of at most [`INLINE_MAX`] bytes, stores nothing and hands its bytes back to be kept
+    /// with the version.
     pub async fn finish(mut self) -> Result<Written> {
+        let small = self.size <= INLINE_MAX && self.jobs.is_empty() && self.done.is_empty();
+        if self.inline && small && !self.buf.is_empty() {
+            let (hash, kept) = self.store.seal_inline(&self.buf);
+            let mut hasher = ContentHasher::default();
+            hasher.push(&hash);
+            return Ok(Written {
+                blocks: Vec::new(),
+                size: self.size,
+                content_hash: hasher.finish(),
+                inline: Some(kept),
+            });
+        }
         if !self.buf.is_empty() {
             self.dispatch().await?;
         }
@@ -111,7 +141,7 @@ impl BlockWriter {
         for (hash, _) in &self.done {
             hasher.push(hash);
         }
-        Ok(Written { blocks: self.done, size: self.size, content_hash: hasher.finish() })
+        Ok(Written { blocks: self.done, size: self.size, content_hash: hasher.finish(), inline: None })
     }
 }
 

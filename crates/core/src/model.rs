@@ -368,8 +368,11 @@ pub struct SystemStats {
     pub users: u64,
     /// Bytes of every stored version (current and older, live and trashed).
     pub logical_bytes: u64,
-    /// Bytes of the distinct blocks those versions reference.
+    /// Bytes of the distinct blocks those versions reference, and of the small files kept in
+    /// the database (`inline_bytes`).
     pub stored_bytes: u64,
+    /// Bytes of the versions small enough to be kept in the database instead of in blocks.
+    pub inline_bytes: u64,
     pub blocks: u64,
     /// `logical_bytes / stored_bytes` (1 when nothing is stored).
     pub dedup_ratio: f64,

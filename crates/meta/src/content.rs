@@ -1,12 +1,14 @@
 //! File content: quota reservations for uploads in flight, and the one transaction that
 //! turns stored blocks into a file version (conflict policy, reference counts, quota).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use stratus_core::{BlockHash, ConflictPolicy, Node, NodeId, NodeName, UserId, VersionId};
 
 use crate::{
     Db, MetaError, Result,
-    row::{decode_blocks, encode_blocks, ms, size},
+    row::{NodeRow, decode_blocks, encode_blocks, ms, node_columns, size},
 };
 
 /// Deletes a reservation and returns its bytes to the user, inside the caller's transaction.
@@ -57,21 +59,55 @@ macro_rules! make_current {
     }};
 }
 
+/// Inserts an empty node of `$kind` called `$name` (a `NodeName`) into `$parent`.
+macro_rules! insert_node {
+    ($tx:expr, $id:expr, $owner:expr, $parent:expr, $name:expr, $kind:literal, $now:expr) => {{
+        sqlx::query(
+            "INSERT INTO nodes (id, owner_id, parent_id, name, sort_name, kind, created_at, modified_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind($id.to_string())
+        .bind($owner)
+        .bind($parent.to_string())
+        .bind($name.as_str())
+        .bind($name.sort_key())
+        .bind($kind)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+/// Gives version `$to` the inlined bytes of version `$from`, if it has any.
+macro_rules! copy_inline {
+    ($tx:expr, $from:expr, $to:expr) => {{
+        sqlx::query("INSERT INTO version_data (version_id, data) SELECT $1, data FROM version_data WHERE version_id = $2")
+            .bind($to.to_string())
+            .bind($from.to_string())
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+pub(crate) use copy_inline;
+
 /// A version about to be committed: its blocks are already durable in the block store.
 #[derive(Debug, Clone)]
 pub struct NewVersion {
     pub id: VersionId,
     pub size: u64,
     pub content_hash: String,
-    /// Every block in file order, with its length.
+    /// Every block in file order, with its length (none when `inline`).
     pub blocks: Vec<(BlockHash, u32)>,
+    /// The stored bytes of a small file kept in the database instead of in blocks.
+    pub inline: Option<Vec<u8>>,
 }
 
 /// Where a committed version goes.
 #[derive(Debug, Clone)]
 pub enum CommitTarget<'a> {
-    /// A file called `name` in `parent`, resolving a clash by `policy`.
-    Named { parent: NodeId, name: &'a NodeName, policy: ConflictPolicy },
+    /// A file called `name` in the folder path `folders` (each found or created, in this
+    /// transaction) inside `parent`, resolving a clash by `policy`.
+    Named { parent: NodeId, folders: &'a [NodeName], name: &'a NodeName, policy: ConflictPolicy },
     /// A new version of this existing file.
     Existing(NodeId),
 }
@@ -80,9 +116,19 @@ pub struct CommitFile<'a> {
     pub owner: UserId,
     pub target: CommitTarget<'a>,
     pub version: &'a NewVersion,
-    /// The quota reservation the upload held while streaming (keyed by the version id).
-    pub reserved: bool,
+    /// The quota reservation the upload held while streaming, released by this commit.
+    pub release: Option<VersionId>,
     pub now: DateTime<Utc>,
+}
+
+impl CommitFile<'_> {
+    /// The name a new file is created under.
+    fn name(&self) -> Option<&NodeName> {
+        match &self.target {
+            CommitTarget::Named { name, .. } => Some(name),
+            CommitTarget::Existing(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -98,9 +144,37 @@ pub struct StoredContent {
     pub size: u64,
     pub content_hash: String,
     pub blocks: Vec<BlockHash>,
+    /// The stored bytes of a small file kept in the database (then `blocks` is empty).
+    pub inline: Option<Vec<u8>>,
+}
+
+type ContentRow = (i64, String, Vec<u8>, Option<Vec<u8>>);
+
+impl TryFrom<ContentRow> for StoredContent {
+    type Error = MetaError;
+
+    fn try_from((bytes, content_hash, blocks, inline): ContentRow) -> Result<Self> {
+        Ok(Self { size: size(bytes)?, content_hash, blocks: decode_blocks(&blocks)?, inline })
+    }
 }
 
 impl Db {
+    /// Whether `bytes` more would fit in `user`'s quota now, next to what is used and reserved
+    /// (a read: the commit that counts them checks again).
+    pub async fn has_room(&self, user: UserId, bytes: u64) -> Result<bool> {
+        let bytes = i64::try_from(bytes).map_err(|_| MetaError::QuotaExceeded)?;
+        let fits: Option<(i32,)> = on_db!(self, |pool| {
+            sqlx::query_as(
+                "SELECT 1 FROM users WHERE id = $1 AND quota_used + quota_reserved + $2 <= quota_limit",
+            )
+            .bind(user.to_string())
+            .bind(bytes)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(fits.is_some())
+    }
+
     /// Reserves `bytes` more of `user`'s quota for the upload `reservation`, atomically
     /// against every other upload and commit: the sum can never pass the limit. A reservation
     /// made for one request names its `node`, which gives it back if it dies; one that spans
@@ -168,152 +242,294 @@ impl Db {
     /// clash, counts the blocks' references, writes the version, and moves the bytes from the
     /// upload's reservation to the quota used.
     pub async fn commit_file(&self, c: &CommitFile<'_>) -> Result<Committed> {
-        let owner = c.owner.to_string();
-        let now = ms(c.now);
-        let new_size = i64::try_from(c.version.size).map_err(|_| MetaError::QuotaExceeded)?;
-        let (node_id, created) = in_tx!(self, |tx| {
-            if c.reserved {
-                release_in!(tx, c.version.id)?;
+        let mut done = self.commit_files(std::slice::from_ref(c)).await?;
+        done.pop().ok_or_else(|| MetaError::corrupt("a commit returned no file"))
+    }
+
+    /// Commits many uploaded versions in one transaction (one durability barrier for all),
+    /// each as [`Db::commit_file`] does, in order: all of them, or — on the first refusal
+    /// (a name taken, the quota) — none.
+    pub async fn commit_files(&self, commits: &[CommitFile<'_>]) -> Result<Vec<Committed>> {
+        let mut done: Vec<Option<Committed>> = vec![None; commits.len()];
+        // New files by name whose bytes are inline (or none) are written together, folder by
+        // folder; the others one by one.
+        let mut bulk: BTreeMap<NodeId, Vec<usize>> = BTreeMap::new();
+        for (i, c) in commits.iter().enumerate() {
+            if let CommitTarget::Named { parent, folders: [], policy, .. } = &c.target
+                && *policy != ConflictPolicy::Replace
+                && c.version.blocks.is_empty()
+            {
+                bulk.entry(*parent).or_default().push(i);
             }
-            // Resolve the target: (node id, previous size, name to create it under).
-            let (node_id, old_size, create_as) = match &c.target {
-                CommitTarget::Existing(node) => {
-                    let (old,): (i64,) = sqlx::query_as(
-                        "SELECT size FROM nodes WHERE id = $1 AND owner_id = $2 \
-                         AND kind = 'file' AND trashed_at IS NULL",
-                    )
-                    .bind(node.to_string())
-                    .bind(&owner)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    (*node, old, None)
+        }
+        in_tx!(self, |tx| {
+            for reservation in commits.iter().filter_map(|c| c.release) {
+                release_in!(tx, reservation)?;
+            }
+            for (parent, files) in &bulk {
+                let owner = commits[files[0]].owner.to_string();
+                let now = ms(commits[files[0]].now);
+                let parent_ok: Option<(i32,)> = sqlx::query_as(
+                    "SELECT 1 FROM nodes WHERE id = $1 AND owner_id = $2 AND kind = 'folder' AND trashed_at IS NULL",
+                )
+                .bind(parent.to_string())
+                .bind(&owner)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if parent_ok.is_none() {
+                    return Err(MetaError::NotFound);
                 }
-                CommitTarget::Named { parent, name, policy } => {
-                    let parent_ok: Option<(i32,)> = sqlx::query_as(
-                        "SELECT 1 FROM nodes WHERE id = $1 AND owner_id = $2 AND kind = 'folder' \
-                         AND trashed_at IS NULL",
-                    )
-                    .bind(parent.to_string())
-                    .bind(&owner)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if parent_ok.is_none() {
-                        return Err(MetaError::NotFound);
-                    }
-                    let mut candidate = (*name).clone();
+                let wanted: Vec<String> =
+                    files.iter().filter_map(|&i| commits[i].name().map(|n| n.as_str().to_string())).collect();
+                let mut taken = crate::bulk::taken_names!(tx, parent, wanted);
+                let mut rows = Vec::with_capacity(files.len());
+                let mut total: i64 = 0;
+                for &i in files {
+                    let c = &commits[i];
+                    let (Some(name), CommitTarget::Named { policy, .. }) = (c.name(), &c.target) else {
+                        continue;
+                    };
+                    let mut candidate = name.clone();
                     let mut n = 0;
-                    loop {
-                        let clash: Option<(String, String, i64)> = sqlx::query_as(
-                            "SELECT id, kind, size FROM nodes WHERE parent_id = $1 AND name = $2 \
-                             AND trashed_at IS NULL",
+                    while taken.contains(candidate.as_str()) {
+                        if *policy == ConflictPolicy::Fail {
+                            return Err(MetaError::NameConflict);
+                        }
+                        n += 1;
+                        candidate =
+                            name.numbered(n, true).filter(|_| n < 10_000).ok_or(MetaError::NameConflict)?;
+                        if !taken.contains(candidate.as_str()) {
+                            // A numbered name may be taken by a file outside the batch.
+                            let more =
+                                crate::bulk::taken_names!(tx, parent, [candidate.as_str().to_string()]);
+                            taken.extend(more);
+                        }
+                    }
+                    taken.insert(candidate.as_str().to_string());
+                    total = total
+                        .saturating_add(i64::try_from(c.version.size).map_err(|_| MetaError::QuotaExceeded)?);
+                    rows.push((i, NodeId::new(), candidate));
+                }
+                let granted = sqlx::query(
+                    "UPDATE users SET quota_used = quota_used + $1 WHERE id = $2 \
+                     AND quota_used + quota_reserved + $1 <= quota_limit",
+                )
+                .bind(total)
+                .bind(&owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if granted == 0 {
+                    return Err(MetaError::QuotaExceeded);
+                }
+                let new: Vec<_> = rows.iter().map(|(i, id, name)| (*id, name, commits[*i].version)).collect();
+                crate::bulk::insert_new_files!(tx, &owner, parent, new, now);
+                let at = crate::row::time(now)?;
+                for (i, id, name) in rows {
+                    let version = commits[i].version;
+                    let node = Node {
+                        id,
+                        name: name.as_str().to_string(),
+                        kind: stratus_core::NodeKind::File,
+                        size: version.size,
+                        content_hash: Some(version.content_hash.clone()),
+                        parent_id: Some(*parent),
+                        owner_id: commits[i].owner,
+                        public_access: stratus_core::PublicAccess::None,
+                        created_at: at,
+                        modified_at: at,
+                        version_id: Some(version.id),
+                    };
+                    done[i] = Some(Committed { node, created: true });
+                }
+            }
+            for (i, c) in commits.iter().enumerate() {
+                if done[i].is_some() {
+                    continue;
+                }
+                let owner = c.owner.to_string();
+                let now = ms(c.now);
+                let new_size = i64::try_from(c.version.size).map_err(|_| MetaError::QuotaExceeded)?;
+                // Resolve the target: (node id, previous size, name to create it under).
+                let (node_id, old_size, create_as) = match &c.target {
+                    CommitTarget::Existing(node) => {
+                        let (old,): (i64,) = sqlx::query_as(
+                            "SELECT size FROM nodes WHERE id = $1 AND owner_id = $2 \
+                         AND kind = 'file' AND trashed_at IS NULL",
+                        )
+                        .bind(node.to_string())
+                        .bind(&owner)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        (*node, old, None)
+                    }
+                    CommitTarget::Named { parent, folders, name, policy } => {
+                        let parent_ok: Option<(i32,)> = sqlx::query_as(
+                            "SELECT 1 FROM nodes WHERE id = $1 AND owner_id = $2 AND kind = 'folder' \
+                         AND trashed_at IS NULL",
                         )
                         .bind(parent.to_string())
-                        .bind(candidate.as_str())
+                        .bind(&owner)
                         .fetch_optional(&mut *tx)
                         .await?;
-                        match (clash, policy) {
-                            (None, _) => break (NodeId::new(), 0, Some(candidate)),
-                            (Some(_), ConflictPolicy::Fail) => return Err(MetaError::NameConflict),
-                            (Some((id, kind, old)), ConflictPolicy::Replace) => {
-                                if kind != "file" {
-                                    return Err(MetaError::NameConflict);
+                        if parent_ok.is_none() {
+                            return Err(MetaError::NotFound);
+                        }
+                        if !folders.is_empty() {
+                            // Serialise folder creation per drive, so two commits that need
+                            // the same new folder agree on one (PostgreSQL; SQLite has one
+                            // writer anyway).
+                            sqlx::query("UPDATE users SET quota_used = quota_used WHERE id = $1")
+                                .bind(&owner)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        let mut parent = *parent;
+                        for folder in *folders {
+                            let found: Option<(String, String)> = sqlx::query_as(
+                                "SELECT id, kind FROM nodes WHERE parent_id = $1 AND name = $2 \
+                                 AND trashed_at IS NULL",
+                            )
+                            .bind(parent.to_string())
+                            .bind(folder.as_str())
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                            parent = match found {
+                                Some((id, kind)) if kind == "folder" => crate::row::id(&id)?,
+                                Some(_) => return Err(MetaError::NameConflict),
+                                None => {
+                                    let id = NodeId::new();
+                                    insert_node!(tx, id, &owner, parent, folder, "folder", now);
+                                    id
                                 }
-                                break (crate::row::id(&id)?, old, None);
-                            }
-                            (Some(_), ConflictPolicy::KeepBoth) => {
-                                n += 1;
-                                candidate = name
-                                    .numbered(n, true)
-                                    .filter(|_| n < 10_000)
-                                    .ok_or(MetaError::NameConflict)?;
+                            };
+                        }
+                        let mut candidate = (*name).clone();
+                        let mut n = 0;
+                        loop {
+                            let clash: Option<(String, String, i64)> = sqlx::query_as(
+                                "SELECT id, kind, size FROM nodes WHERE parent_id = $1 AND name = $2 \
+                             AND trashed_at IS NULL",
+                            )
+                            .bind(parent.to_string())
+                            .bind(candidate.as_str())
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                            match (clash, policy) {
+                                (None, _) => break (NodeId::new(), 0, Some((parent, candidate))),
+                                (Some(_), ConflictPolicy::Fail) => return Err(MetaError::NameConflict),
+                                (Some((id, kind, old)), ConflictPolicy::Replace) => {
+                                    if kind != "file" {
+                                        return Err(MetaError::NameConflict);
+                                    }
+                                    break (crate::row::id(&id)?, old, None);
+                                }
+                                (Some(_), ConflictPolicy::KeepBoth) => {
+                                    n += 1;
+                                    candidate = name
+                                        .numbered(n, true)
+                                        .filter(|_| n < 10_000)
+                                        .ok_or(MetaError::NameConflict)?;
+                                }
                             }
                         }
                     }
-                }
-            };
-            let delta = new_size - old_size;
-            let granted = sqlx::query(
-                "UPDATE users SET quota_used = quota_used + $1 WHERE id = $2 \
+                };
+                let delta = new_size - old_size;
+                let granted = sqlx::query(
+                    "UPDATE users SET quota_used = quota_used + $1 WHERE id = $2 \
                  AND ($1 <= 0 OR quota_used + quota_reserved + $1 <= quota_limit)",
-            )
-            .bind(delta)
-            .bind(&owner)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if granted == 0 {
-                return Err(MetaError::QuotaExceeded);
-            }
-            if let (Some(name), CommitTarget::Named { parent, .. }) = (&create_as, &c.target) {
-                sqlx::query(
-                    "INSERT INTO nodes (id, owner_id, parent_id, name, sort_name, kind, size, \
-                     created_at, modified_at) VALUES ($1, $2, $3, $4, $5, 'file', 0, $6, $6)",
                 )
-                .bind(node_id.to_string())
+                .bind(delta)
                 .bind(&owner)
-                .bind(parent.to_string())
-                .bind(name.as_str())
-                .bind(name.sort_key())
-                .bind(now)
                 .execute(&mut *tx)
-                .await?;
-            }
-            // Block rows are always taken in hash order, so transactions never wait in a cycle.
-            let mut ordered: Vec<&(BlockHash, u32)> = c.version.blocks.iter().collect();
-            ordered.sort_by_key(|(hash, _)| *hash);
-            for (hash, len) in ordered {
-                sqlx::query(
-                    "INSERT INTO blocks (hash, size, refcount, created_at) VALUES ($1, $2, 1, $3) \
+                .await?
+                .rows_affected();
+                if granted == 0 {
+                    return Err(MetaError::QuotaExceeded);
+                }
+                if let Some((parent, name)) = &create_as {
+                    insert_node!(tx, node_id, &owner, parent, name, "file", now);
+                }
+                // Block rows are always taken in hash order, so transactions never wait in a cycle.
+                let mut ordered: Vec<&(BlockHash, u32)> = c.version.blocks.iter().collect();
+                ordered.sort_by_key(|(hash, _)| *hash);
+                for (hash, len) in ordered {
+                    sqlx::query(
+                        "INSERT INTO blocks (hash, size, refcount, created_at) VALUES ($1, $2, 1, $3) \
                      ON CONFLICT (hash) DO UPDATE SET refcount = blocks.refcount + 1, \
                      unreferenced_since = NULL",
-                )
-                .bind(&hash.0[..])
-                .bind(i64::from(*len))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("INSERT INTO user_blocks (user_id, hash) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    )
+                    .bind(&hash.0[..])
+                    .bind(i64::from(*len))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO user_blocks (user_id, hash) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    )
                     .bind(&owner)
                     .bind(&hash.0[..])
                     .execute(&mut *tx)
                     .await?;
+                }
+                let hashes: Vec<BlockHash> = c.version.blocks.iter().map(|(h, _)| *h).collect();
+                make_current!(
+                    tx,
+                    node_id,
+                    c.version.id,
+                    new_size,
+                    &c.version.content_hash,
+                    encode_blocks(&hashes),
+                    now
+                );
+                if let Some(data) = &c.version.inline {
+                    sqlx::query("INSERT INTO version_data (version_id, data) VALUES ($1, $2)")
+                        .bind(c.version.id.to_string())
+                        .bind(&data[..])
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let row: NodeRow =
+                    sqlx::query_as(concat!("SELECT ", node_columns!(), " FROM nodes WHERE id = $1"))
+                        .bind(node_id.to_string())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                done[i] = Some(Committed { node: row.try_into()?, created: create_as.is_some() });
             }
-            let hashes: Vec<BlockHash> = c.version.blocks.iter().map(|(h, _)| *h).collect();
-            make_current!(
-                tx,
-                node_id,
-                c.version.id,
-                new_size,
-                &c.version.content_hash,
-                encode_blocks(&hashes),
-                now
-            );
-            (node_id, create_as.is_some())
         });
-        Ok(Committed { node: self.live_node(node_id).await?, created })
+        done.into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| MetaError::corrupt("a commit left a file out"))
     }
 
     /// The stored content of one version.
     pub async fn content(&self, version: VersionId) -> Result<StoredContent> {
-        let (bytes, content_hash, blocks): (i64, String, Vec<u8>) = on_db!(self, |pool| {
-            sqlx::query_as("SELECT size, content_hash, blocks FROM versions WHERE id = $1")
-                .bind(version.to_string())
-                .fetch_one(pool)
-                .await?
+        let row: ContentRow = on_db!(self, |pool| {
+            sqlx::query_as(
+                "SELECT v.size, v.content_hash, v.blocks, d.data FROM versions v \
+                 LEFT JOIN version_data d ON d.version_id = v.id WHERE v.id = $1",
+            )
+            .bind(version.to_string())
+            .fetch_one(pool)
+            .await?
         });
-        Ok(StoredContent { size: size(bytes)?, content_hash, blocks: decode_blocks(&blocks)? })
+        StoredContent::try_from(row)
     }
 
     /// One version of `node` (not necessarily the current one).
     pub async fn version_content(&self, node: NodeId, version: VersionId) -> Result<StoredContent> {
-        let (bytes, content_hash, blocks): (i64, String, Vec<u8>) = on_db!(self, |pool| {
-            sqlx::query_as("SELECT size, content_hash, blocks FROM versions WHERE id = $1 AND node_id = $2")
-                .bind(version.to_string())
-                .bind(node.to_string())
-                .fetch_one(pool)
-                .await?
+        let row: ContentRow = on_db!(self, |pool| {
+            sqlx::query_as(
+                "SELECT v.size, v.content_hash, v.blocks, d.data FROM versions v \
+                 LEFT JOIN version_data d ON d.version_id = v.id WHERE v.id = $1 AND v.node_id = $2",
+            )
+            .bind(version.to_string())
+            .bind(node.to_string())
+            .fetch_one(pool)
+            .await?
         });
-        Ok(StoredContent { size: size(bytes)?, content_hash, blocks: decode_blocks(&blocks)? })
+        StoredContent::try_from(row)
     }
 
     /// Makes an older version of a file current again, as a new version (`new_version`) with
@@ -363,6 +579,7 @@ impl Db {
                 .await?;
             }
             make_current!(tx, node.id, new_version, bytes, &hash, &blocks, now);
+            copy_inline!(tx, old, new_version);
         });
         self.live_node(node.id).await
     }

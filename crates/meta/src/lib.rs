@@ -130,6 +130,7 @@ impl Default for PoolSettings {
 
 mod accounts;
 mod billing;
+mod bulk;
 mod cluster;
 mod content;
 mod dav;

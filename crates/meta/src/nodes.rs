@@ -429,6 +429,9 @@ impl Db {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                    if let Some(from) = node.version_id {
+                        crate::content::copy_inline!(tx, from, version);
+                    }
                     for hash in blocks.chunks_exact(32) {
                         *references.entry(hash.to_vec()).or_default() += 1;
                     }

@@ -320,20 +320,22 @@ impl Db {
             .collect()
     }
 
-    /// System totals: users, logical bytes (every version), distinct referenced blocks and
-    /// their bytes.
-    pub async fn system_totals(&self) -> Result<(u64, u64, u64, u64)> {
-        let (users, logical, blocks, stored): (i64, i64, i64, i64) = on_db!(self, |pool| {
+    /// System totals: users, logical bytes (every version), distinct referenced blocks, their
+    /// bytes, and the bytes of the versions kept inline.
+    pub async fn system_totals(&self) -> Result<(u64, u64, u64, u64, u64)> {
+        let (users, logical, blocks, stored, inline): (i64, i64, i64, i64, i64) = on_db!(self, |pool| {
             sqlx::query_as(
                 "SELECT (SELECT COUNT(*) FROM users), \
                  (SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM (SELECT bucket, bytes FROM usage_counters \
                  UNION ALL SELECT bucket, bytes FROM usage_deltas) AS c WHERE bucket = 'versions'), \
                  (SELECT COUNT(*) FROM blocks WHERE refcount > 0), \
-                 (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blocks WHERE refcount > 0)",
+                 (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blocks WHERE refcount > 0), \
+                 (SELECT CAST(COALESCE(SUM(v.size), 0) AS BIGINT) FROM version_data d \
+                  JOIN versions v ON v.id = d.version_id)",
             )
             .fetch_one(pool)
             .await?
         });
-        Ok((size(users)?, size(logical)?, size(blocks)?, size(stored)?))
+        Ok((size(users)?, size(logical)?, size(blocks)?, size(stored)?, size(inline)?))
     }
 }

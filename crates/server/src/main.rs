@@ -9,6 +9,13 @@ use stratus_server::{Application, Config};
 use stratus_service::Registration;
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc, not glibc's malloc: glibc keeps an arena per thread that held a 4 MiB block and
+/// rarely gives pages back, so the server's memory grew with every concurrent upload and
+/// stayed; jemalloc returns freed pages from a background thread (measured in
+/// docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(name = "stratus", version, about = "A self-hosted cloud drive")]
 struct Cli {

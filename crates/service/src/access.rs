@@ -73,7 +73,7 @@ pub(crate) enum Drop {}
 
 /// Proof that a caller may do `P` to one live node, with their standing on it. Its fields are
 /// private to this module: no other code can make one.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Grant<P> {
     node: Node,
     role: Role,
@@ -84,6 +84,13 @@ pub(crate) struct Grant<P> {
     /// needs no walk to be authorised).
     chain: Vec<NodeId>,
     _permission: PhantomData<fn() -> P>,
+}
+
+// By hand: a derive would ask `P` (a marker never made) to be `Clone` too.
+impl<P> Clone for Grant<P> {
+    fn clone(&self) -> Self {
+        Self::new(self.node.clone(), self.role, self.roots.clone(), self.chain.clone())
+    }
 }
 
 impl<P> Grant<P> {

@@ -5,7 +5,7 @@ use std::fmt::Display;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
-use stratus_blob::BlockStore;
+use stratus_blob::{BlockStore, Written};
 use stratus_core::{BLOCK_SIZE, BlockHash, ConflictPolicy, Node, NodeId, NodeName, UserId, VersionId};
 use stratus_meta::{CommitFile, CommitTarget, NewVersion};
 
@@ -27,6 +27,12 @@ pub enum UploadTarget {
 /// The smallest step by which a streaming upload of unknown length grows its reservation.
 const RESERVATION_STEP: u64 = 16 * BLOCK_SIZE as u64;
 
+/// A declared upload up to this size reserves no quota: its commit checks the quota in the
+/// same transaction that counts it, and a read beforehand refuses it early. It saves a write
+/// transaction (and its fsync) per small file; at worst, concurrent small uploads of a full
+/// drive store blocks that their commits then refuse (and the collector removes).
+const UNRESERVED_UPLOAD: u64 = 1 << 20;
+
 /// Blocks read ahead of the one being sent.
 const READ_AHEAD: usize = 2;
 
@@ -37,12 +43,19 @@ pub struct Download {
     pub size: u64,
     pub content_hash: String,
     blocks: Vec<BlockHash>,
+    /// A small file's bytes, kept in the database and already verified.
+    inline: Option<Bytes>,
     store: BlockStore,
 }
 
 impl Download {
     /// The bytes `start..=end` (inclusive, within the file), each block verified as it is read.
     pub fn stream(&self, start: u64, end: u64) -> impl Stream<Item = Result<Bytes>> + Send + 'static {
+        if let Some(data) = &self.inline {
+            let hi = usize::try_from(end.saturating_add(1)).unwrap_or(usize::MAX).min(data.len());
+            let lo = usize::try_from(start).unwrap_or(usize::MAX).min(hi);
+            return stream::iter(vec![Ok(data.slice(lo..hi))]).left_stream();
+        }
         let block = BLOCK_SIZE as u64;
         let (first, last) = if self.size == 0 { (1, 0) } else { (start / block, end / block) };
         let wanted: Vec<(u64, BlockHash)> =
@@ -61,6 +74,30 @@ impl Download {
                 let hi = ((end + 1 - offset) as usize).min(data.len());
                 Ok(data.slice(lo.min(hi)..hi))
             })
+            .right_stream()
+    }
+
+    fn new(node: Node, content: stratus_meta::StoredContent, store: &BlockStore) -> Result<Self> {
+        let inline = match content.inline {
+            None => None,
+            Some(kept) => {
+                let (hash, plain) = store.open_inline(Bytes::from(kept))?;
+                let mut whole = stratus_core::ContentHasher::default();
+                whole.push(&hash);
+                if whole.finish() != content.content_hash || plain.len() as u64 != content.size {
+                    return Err(stratus_blob::BlobError::Corrupt(hash).into());
+                }
+                Some(plain)
+            }
+        };
+        Ok(Self {
+            node,
+            size: content.size,
+            content_hash: content.content_hash,
+            blocks: content.blocks,
+            inline,
+            store: store.clone(),
+        })
     }
 }
 
@@ -120,28 +157,54 @@ impl Stratus {
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Display,
     {
-        let owner = plan.owner();
         // A reservation made for this request alone is this node's: should the node die
         // mid-upload, the others give it back once its heartbeat stops.
         let node = held.is_none().then(|| self.node_name());
-        let (reservation, mut reserved) = held.unwrap_or((VersionId::new(), 0));
-        let quota = Reservation { owner, id: reservation, node };
-        if let Some(size) = declared.filter(|&size| size > reserved) {
-            self.reserve(&quota, size - reserved).await?;
-            reserved = size;
-        }
-        let stored = self.receive(&quota, &mut reserved, declared, body).await;
+        let (reservation, reserved) = held.unwrap_or((VersionId::new(), 0));
+        let mut budget = Budget::new(Reservation { owner: plan.owner(), id: reservation, node }, reserved);
+        self.claim(&mut budget, declared, held.is_none()).await?;
+        let stored = self.receive(&mut budget, declared, body, true).await;
         let result = match stored {
-            Ok(written) => self.commit_upload(plan, reservation, reserved > 0, written).await,
+            Ok(written) => self.commit_upload(plan, reservation, budget.held(), written).await,
             Err(err) => Err(err),
         };
-        if result.is_err()
-            && reserved > 0
-            && let Err(err) = self.db().release_quota(reservation).await
+        if result.is_err() {
+            self.release(&budget).await;
+        }
+        result
+    }
+
+    /// Makes room in `budget` for a body of `declared` bytes before it is read: reserved, or
+    /// — for a small one when `small_unreserved` — only checked (its commit counts it).
+    pub(crate) async fn claim(
+        &self,
+        budget: &mut Budget<'_>,
+        declared: Option<u64>,
+        small_unreserved: bool,
+    ) -> Result<()> {
+        match declared.filter(|&size| size > budget.reserved) {
+            Some(size) if small_unreserved && size <= UNRESERVED_UPLOAD => {
+                if !self.db().has_room(budget.quota.owner, size).await? {
+                    return Err(ServiceError::QuotaExceeded);
+                }
+                budget.room = size;
+            }
+            Some(size) => {
+                self.reserve(&budget.quota, size - budget.reserved).await?;
+                (budget.reserved, budget.room) = (size, size);
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Gives back what `budget` reserved (after a failure; a commit releases it itself).
+    pub(crate) async fn release(&self, budget: &Budget<'_>) {
+        if budget.reserved > 0
+            && let Err(err) = self.db().release_quota(budget.quota.id).await
         {
             tracing::error!(%err, "could not release an upload's quota reservation");
         }
-        result
     }
 
     async fn reserve(&self, quota: &Reservation<'_>, bytes: u64) -> Result<()> {
@@ -183,7 +246,7 @@ impl Stratus {
     }
 
     /// Validates the target before a byte is read, so a bad request fails fast.
-    async fn plan_upload(&self, caller: Option<&Caller>, target: &UploadTarget) -> Result<Plan> {
+    pub(crate) async fn plan_upload(&self, caller: Option<&Caller>, target: &UploadTarget) -> Result<Plan> {
         match target {
             UploadTarget::Existing(node) => Plan::existing(self.authorize::<Write>(caller, *node).await?),
             UploadTarget::Named { parent, path, policy } => {
@@ -220,45 +283,57 @@ impl Stratus {
         }
     }
 
-    async fn receive<S, E>(
+    /// Reads a body into blocks (or, if `inline` allows and it is small, into bytes to keep
+    /// with its version), drawing on `budget` as it arrives.
+    pub(crate) async fn receive<S, E>(
         &self,
-        quota: &Reservation<'_>,
-        reserved: &mut u64,
+        budget: &mut Budget<'_>,
         declared: Option<u64>,
         body: S,
+        inline: bool,
     ) -> Result<stratus_blob::Written>
     where
         S: Stream<Item = Result<Bytes, E>> + Send,
         E: Display,
     {
-        let mut writer = self.blocks().writer(&self.pool_of(quota.owner).await?, declared);
+        let pool = match &budget.pool {
+            Some(pool) => pool.clone(),
+            None => budget.pool.insert(self.pool_of(budget.quota.owner).await?).clone(),
+        };
+        let mut writer = self.blocks().writer(&pool, declared);
+        if !inline {
+            writer = writer.without_inline();
+        }
         let mut body = std::pin::pin!(body);
         let idle = self.0.settings.body_idle_timeout;
         while let Some(chunk) =
             tokio::time::timeout(idle, body.next()).await.map_err(|_| ServiceError::Timeout)?
         {
             let chunk = chunk.map_err(|e| ServiceError::UploadIncomplete(e.to_string()))?;
-            let total = writer.size() + chunk.len() as u64;
-            if declared.is_some_and(|d| total > d) {
+            if declared.is_some_and(|d| writer.size() + chunk.len() as u64 > d) {
                 return Err(ServiceError::BadRequest {
                     code: "length_mismatch",
                     message: "the body is longer than its declared length".into(),
                 });
             }
-            if total > *reserved {
+            let total = budget.used + chunk.len() as u64;
+            if total > budget.room {
                 // Grow in large steps; near the limit, reserve exactly what arrived.
-                let needed = total - *reserved;
+                let needed = total - budget.room;
                 let step = RESERVATION_STEP.max(needed);
-                *reserved += match self.reserve(quota, step).await {
+                let grown = match self.reserve(&budget.quota, step).await {
                     Ok(()) => step,
                     Err(ServiceError::QuotaExceeded) if step > needed => {
-                        self.reserve(quota, needed).await?;
+                        self.reserve(&budget.quota, needed).await?;
                         needed
                     }
                     Err(err) => return Err(err),
                 };
+                budget.room += grown;
+                budget.reserved += grown;
             }
             writer.write(&chunk).await?;
+            budget.used = total;
             self.0.counters.upload_bytes.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
         }
         if declared.is_some_and(|d| writer.size() != d) {
@@ -271,38 +346,17 @@ impl Stratus {
         Ok(writer.finish().await?)
     }
 
+    /// Commits one upload as version `id`, releasing the reservation `release` in the same
+    /// transaction.
     async fn commit_upload(
         &self,
         plan: Plan,
-        reservation: VersionId,
-        reserved: bool,
-        written: stratus_blob::Written,
+        id: VersionId,
+        release: Option<VersionId>,
+        written: Written,
     ) -> Result<Uploaded> {
-        let version = NewVersion {
-            id: reservation,
-            size: written.size,
-            content_hash: written.content_hash,
-            blocks: written.blocks,
-        };
-        let owner = plan.owner();
-        let (target, name);
-        match plan.0 {
-            Target::Existing(file) => target = CommitTarget::Existing(file.node().id),
-            Target::Named { parent, folders, name: file, policy } => {
-                let folder = self.ensure_folders(&parent, &folders).await?;
-                name = file;
-                target = CommitTarget::Named { parent: folder, name: &name, policy };
-            }
-            Target::Dropped { folder, name: file } => {
-                name = file;
-                target = CommitTarget::Named {
-                    parent: folder.node().id,
-                    name: &name,
-                    policy: ConflictPolicy::KeepBoth,
-                };
-            }
-        }
-        let commit = CommitFile { owner, target, version: &version, reserved, now: self.now() };
+        let version = new_version(id, written);
+        let commit = plan.commit(&version, release, self.now());
         let done = self.db().commit_file(&commit).await?;
         self.0.counters.files_committed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Uploaded { node: done.node, created: done.created })
@@ -330,13 +384,7 @@ impl Stratus {
     ) -> Result<Download> {
         let node = self.authorize::<Read>(caller, node).await?.into_node();
         let content = self.db().version_content(node.id, version).await?;
-        Ok(Download {
-            node,
-            size: content.size,
-            content_hash: content.content_hash,
-            blocks: content.blocks,
-            store: self.blocks().clone(),
-        })
+        Download::new(node, content, self.blocks())
     }
 
     /// Makes an older version current again (as a new version; the history is kept).
@@ -360,22 +408,51 @@ impl Stratus {
         let version =
             node.version_id.ok_or_else(|| ServiceError::invalid("not_a_file", "a folder has no content"))?;
         let content = self.db().content(version).await?;
-        Ok(Download {
-            node,
-            size: content.size,
-            content_hash: content.content_hash,
-            blocks: content.blocks,
-            store: self.blocks().clone(),
-        })
+        Download::new(node, content, self.blocks())
     }
 }
 
 /// The quota an upload holds: whose, under which id, and the node it dies with (none when
 /// it spans requests).
-struct Reservation<'a> {
-    owner: UserId,
-    id: VersionId,
-    node: Option<&'a str>,
+pub(crate) struct Reservation<'a> {
+    pub owner: UserId,
+    pub id: VersionId,
+    pub node: Option<&'a str>,
+}
+
+/// What an upload (or a batch of them) may write: bytes reserved under its reservation, and
+/// bytes it may write before it must reserve more (more than reserved for a small upload that
+/// reserves nothing).
+pub(crate) struct Budget<'a> {
+    quota: Reservation<'a>,
+    room: u64,
+    reserved: u64,
+    /// Bytes received so far.
+    used: u64,
+    /// The pool the owner's blocks go to, once looked up.
+    pool: Option<String>,
+}
+
+impl<'a> Budget<'a> {
+    pub fn new(quota: Reservation<'a>, reserved: u64) -> Self {
+        Self { quota, room: reserved, reserved, used: 0, pool: None }
+    }
+
+    /// The reservation a commit must release, if anything is reserved.
+    pub fn held(&self) -> Option<VersionId> {
+        (self.reserved > 0).then_some(self.quota.id)
+    }
+}
+
+/// The version an upload's stored bytes become.
+pub(crate) fn new_version(id: VersionId, written: Written) -> NewVersion {
+    NewVersion {
+        id,
+        size: written.size,
+        content_hash: written.content_hash,
+        blocks: written.blocks,
+        inline: written.inline,
+    }
 }
 
 /// An authorised upload target: made only from a grant to write there.
@@ -411,8 +488,30 @@ impl Plan {
         Self(Target::Dropped { folder, name })
     }
 
+    /// The commit of `version` here, releasing the reservation `release`.
+    pub fn commit<'a>(
+        &'a self,
+        version: &'a NewVersion,
+        release: Option<VersionId>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> CommitFile<'a> {
+        let target = match &self.0 {
+            Target::Existing(file) => CommitTarget::Existing(file.node().id),
+            Target::Named { parent, folders, name, policy } => {
+                CommitTarget::Named { parent: parent.node().id, folders, name, policy: *policy }
+            }
+            Target::Dropped { folder, name } => CommitTarget::Named {
+                parent: folder.node().id,
+                folders: &[],
+                name,
+                policy: ConflictPolicy::KeepBoth,
+            },
+        };
+        CommitFile { owner: self.owner(), target, version, release, now }
+    }
+
     /// Whose drive, and quota, the file goes to.
-    fn owner(&self) -> UserId {
+    pub(crate) fn owner(&self) -> UserId {
         match &self.0 {
             Target::Existing(file) => file.node().owner_id,
             Target::Named { parent, .. } => parent.node().owner_id,

@@ -8,6 +8,7 @@
 mod access;
 mod accounts;
 mod admin;
+mod batch;
 mod billing;
 mod dav;
 mod error;
@@ -40,6 +41,7 @@ use stratus_meta::Db;
 
 pub use accounts::{Caller, NewAppToken, Registration, Session};
 pub use admin::UserUpdate;
+pub use batch::{Batch, MAX_BATCH_FILES};
 pub use billing::{BillingOverview, BillingSettings, Checkout, Plans};
 pub use dav::{DavLock, DavTarget, MAX_LOCK_SECS, Props, SHARED};
 pub use error::{Result, ServiceError};

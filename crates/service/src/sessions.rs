@@ -148,13 +148,19 @@ impl Stratus {
             hasher.push(hash);
             blocks.push((*hash, block_len(session.size, i) as u32));
         }
-        let version = NewVersion { id, size: session.size, content_hash: hasher.finish(), blocks };
+        let version =
+            NewVersion { id, size: session.size, content_hash: hasher.finish(), blocks, inline: None };
         let name = NodeName::new(&session.name)?;
         let commit = CommitFile {
             owner: session.owner,
-            target: CommitTarget::Named { parent: parent.node().id, name: &name, policy: session.policy },
+            target: CommitTarget::Named {
+                parent: parent.node().id,
+                folders: &[],
+                name: &name,
+                policy: session.policy,
+            },
             version: &version,
-            reserved: session.size > 0,
+            release: (session.size > 0).then_some(id),
             now: self.now(),
         };
         let done = self.db().commit_file(&commit).await?;

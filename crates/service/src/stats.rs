@@ -37,7 +37,8 @@ impl Stratus {
     /// System-wide figures (administrators only).
     pub async fn system_stats(&self, caller: &Caller) -> Result<SystemStats> {
         self.require_admin(caller).await?;
-        let (users, logical_bytes, blocks, stored_bytes) = self.db().system_totals().await?;
+        let (users, logical_bytes, blocks, block_bytes, inline_bytes) = self.db().system_totals().await?;
+        let stored_bytes = block_bytes + inline_bytes;
         let dedup_ratio = if stored_bytes == 0 { 1.0 } else { logical_bytes as f64 / stored_bytes as f64 };
         let volumes = self
             .blocks()
@@ -52,7 +53,7 @@ impl Stratus {
                 used_ratio: v.used_ratio,
             })
             .collect();
-        Ok(SystemStats { users, logical_bytes, stored_bytes, blocks, dedup_ratio, volumes })
+        Ok(SystemStats { users, logical_bytes, stored_bytes, inline_bytes, blocks, dedup_ratio, volumes })
     }
 
     /// Records today's usage of every user for the series; returns the users recorded.

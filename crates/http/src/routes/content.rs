@@ -10,7 +10,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use stratus_core::{ConflictPolicy, Node, NodeId, VersionId};
-use stratus_service::{Caller, Download, Stratus, UploadTarget, Uploaded};
+use stratus_service::{Batch, Caller, Download, Stratus, UploadTarget, Uploaded};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -49,8 +49,10 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// Upload one or more files as `multipart/form-data` (field `file`; a filename may be a
-/// relative path such as `album/2024/a.jpg`, whose folders are created). One file answers
-/// the node; several answer `{items}`.
+/// relative path such as `album/2024/a.jpg`, whose folders are created). The files are
+/// committed together, in one transaction: all of them appear, or — when one is refused (a
+/// name taken under `fail`, the quota) — none. At most 10,000 files a request. One file
+/// answers the node; several answer `{items}`, in the order sent.
 #[utoipa::path(post, path = "/nodes/{id}/files", tag = "files",
     params(("id" = NodeId, Path), ConflictParams),
     request_body(content_type = "multipart/form-data", description = "one or more `file` fields"),
@@ -75,11 +77,28 @@ async fn multipart_files(
     headers: &HeaderMap,
     mut form: Multipart,
 ) -> ApiResult<Response> {
-    if let (Some(len), Some(c)) = (content_length(headers), c) {
-        s.ensure_room(c, len).await?;
+    let mut batch = s.batch(c, parent, q.on_conflict.unwrap_or_default(), content_length(headers)).await?;
+    match read_files(&mut batch, &mut form).await {
+        Ok(()) if batch.is_empty() => {
+            batch.abort().await;
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "missing_file", "the form has no `file` field"))
+        }
+        Ok(()) => {
+            let mut items = batch.commit().await?;
+            if items.len() == 1 {
+                return Ok((StatusCode::CREATED, Json(items.remove(0))).into_response());
+            }
+            Ok((StatusCode::CREATED, Json(UploadedList { items })).into_response())
+        }
+        Err(err) => {
+            batch.abort().await;
+            Err(err)
+        }
     }
-    let policy = q.on_conflict.unwrap_or_default();
-    let mut items = Vec::new();
+}
+
+/// Reads every `file` field of the form into the batch.
+async fn read_files(batch: &mut Batch<'_>, form: &mut Multipart) -> ApiResult<()> {
     while let Some(field) = form.next_field().await.map_err(bad_multipart)? {
         if field.name() != Some("file") {
             continue;
@@ -91,15 +110,9 @@ async fn multipart_files(
                 "a file field needs a filename",
             ));
         };
-        let target = UploadTarget::Named { parent, path, policy };
-        let uploaded = s.upload(c, target, None, field.map_err(|e| e.body_text())).await?;
-        items.push(uploaded.node);
+        batch.add(&path, field.map_err(|e| e.body_text())).await?;
     }
-    match items.len() {
-        0 => Err(ApiError::new(StatusCode::BAD_REQUEST, "missing_file", "the form has no `file` field")),
-        1 => Ok((StatusCode::CREATED, Json(items.remove(0))).into_response()),
-        _ => Ok((StatusCode::CREATED, Json(UploadedList { items })).into_response()),
-    }
+    Ok(())
 }
 
 fn bad_multipart(err: axum::extract::multipart::MultipartError) -> ApiError {

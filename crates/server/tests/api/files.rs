@@ -92,6 +92,65 @@ dual_test!(async fn multipart_uploads_one_or_many_files_and_folders(backend) {
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid_query").await;
 });
 
+dual_test!(async fn a_batch_of_files_commits_together_or_not_at_all(backend) {
+    let app = TestApp::spawn_with(backend, |c| c.default_quota = 40 * MIB as u64).await;
+    let u = app.register("batcher").await;
+    let url = format!("/api/v1/nodes/{}/files", u.root);
+    let in_root = format!("SELECT COUNT(*) FROM nodes WHERE parent_id = '{}' AND trashed_at IS NULL", u.root);
+    let part = |name: &str, body: Vec<u8>| reqwest::multipart::Part::bytes(body).file_name(name.to_string());
+    let names: Vec<String> = (0..2000).map(|i| format!("f{i:04}.txt")).collect();
+    let mut form = reqwest::multipart::Form::new();
+    for (i, name) in names.iter().enumerate() {
+        form = form.part("file", part(name, data(1024, i as u64)));
+    }
+    form = form.part("file", part("deep/x/y.txt", b"deep".to_vec())).part("file", part("big.bin", data(5 * MIB, 9)));
+    let r = app.req(Method::POST, &url, &u).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let items: Value = r.json().await.unwrap();
+    let items = items["items"].as_array().unwrap();
+    let sent: Vec<&str> = items.iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(sent.len(), 2002);
+    assert_eq!((sent[0], sent[1999], sent[2000], sent[2001]), ("f0000.txt", "f1999.txt", "y.txt", "big.bin"));
+    for i in [0usize, 777, 1999] {
+        assert_eq!(app.download(&u, items[i]["id"].as_str().unwrap()).await, data(1024, i as u64));
+    }
+    assert_eq!(app.download(&u, items[2001]["id"].as_str().unwrap()).await, data(5 * MIB, 9));
+    assert_eq!(items[3]["content_hash"], python_content_hash(&data(1024, 3)));
+    let used = (2000 * 1024 + 4 + 5 * MIB) as u64;
+    assert_eq!(app.used(&u).await, used);
+    assert_eq!(app.sql_i64(&in_root).await, 2002);
+
+    // One name taken under `fail`: none of the batch lands, not even its new folder.
+    let form = (0..10)
+        .fold(reqwest::multipart::Form::new(), |f, i| f.part("file", part(&format!("new{i}.txt"), b"n".to_vec())))
+        .part("file", part("newdir/inner.txt", b"i".to_vec()))
+        .part("file", part("f0005.txt", b"clash".to_vec()));
+    assert_problem(app.req(Method::POST, &url, &u).multipart(form).send().await.unwrap(), StatusCode::CONFLICT, "name_conflict").await;
+    assert_eq!(app.sql_i64(&in_root).await, 2002);
+    assert_eq!(app.used(&u).await, used);
+
+    // Under keep_both, two files of one name in one batch both land.
+    let form = reqwest::multipart::Form::new().part("file", part("same.txt", b"1".to_vec())).part("file", part("same.txt", b"2".to_vec()));
+    let r = app.req(Method::POST, &format!("{url}?on_conflict=keep_both"), &u).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let both: Value = r.json().await.unwrap();
+    let both: Vec<&str> = both["items"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(both, ["same.txt", "same (1).txt"]);
+    let used = used + 2;
+
+    // Past the quota: refused whole, and what it reserved is given back.
+    let left = 100_000;
+    let fill = app.put(&u, &u.root, "fill.bin", data(40 * MIB - used as usize - left, 60), "fail").await;
+    assert_eq!(fill.status(), StatusCode::CREATED);
+    let form = (0..3).fold(reqwest::multipart::Form::new(), |f, i| f.part("file", part(&format!("l{i}.bin"), data(60_000, 50 + i))));
+    assert_problem(app.req(Method::POST, &url, &u).multipart(form).send().await.unwrap(), StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded").await;
+    assert_eq!(app.sql_i64(&in_root).await, 2005);
+    assert_eq!(app.used(&u).await, 40 * MIB as u64 - left as u64);
+    let r = app.put(&u, &u.root, "fits.bin", data(left, 61), "fail").await;
+    assert_eq!(r.status(), StatusCode::CREATED, "the whole rest of the quota is usable");
+
+});
+
 dual_test!(async fn conflict_policies_fail_replace_or_keep_both(backend) {
     let app = TestApp::spawn(backend).await;
     let u = app.register("clasher").await;
@@ -210,6 +269,25 @@ dual_test!(async fn quota_is_enforced_before_and_while_reading_bodies(backend) {
     let me = app.me(&u).await;
     assert_eq!(me["quota"]["used"].as_u64(), Some((created * 4 * MIB) as u64));
     assert_eq!(app.names(&u, &u.root).await.len(), created);
+
+    // Small files reserve nothing; their commits check the quota: of 14 × 256 KiB racing for
+    // the 2 MiB left, exactly 8 land, and once it is full a small one is refused before its
+    // body is read.
+    let small: Vec<String> = (0..14).map(|i| format!("s{i}.bin")).collect();
+    let uploads = small.iter().zip(40..).map(|(name, seed)| app.put(&u, &u.root, name, data(256 * 1024, seed), "fail"));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(uploads).await.iter().map(|r| r.status()).collect();
+    let landed = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+    assert_eq!(landed, 8, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == StatusCode::CREATED || *s == StatusCode::PAYLOAD_TOO_LARGE), "{statuses:?}");
+    assert_eq!(app.used(&u).await, 10 * MIB as u64);
+    let endless = futures_util::stream::once(async { Ok::<_, std::io::Error>(vec![0u8; 10]) })
+        .chain(futures_util::stream::pending());
+    let req = app
+        .req(Method::PUT, &format!("/api/v1/nodes/{}/files/tiny.bin", u.root), &u)
+        .header("content-length", "100")
+        .body(reqwest::Body::wrap_stream(endless));
+    let r = tokio::time::timeout(Duration::from_secs(20), req.send()).await.expect("answered before the body").unwrap();
+    assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded").await;
 });
 
 dual_test!(async fn an_upload_cut_off_half_way_leaves_nothing(backend) {
@@ -270,18 +348,30 @@ dual_test!(async fn a_stalled_upload_times_out_and_leaves_nothing(backend) {
 dual_test!(async fn corrupt_or_missing_blocks_are_never_served(backend) {
     let app = TestApp::spawn(backend).await;
     let u = app.register("verifier").await;
-    let small = app.upload(&u, &u.root, "small.txt", b"precious words".to_vec()).await;
+    let words = b"precious words ".repeat(BLOCKED / 15);
+    let small = app.upload(&u, &u.root, "small.txt", words.clone()).await;
     let big = app.upload(&u, &u.root, "big.bin", data(6 * MIB, 13)).await;
     let block_file = |bytes: &[u8]| {
         let hex = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
         app.data_dir().join("blocks").join(&hex[..2]).join(hex)
     };
     // Flip a byte in the small file's only block: a clean error, never the bytes.
-    let path = block_file(b"precious words");
+    let path = block_file(&words);
     let mut stored = std::fs::read(&path).unwrap();
     stored[0] ^= 0xff;
     std::fs::write(&path, &stored).unwrap();
     let r = app.req(Method::GET, &format!("/api/v1/nodes/{}/content", small["id"].as_str().unwrap()), &u).send().await.unwrap();
+    assert_problem(r, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
+    // A tiny file is kept in the database, not in a block: rot there is caught the same way.
+    let tiny = app.upload(&u, &u.root, "tiny.txt", b"tiny words".to_vec()).await;
+    let tiny = tiny["id"].as_str().unwrap();
+    assert_eq!(app.download(&u, tiny).await, b"tiny words");
+    let flip = match backend {
+        Backend::Postgres => "UPDATE version_data SET data = set_byte(data, 33, get_byte(data, 33) # 255)",
+        Backend::Sqlite => "UPDATE version_data SET data = substr(data, 1, 33) || X'00' || substr(data, 35)",
+    };
+    app.sql(flip).await;
+    let r = app.req(Method::GET, &format!("/api/v1/nodes/{tiny}/content"), &u).send().await.unwrap();
     assert_problem(r, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
     // Remove the big file's second block: the download stops before serving anything of it.
     std::fs::remove_file(block_file(&data(6 * MIB, 13)[4 * MIB..])).unwrap();

@@ -78,6 +78,10 @@ pub async fn fresh_postgres() -> String {
 /// The token the test servers let Prometheus scrape with.
 pub const METRICS_TOKEN: &str = "test-scrape-token";
 
+/// A small file's size that is still stored as a block (files up to `INLINE_MAX` are kept in
+/// the database instead).
+pub const BLOCKED: usize = stratus_blob::INLINE_MAX as usize + 4096;
+
 pub struct TestApp {
     /// The server's clock: `app.clock.advance(…)` moves time instead of sleeping.
     pub clock: std::sync::Arc<stratus_core::OffsetClock>,

@@ -136,7 +136,7 @@ dual_test!(async fn corrupt_copies_are_detected_never_served_and_repaired(backen
     let u = app.register("ann").await;
     let mut files = Vec::new();
     for i in 0..200u64 {
-        let body = data(8 << 10, 1000 + i);
+        let body = data(BLOCKED, 1000 + i);
         let node = app.upload(&u, &u.root, &format!("s{i}.bin"), body.clone()).await;
         files.push((node["id"].as_str().unwrap().to_string(), body));
     }
@@ -198,7 +198,7 @@ dual_test!(async fn tiers_send_blocks_to_their_pool_and_volumes_change_at_runtim
     .await;
     let admin = app.admin("ops").await;
     let free = app.register("free").await;
-    app.upload(&free, &free.root, "a.bin", data(1000, 1)).await;
+    app.upload(&free, &free.root, "a.bin", data(BLOCKED, 1)).await;
     assert_eq!((block_files(&a1).len(), block_files(&b1).len()), (1, 0), "free plan → pool A");
     // A 20 GB plan (issue 8 sells them; the default quota stands in here) → pool B.
     let app_b = TestApp::spawn_with(backend, |c| {
@@ -209,7 +209,7 @@ dual_test!(async fn tiers_send_blocks_to_their_pool_and_volumes_change_at_runtim
     })
     .await;
     let paid = app_b.register("paid").await;
-    app_b.upload(&paid, &paid.root, "b.bin", data(1000, 2)).await;
+    app_b.upload(&paid, &paid.root, "b.bin", data(BLOCKED, 2)).await;
     assert_eq!((block_files(&a1).len(), block_files(&b1).len()), (1, 1), "20 GB plan → pool B");
 
     // The admin API: a volume that cannot be written is refused; non-admins are not let in.
@@ -258,7 +258,7 @@ dual_test!(async fn tiers_send_blocks_to_their_pool_and_volumes_change_at_runtim
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.download(&free, node["id"].as_str().unwrap()).await, big);
     let a_id = app.by_path(&free, "/a.bin").await;
-    assert_eq!(app.download(&free, &a_id).await, data(1000, 1));
+    assert_eq!(app.download(&free, &a_id).await, data(BLOCKED, 1));
     let out = app.cli(&["admin", "volume", "list"]).await;
     let listing = String::from_utf8_lossy(&out.stdout);
     assert!(listing.contains("A2") && listing.contains("B1") && !listing.contains("\nA1\t"), "{listing}");
@@ -350,7 +350,7 @@ dual_test!(async fn fsck_repairs_reference_counts_and_a_volume_can_be_reactivate
         let before = block_files(&a1).len();
         for i in 0..6 {
             // New content each round (the same bytes would dedup onto the first copies).
-            app.upload(&u, &u.root, &format!("r{round}-{i}.bin"), data(1000, 1000 + 10 * round as u64 + i)).await;
+            app.upload(&u, &u.root, &format!("r{round}-{i}.bin"), data(BLOCKED, 1000 + 10 * round as u64 + i)).await;
         }
         let expected = if round == 0 { before } else { before + 6 };
         assert_eq!(block_files(&a1).len(), expected, "round {round}");

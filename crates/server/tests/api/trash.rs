@@ -98,17 +98,17 @@ dual_test!(async fn purge_and_empty_free_the_quota_for_good(backend) {
     let r = app.req(Method::POST, &format!("/api/v1/trash/{one_id}/restore"), &u).send().await.unwrap();
     assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
     // A live node is not a trash item.
-    let live = app.upload(&u, &u.root, "live.txt", b"x".to_vec()).await;
+    let live = app.upload(&u, &u.root, "live.txt", data(BLOCKED, 7)).await;
     let r = app.req(Method::DELETE, &format!("/api/v1/trash/{}", live["id"].as_str().unwrap()), &u).send().await.unwrap();
     assert_problem(r, StatusCode::NOT_FOUND, "not_found").await;
 
     let r = app.req(Method::DELETE, "/api/v1/trash", &u).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert!(trash(&app, &u).await.is_empty());
-    assert_eq!(app.used(&u).await, 1);
+    assert_eq!(app.used(&u).await, BLOCKED as u64);
     // Purged blocks leave the disk at the next collection; what is live stays and still reads.
     assert!(app.stratus.stored_block_files().await.unwrap() > 1);
     app.gc().await;
     assert_eq!(app.stratus.stored_block_files().await.unwrap(), 1);
-    assert_eq!(app.download(&u, live["id"].as_str().unwrap()).await, b"x");
+    assert_eq!(app.download(&u, live["id"].as_str().unwrap()).await, data(BLOCKED, 7));
 });

@@ -141,13 +141,14 @@ dual_test!(async fn block_negotiation_reveals_nothing_of_other_users_files(backe
     let app = TestApp::spawn(backend).await;
     let alice = app.register("alice").await;
     let mallory = app.register("mallory").await;
-    let secret = b"door code: 4821".to_vec();
+    // Larger than a file the database keeps inline, so that its bytes are a block.
+    let secret = b"door code: 4821. ".repeat(BLOCKED / 16);
     app.upload(&alice, &alice.root, "notes.txt", secret.clone()).await;
     let files = app.stratus.stored_block_files().await.unwrap();
 
     let guess = declare(&app, &mallory, "guess.txt", &secret, "fail", &mallory.root).await;
     assert_eq!(guess["missing"], json!([0]), "the same as for a wrong guess");
-    let wrong = declare(&app, &mallory, "wrong.txt", b"door code: 1234", "fail", &mallory.root).await;
+    let wrong = declare(&app, &mallory, "wrong.txt", &b"door code: 1234. ".repeat(BLOCKED / 16), "fail", &mallory.root).await;
     assert_eq!(wrong["missing"], json!([0]));
     let id = guess["upload_id"].as_str().unwrap();
     let r = app.req(Method::POST, &format!("/api/v1/uploads/{id}/commit"), &mallory).send().await.unwrap();
