@@ -237,6 +237,26 @@ impl Client {
         self.send(self.req(Method::POST, &format!("/uploads/{id}/commit"))).await
     }
 
+    /// Uploads many files into `parent` in one request (`(relative path, bytes)` each), which
+    /// the server commits together: all of them, or none.
+    pub async fn upload_files(
+        &self,
+        parent: &stratus_core::NodeId,
+        policy: &str,
+        files: Vec<(String, Vec<u8>)>,
+    ) -> anyhow::Result<Vec<Node>> {
+        let count = files.len();
+        let form = files.into_iter().fold(reqwest::multipart::Form::new(), |form, (path, bytes)| {
+            form.part("file", reqwest::multipart::Part::bytes(bytes).file_name(path))
+        });
+        let req =
+            self.req(Method::POST, &format!("/nodes/{parent}/files?on_conflict={policy}")).multipart(form);
+        if count == 1 {
+            return Ok(vec![self.send(req).await?]);
+        }
+        Ok(self.send::<Page>(req).await?.items)
+    }
+
     /// The file's bytes from `from` on.
     pub async fn download(&self, id: &stratus_core::NodeId, from: u64) -> anyhow::Result<reqwest::Response> {
         let mut req = self.req(Method::GET, &format!("/nodes/{id}/content"));

@@ -177,14 +177,51 @@ impl Transfers {
         let total: u64 = files.iter().map(|(_, p)| std::fs::metadata(p).map_or(0, |m| m.len())).sum();
         let overall = bar(&self.bars, total, "total");
         let base = local.file_name().and_then(|n| n.to_str()).context("a local path with a name")?;
+        let mut small = Batches::default();
         for (rel, path) in files {
-            let remote =
-                if local.is_dir() { format!("{dest}/{base}/{rel}") } else { format!("{dest}/{base}") };
+            let remote_rel = if local.is_dir() { format!("{base}/{rel}") } else { base.to_string() };
+            let size = std::fs::metadata(&path)?.len();
+            if size <= BATCH_FILE_MAX {
+                small.push(remote_rel, path, size);
+                continue;
+            }
+            let remote = format!("{dest}/{remote_rel}");
             let (dir, name) = remote.rsplit_once('/').context("a remote path")?;
             let parent = self.client.ensure_dir(dir).await?;
             self.put_file(&path, &parent, name, policy, &overall, report).await?;
         }
+        if !small.is_empty() {
+            let parent = self.client.ensure_dir(dest).await?;
+            self.put_batches(small, &parent, policy, &overall, report).await?;
+        }
         overall.finish_and_clear();
+        Ok(())
+    }
+
+    /// Sends small files many to a request (their paths relative to `parent`); each request
+    /// is committed by the server as a whole.
+    async fn put_batches(
+        &self,
+        batches: Batches,
+        parent: &Node,
+        policy: &str,
+        overall: &ProgressBar,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        for batch in batches.0 {
+            let bytes: u64 = batch.iter().map(|(_, _, size)| size).sum();
+            let files = tokio::task::spawn_blocking(move || {
+                batch
+                    .into_iter()
+                    .map(|(rel, path, _)| Ok((rel, std::fs::read(path)?)))
+                    .collect::<std::io::Result<Vec<_>>>()
+            })
+            .await??;
+            let sent = self.client.upload_files(&parent.id, policy, files).await?;
+            overall.inc(bytes);
+            report.files_sent += sent.len() as u64;
+            report.block_bytes_sent += bytes;
+        }
         Ok(())
     }
 
@@ -284,6 +321,7 @@ impl Transfers {
         let theirs = self.remote_files(&root).await?;
         let ours = local_files(local)?;
         let overall = bar(&self.bars, 0, "total");
+        let mut small = Batches::default();
         for (rel, path) in &ours {
             let p = path.clone();
             let (_, hash) = tokio::task::spawn_blocking(move || hash_file(&p)).await??;
@@ -295,13 +333,21 @@ impl Transfers {
                 report.planned.push(format!("upload {rel}"));
                 continue;
             }
+            let size = std::fs::metadata(path)?.len();
+            overall.inc_length(size);
+            if size <= BATCH_FILE_MAX {
+                small.push(rel.clone(), path.clone(), size);
+                continue;
+            }
             let (dir, name) = match rel.rsplit_once('/') {
                 Some((d, n)) => (format!("{remote}/{d}"), n),
                 None => (remote.to_string(), rel.as_str()),
             };
             let parent = self.client.ensure_dir(&dir).await?;
-            overall.inc_length(std::fs::metadata(path)?.len());
             self.put_file(path, &parent, name, "replace", &overall, report).await?;
+        }
+        if !small.is_empty() {
+            self.put_batches(small, &root, "replace", &overall, report).await?;
         }
         if delete {
             for (rel, node) in &theirs {
@@ -368,6 +414,36 @@ impl Transfers {
 
 fn block_len(size: u64, index: u64) -> u64 {
     (size - index * BLOCK_SIZE as u64).min(BLOCK_SIZE as u64)
+}
+
+/// Files up to this size are sent many to a request (`POST /nodes/{id}/files`, committed
+/// together) instead of one upload session each: three requests a file would cost far more
+/// than their bytes.
+const BATCH_FILE_MAX: u64 = 1 << 20;
+/// What one batch request holds at most.
+const BATCH_BYTES: u64 = 16 << 20;
+const BATCH_FILES: usize = 1000;
+
+/// Small files grouped into requests: `(remote relative path, local path, size)` each.
+#[derive(Default)]
+struct Batches(Vec<Vec<(String, PathBuf, u64)>>);
+
+impl Batches {
+    fn push(&mut self, rel: String, path: PathBuf, size: u64) {
+        let full = self.0.last().is_none_or(|b| {
+            b.len() >= BATCH_FILES || b.iter().map(|(_, _, s)| s).sum::<u64>() + size > BATCH_BYTES
+        });
+        if full {
+            self.0.push(Vec::new());
+        }
+        if let Some(batch) = self.0.last_mut() {
+            batch.push((rel, path, size));
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// The files under `root` (or `root` itself) with their paths relative to it, `/`-separated.

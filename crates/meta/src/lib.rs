@@ -35,26 +35,61 @@ pub type Result<T, E = MetaError> = std::result::Result<T, E>;
 /// The metadata database: one of the two supported engines.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    Sqlite(Sqlite),
     Postgres(PgPool),
 }
+
+/// A SQLite pool, and the queue its write transactions wait in. SQLite has one writer at a
+/// time; left to its busy handler, a writer that finds the lock taken sleeps (1, 2, 5, 10 …
+/// ms) and retries, so concurrent writers mostly slept. In this queue each is woken the
+/// moment the one before commits. (Another process writing the same file still meets the
+/// busy handler.)
+#[derive(Clone, Debug)]
+pub struct Sqlite {
+    pool: SqlitePool,
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::ops::Deref for Sqlite {
+    type Target = SqlitePool;
+
+    fn deref(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+impl Sqlite {
+    /// Waits for this process's turn to write (bounded like the busy timeout).
+    pub(crate) async fn queue(&self) -> Result<tokio::sync::MutexGuard<'_, ()>> {
+        tokio::time::timeout(WRITER_WAIT, self.writer.lock())
+            .await
+            .map_err(|_| MetaError::Unavailable("timed out waiting for the database's write lock".into()))
+    }
+}
+
+/// How long a write transaction waits for its turn before the request fails (503).
+const WRITER_WAIT: Duration = Duration::from_secs(30);
 
 /// Runs `$body` with `$pool` bound to the concrete pool; the body is compiled once per engine.
 macro_rules! on_db {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
-            $crate::Db::Sqlite($pool) => $body,
+            $crate::Db::Sqlite(db) => {
+                let $pool: &sqlx::SqlitePool = db;
+                $body
+            }
             $crate::Db::Postgres($pool) => $body,
         }
     };
 }
 
 /// Runs `$body` inside a write transaction bound to `$tx` and commits it; an early return
-/// (`?`) rolls it back. SQLite takes its write lock up front (`BEGIN IMMEDIATE`) so that
-/// concurrent writers queue on the busy timeout instead of failing on lock upgrade.
+/// (`?`) rolls it back. On SQLite the transaction first waits its turn in the process's
+/// writer queue, then takes the write lock up front (`BEGIN IMMEDIATE`), so it never fails on
+/// lock upgrade.
 macro_rules! in_tx {
     ($db:expr, |$tx:ident| $body:expr) => {
-        begun_tx!($db, "BEGIN IMMEDIATE", "BEGIN", |$tx| $body)
+        begun_tx!($db, true, "BEGIN IMMEDIATE", "BEGIN", |$tx| $body)
     };
 }
 
@@ -63,16 +98,19 @@ macro_rules! in_tx {
 /// PostgreSQL's repeatable read. For checks that read several tables and must see them agree.
 macro_rules! in_snapshot {
     ($db:expr, |$tx:ident| $body:expr) => {
-        begun_tx!($db, "BEGIN DEFERRED", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", |$tx| $body)
+        begun_tx!($db, false, "BEGIN DEFERRED", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", |$tx| {
+            $body
+        })
     };
 }
 
 /// A transaction begun with the engine's statement, `$body` run in it, then committed.
 macro_rules! begun_tx {
-    ($db:expr, $sqlite:literal, $postgres:literal, |$tx:ident| $body:expr) => {
+    ($db:expr, $write:literal, $sqlite:literal, $postgres:literal, |$tx:ident| $body:expr) => {
         match $db {
-            $crate::Db::Sqlite(pool) => {
-                let mut $tx = pool.begin_with($sqlite).await?;
+            $crate::Db::Sqlite(db) => {
+                let _turn = if $write { Some(db.queue().await?) } else { None };
+                let mut $tx = db.begin_with($sqlite).await?;
                 let out = $body;
                 $tx.commit().await?;
                 out
@@ -179,11 +217,11 @@ impl Db {
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()
                 .max_connections(if pool.size == 0 { 8 } else { pool.size })
-                // SQLite's writers queue on its lock (busy_timeout), not on the pool.
+                // SQLite's writers queue for their turn (`Sqlite::queue`), not on the pool.
                 .acquire_timeout(pool.acquire_timeout.max(Duration::from_secs(30)))
                 .connect_with(options)
                 .await?;
-            Self::Sqlite(pool)
+            Self::Sqlite(Sqlite { pool, writer: Default::default() })
         };
         db.migrate().await?;
         Ok(db)
@@ -191,7 +229,7 @@ impl Db {
 
     async fn migrate(&self) -> Result<()> {
         match self {
-            Self::Sqlite(pool) => sqlx::migrate!("../../migrations/sqlite").run(pool).await?,
+            Self::Sqlite(db) => sqlx::migrate!("../../migrations/sqlite").run(&db.pool).await?,
             Self::Postgres(pool) => sqlx::migrate!("../../migrations/postgres").run(pool).await?,
         }
         Ok(())

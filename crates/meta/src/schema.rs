@@ -20,7 +20,7 @@ impl Db {
                  FROM sqlite_master m JOIN pragma_table_info(m.name) p \
                  WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '\\_sqlx%' ESCAPE '\\'",
             )
-            .fetch_all(pool)
+            .fetch_all(&**pool)
             .await?,
             Db::Postgres(pool) => sqlx::query_as(
                 "SELECT c.table_name::text, c.column_name::text, c.data_type::text, c.is_nullable = 'YES' \
@@ -50,7 +50,7 @@ impl Db {
         let mut names: Vec<(String,)> = match self {
             Db::Sqlite(pool) => {
                 sqlx::query_as("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
-                    .fetch_all(pool)
+                    .fetch_all(&**pool)
                     .await?
             }
             Db::Postgres(pool) => {

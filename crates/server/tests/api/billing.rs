@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::{
     fakes::{Paystack, sign},
-    helpers::{TestApp, TestUser, assert_problem, dual_test, ok_json},
+    helpers::{BLOCKED, TestApp, TestUser, assert_problem, data, dual_test, ok_json},
     lifecycle::audit_actions,
     storage::block_files,
 };
@@ -87,7 +87,7 @@ dual_test! {
         assert_problem(webhook(body, Some(signature)).await.unwrap(), StatusCode::CONFLICT, "payment_already_settled").await;
         // The paid plan's tier (10–24 GB) stores new blocks in pool B; the free tier used A.
         let before = (block_files(&pool_a).len(), block_files(&pool_b).len());
-        app.upload(&olu, &olu.root, "on-b.bin", b"stored in the plan's pool".to_vec()).await;
+        app.upload(&olu, &olu.root, "on-b.bin", data(BLOCKED, 77)).await;
         assert_eq!((block_files(&pool_a).len(), block_files(&pool_b).len()), (before.0, before.1 + 1));
         assert_eq!(plan_of(&app, &olu).await, (20, 20 << 30));
         let billing = ok_json(app.req(Method::GET, "/api/v1/billing", &olu).send().await.unwrap()).await;

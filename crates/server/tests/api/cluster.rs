@@ -273,14 +273,16 @@ dual_test!(async fn an_s3_outage_is_answered_503_and_ready_says_so_in_time(backe
     })
     .await;
     let u = app.register("ann").await;
-    let kept = app.upload(&u, &u.root, "kept.txt", b"stored before the outage".to_vec()).await;
+    // Files large enough to be blocks (a small one lives in the database and is served
+    // through an outage of the block store, as the end of this test checks).
+    let kept = app.upload(&u, &u.root, "kept.txt", data(BLOCKED, 1)).await;
     let r = app.anon(Method::GET, "/ready").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 
     // S3 goes away: uploads and downloads are 503 storage_unavailable with Retry-After, and
     // nothing is half-created.
     relay.set(DROP);
-    let r = app.put(&u, &u.root, "new.txt", b"during the outage".to_vec(), "fail").await;
+    let r = app.put(&u, &u.root, "new.txt", data(BLOCKED, 2), "fail").await;
     assert!(r.headers().contains_key("retry-after"));
     assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable").await;
     let r = app.req(Method::GET, &format!("/api/v1/nodes/{}/content", kept["id"].as_str().unwrap()), &u).send().await.unwrap();
@@ -291,6 +293,9 @@ dual_test!(async fn an_s3_outage_is_answered_503_and_ready_says_so_in_time(backe
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["database"], "ok", "{body}");
     assert!(body["storage"].as_str().unwrap().starts_with("unavailable"), "{body}");
+    // A small file lives in the database: it is stored and served through the outage.
+    let small = app.upload(&u, &u.root, "note.txt", b"written during the outage".to_vec()).await;
+    assert_eq!(app.download(&u, small["id"].as_str().unwrap()).await, b"written during the outage");
 
     // S3 hangs: `/ready` still answers at once (its checks have a 1.5 s deadline; the bound
     // here leaves room for a loaded machine, far below the minutes S3 clients may wait).
@@ -306,7 +311,7 @@ dual_test!(async fn an_s3_outage_is_answered_503_and_ready_says_so_in_time(backe
         app.anon(Method::GET, "/ready").send().await.unwrap().status() == StatusCode::OK
     })
     .await;
-    assert_eq!(app.download(&u, kept["id"].as_str().unwrap()).await, b"stored before the outage");
+    assert_eq!(app.download(&u, kept["id"].as_str().unwrap()).await, data(BLOCKED, 1));
     let r = app.put(&u, &u.root, "new.txt", b"after the outage".to_vec(), "fail").await;
     assert_eq!(r.status(), StatusCode::CREATED);
 });

@@ -84,7 +84,7 @@ dual_test!(async fn tus_bytes_are_seen_by_every_node_and_never_made_up(backend) 
     let db = stratus_meta::Db::connect(&app.database_url()).await.unwrap();
     let upload = path.rsplit('/').next().unwrap().to_string();
     match &db {
-        stratus_meta::Db::Sqlite(pool) => { sqlx::query("DELETE FROM tus_parts WHERE upload_id = $1 AND start_offset = 0").bind(&upload).execute(pool).await.unwrap(); }
+        stratus_meta::Db::Sqlite(pool) => { sqlx::query("DELETE FROM tus_parts WHERE upload_id = $1 AND start_offset = 0").bind(&upload).execute(&**pool).await.unwrap(); }
         stratus_meta::Db::Postgres(pool) => { sqlx::query("DELETE FROM tus_parts WHERE upload_id = $1 AND start_offset = 0").bind(&upload).execute(pool).await.unwrap(); }
     }
     let r = patch(&app, &u, &path, 2 * MIB, bytes[2 * MIB..3 * MIB].to_vec()).await;
