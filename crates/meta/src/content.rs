@@ -279,6 +279,12 @@ impl Db {
                 if parent_ok.is_none() {
                     return Err(MetaError::NotFound);
                 }
+                // Serialise with the drive's other name changes before reading which names are
+                // taken (PostgreSQL; SQLite has one writer anyway).
+                sqlx::query("UPDATE users SET quota_used = quota_used WHERE id = $1")
+                    .bind(&owner)
+                    .execute(&mut *tx)
+                    .await?;
                 let wanted: Vec<String> =
                     files.iter().filter_map(|&i| commits[i].name().map(|n| n.as_str().to_string())).collect();
                 let mut taken = crate::bulk::taken_names!(tx, parent, wanted);
@@ -343,6 +349,10 @@ impl Db {
                     done[i] = Some(Committed { node, created: true });
                 }
             }
+            // The block references of the files committed one by one: (length, count, time).
+            let mut references: BTreeMap<BlockHash, (u32, i64, i64)> = BTreeMap::new();
+            let mut holders: std::collections::BTreeSet<(BlockHash, String)> = Default::default();
+            let mut numbered: std::collections::HashMap<(NodeId, String), u32> = Default::default();
             for (i, c) in commits.iter().enumerate() {
                 if done[i].is_some() {
                     continue;
@@ -404,8 +414,14 @@ impl Db {
                                 }
                             };
                         }
-                        let mut candidate = (*name).clone();
-                        let mut n = 0;
+                        // Under keep_both, the numbering goes on from where an earlier file of
+                        // this transaction with the same name stopped (one query each, not n).
+                        let key = (parent, name.as_str().to_string());
+                        let mut n = numbered.get(&key).copied().unwrap_or(0);
+                        let mut candidate = match n {
+                            0 => (*name).clone(),
+                            _ => name.numbered(n, true).ok_or(MetaError::NameConflict)?,
+                        };
                         loop {
                             let clash: Option<(String, String, i64)> = sqlx::query_as(
                                 "SELECT id, kind, size FROM nodes WHERE parent_id = $1 AND name = $2 \
@@ -416,7 +432,10 @@ impl Db {
                             .fetch_optional(&mut *tx)
                             .await?;
                             match (clash, policy) {
-                                (None, _) => break (NodeId::new(), 0, Some((parent, candidate))),
+                                (None, _) => {
+                                    numbered.insert(key, n);
+                                    break (NodeId::new(), 0, Some((parent, candidate)));
+                                }
                                 (Some(_), ConflictPolicy::Fail) => return Err(MetaError::NameConflict),
                                 (Some((id, kind, old)), ConflictPolicy::Replace) => {
                                     if kind != "file" {
@@ -451,27 +470,10 @@ impl Db {
                 if let Some((parent, name)) = &create_as {
                     insert_node!(tx, node_id, &owner, parent, name, "file", now);
                 }
-                // Block rows are always taken in hash order, so transactions never wait in a cycle.
-                let mut ordered: Vec<&(BlockHash, u32)> = c.version.blocks.iter().collect();
-                ordered.sort_by_key(|(hash, _)| *hash);
-                for (hash, len) in ordered {
-                    sqlx::query(
-                        "INSERT INTO blocks (hash, size, refcount, created_at) VALUES ($1, $2, 1, $3) \
-                     ON CONFLICT (hash) DO UPDATE SET refcount = blocks.refcount + 1, \
-                     unreferenced_since = NULL",
-                    )
-                    .bind(&hash.0[..])
-                    .bind(i64::from(*len))
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "INSERT INTO user_blocks (user_id, hash) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(&owner)
-                    .bind(&hash.0[..])
-                    .execute(&mut *tx)
-                    .await?;
+                // Counted after every file, all in hash order (see below).
+                for (hash, len) in &c.version.blocks {
+                    references.entry(*hash).or_insert((*len, 0, now)).1 += 1;
+                    holders.insert((*hash, owner.clone()));
                 }
                 let hashes: Vec<BlockHash> = c.version.blocks.iter().map(|(h, _)| *h).collect();
                 make_current!(
@@ -496,6 +498,28 @@ impl Db {
                         .fetch_one(&mut *tx)
                         .await?;
                 done[i] = Some(Committed { node: row.try_into()?, created: create_as.is_some() });
+            }
+            // Block rows are taken in hash order across the whole transaction (however many
+            // files it commits), so two transactions never wait for each other in a cycle.
+            for (hash, (len, count, at)) in &references {
+                sqlx::query(
+                    "INSERT INTO blocks (hash, size, refcount, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (hash) DO UPDATE SET refcount = blocks.refcount + $3, \
+                     unreferenced_since = NULL",
+                )
+                .bind(&hash.0[..])
+                .bind(i64::from(*len))
+                .bind(*count)
+                .bind(*at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (hash, owner) in &holders {
+                sqlx::query("INSERT INTO user_blocks (user_id, hash) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(owner)
+                    .bind(&hash.0[..])
+                    .execute(&mut *tx)
+                    .await?;
             }
         });
         done.into_iter()

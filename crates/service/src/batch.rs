@@ -15,8 +15,9 @@ use crate::{
     files::{Budget, Plan, Reservation, UploadTarget, new_version},
 };
 
-/// Files one batch may hold.
-pub const MAX_BATCH_FILES: usize = 10_000;
+/// Files one batch may hold: its commit is one transaction, during which (on SQLite) no
+/// other write runs, so its work is bounded.
+pub const MAX_BATCH_FILES: usize = 5_000;
 
 /// Bytes of small files a batch keeps in memory until its commit; the files after that are
 /// stored as blocks, so a batch's memory stays bounded whatever it holds.

@@ -51,7 +51,7 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 /// Upload one or more files as `multipart/form-data` (field `file`; a filename may be a
 /// relative path such as `album/2024/a.jpg`, whose folders are created). The files are
 /// committed together, in one transaction: all of them appear, or — when one is refused (a
-/// name taken under `fail`, the quota) — none. At most 10,000 files a request. One file
+/// name taken under `fail`, the quota) — none. At most 5,000 files a request. One file
 /// answers the node; several answer `{items}`, in the order sent.
 #[utoipa::path(post, path = "/nodes/{id}/files", tag = "files",
     params(("id" = NodeId, Path), ConflictParams),

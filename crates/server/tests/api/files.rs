@@ -136,6 +136,17 @@ dual_test!(async fn a_batch_of_files_commits_together_or_not_at_all(backend) {
     let both: Value = r.json().await.unwrap();
     let both: Vec<&str> = both["items"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
     assert_eq!(both, ["same.txt", "same (1).txt"]);
+    // The same through a folder path (committed one by one), and blocks shared within a batch.
+    let form = (0..4).fold(reqwest::multipart::Form::new(), |f, _| f.part("file", part("d/x.bin", data(BLOCKED, 70))));
+    let r = app.req(Method::POST, &format!("{url}?on_conflict=keep_both"), &u).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let four: Value = r.json().await.unwrap();
+    let four: Vec<&str> = four["items"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(four, ["x.bin", "x (1).bin", "x (2).bin", "x (3).bin"]);
+    let d = ok_json(app.req(Method::GET, "/api/v1/nodes/by-path?path=/d/x (2).bin", &u).send().await.unwrap()).await;
+    assert_eq!(app.download(&u, d["id"].as_str().unwrap()).await, data(BLOCKED, 70));
+    assert_eq!(app.sql_i64("SELECT MAX(refcount) FROM blocks").await, 4, "one block, counted once per file");
+    let used = used + 4 * BLOCKED as u64;
     let used = used + 2;
 
     // Past the quota: refused whole, and what it reserved is given back.
@@ -144,7 +155,7 @@ dual_test!(async fn a_batch_of_files_commits_together_or_not_at_all(backend) {
     assert_eq!(fill.status(), StatusCode::CREATED);
     let form = (0..3).fold(reqwest::multipart::Form::new(), |f, i| f.part("file", part(&format!("l{i}.bin"), data(60_000, 50 + i))));
     assert_problem(app.req(Method::POST, &url, &u).multipart(form).send().await.unwrap(), StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded").await;
-    assert_eq!(app.sql_i64(&in_root).await, 2005);
+    assert_eq!(app.sql_i64(&in_root).await, 2006);
     assert_eq!(app.used(&u).await, 40 * MIB as u64 - left as u64);
     let r = app.put(&u, &u.root, "fits.bin", data(left, 61), "fail").await;
     assert_eq!(r.status(), StatusCode::CREATED, "the whole rest of the quota is usable");
