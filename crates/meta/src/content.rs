@@ -667,6 +667,32 @@ impl Db {
         Ok(rows.iter().filter_map(|(h,)| BlockHash::from_slice(h)).collect())
     }
 
+    /// Up to `limit` inlined versions after version id `after`, in id order (for fsck, page
+    /// by page): their id and stored content.
+    pub async fn inline_contents_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, StoredContent)>> {
+        type Row = (String, i64, String, Vec<u8>, Vec<u8>);
+        let rows: Vec<Row> = on_db!(self, |pool| {
+            sqlx::query_as(
+                "SELECT v.id, v.size, v.content_hash, v.blocks, d.data FROM version_data d \
+                 JOIN versions v ON v.id = d.version_id WHERE d.version_id > $1 \
+                 ORDER BY d.version_id LIMIT $2",
+            )
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(id, bytes, hash, blocks, data)| {
+                Ok((id, StoredContent::try_from((bytes, hash, blocks, Some(data)))?))
+            })
+            .collect()
+    }
+
     /// How many distinct blocks the store references, and their total bytes.
     pub async fn block_totals(&self) -> Result<(u64, u64)> {
         let (count, bytes): (i64, Option<i64>) = on_db!(self, |pool| {

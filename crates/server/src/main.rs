@@ -331,7 +331,8 @@ async fn volume(config: &Config, command: Volume) -> anyhow::Result<()> {
 fn print_findings(title: &str, f: &stratus_service::FsckFindings) {
     println!(
         "{title}: {} blocks in {} copies, {} referenced; missing {}, corrupt copies {}, under-replicated {}, \
-         stale garbage {}, reference counts wrong {}, usage counters wrong {}, pending garbage {}{}",
+         stale garbage {}, reference counts wrong {}, usage counters wrong {}, corrupt inline files {}, \
+         pending garbage {}{}",
         f.blocks,
         f.copies,
         f.referenced,
@@ -341,6 +342,7 @@ fn print_findings(title: &str, f: &stratus_service::FsckFindings) {
         f.stale_garbage,
         f.refcount_mismatches,
         f.usage_mismatches,
+        f.corrupt_inline,
         f.pending_garbage,
         if f.offline_volumes.is_empty() {
             String::new()

@@ -78,18 +78,7 @@ impl Download {
     }
 
     fn new(node: Node, content: stratus_meta::StoredContent, store: &BlockStore) -> Result<Self> {
-        let inline = match content.inline {
-            None => None,
-            Some(kept) => {
-                let (hash, plain) = store.open_inline(Bytes::from(kept))?;
-                let mut whole = stratus_core::ContentHasher::default();
-                whole.push(&hash);
-                if whole.finish() != content.content_hash || plain.len() as u64 != content.size {
-                    return Err(stratus_blob::BlobError::Corrupt(hash).into());
-                }
-                Some(plain)
-            }
-        };
+        let inline = verified_inline(store, &content)?;
         Ok(Self {
             node,
             size: content.size,
@@ -99,6 +88,22 @@ impl Download {
             store: store.clone(),
         })
     }
+}
+
+/// The bytes of a version kept inline (`None` for one in blocks), checked against their block
+/// hash, the version's content hash and its size.
+pub(crate) fn verified_inline(
+    store: &BlockStore,
+    content: &stratus_meta::StoredContent,
+) -> Result<Option<Bytes>> {
+    let Some(kept) = &content.inline else { return Ok(None) };
+    let (hash, plain) = store.open_inline(Bytes::copy_from_slice(kept))?;
+    let mut whole = stratus_core::ContentHasher::default();
+    whole.push(&hash);
+    if whole.finish() != content.content_hash || plain.len() as u64 != content.size {
+        return Err(stratus_blob::BlobError::Corrupt(hash).into());
+    }
+    Ok(Some(plain))
 }
 
 /// An upload's result.

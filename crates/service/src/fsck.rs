@@ -34,6 +34,9 @@ pub struct FsckFindings {
     pub refcount_mismatches: u64,
     /// Users whose usage counters differ from a recount of their files.
     pub usage_mismatches: u64,
+    /// Small files kept in the database whose bytes no longer match their hash: data loss
+    /// (there is no other copy to repair them from).
+    pub corrupt_inline: u64,
     pub offline_volumes: Vec<String>,
 }
 
@@ -45,6 +48,7 @@ impl FsckFindings {
             && self.stale_garbage == 0
             && self.refcount_mismatches == 0
             && self.usage_mismatches == 0
+            && self.corrupt_inline == 0
             && self.offline_volumes.is_empty()
     }
 }
@@ -73,6 +77,9 @@ impl FsckReport {
 /// (about 50 bytes each): the check takes as many passes over the versions as it needs to
 /// stay under this.
 const REFCOUNT_PASS_BLOCKS: u64 = 250_000;
+
+/// Inlined files read per query by the check of their bytes (at most 64 KiB each).
+const INLINE_PAGE: i64 = 256;
 
 /// The shards of each pass of the refcount check over `blocks` distinct blocks: consecutive
 /// ranges covering every shard, each expected to hold at most `per_pass` blocks (hashes
@@ -159,7 +166,23 @@ impl Stratus {
             f.refcount_mismatches += self.db().refcount_mismatches(shards).await?.len() as u64;
         }
         f.usage_mismatches = self.db().recount_usage(false).await?.mismatched;
+        f.corrupt_inline = self.corrupt_inline().await?;
         Ok(f)
+    }
+
+    /// Reads every inlined small file, a page at a time, as a download would verify it.
+    async fn corrupt_inline(&self) -> Result<u64> {
+        let (mut after, mut corrupt) = (String::new(), 0);
+        loop {
+            let page = self.db().inline_contents_after(&after, INLINE_PAGE).await?;
+            let Some((last, _)) = page.last() else { return Ok(corrupt) };
+            after = last.clone();
+            for (_, content) in page {
+                if crate::files::verified_inline(self.blocks(), &content).is_err() {
+                    corrupt += 1;
+                }
+            }
+        }
     }
 }
 

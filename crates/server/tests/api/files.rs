@@ -381,9 +381,14 @@ dual_test!(async fn corrupt_or_missing_blocks_are_never_served(backend) {
         Backend::Postgres => "UPDATE version_data SET data = set_byte(data, 33, get_byte(data, 33) # 255)",
         Backend::Sqlite => "UPDATE version_data SET data = substr(data, 1, 33) || X'00' || substr(data, 35)",
     };
+    let (report, code) = crate::storage::fsck(&app, &[]).await;
+    assert_eq!((code, report["found"]["corrupt_inline"].as_u64()), (1, Some(0)), "{report}");
     app.sql(flip).await;
     let r = app.req(Method::GET, &format!("/api/v1/nodes/{tiny}/content"), &u).send().await.unwrap();
     assert_problem(r, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
+    // fsck reads every inlined file too: the rot is reported (there is no copy to repair from).
+    let (report, code) = crate::storage::fsck(&app, &[]).await;
+    assert_eq!((code, report["found"]["corrupt_inline"].as_u64()), (1, Some(1)), "{report}");
     // Remove the big file's second block: the download stops before serving anything of it.
     std::fs::remove_file(block_file(&data(6 * MIB, 13)[4 * MIB..])).unwrap();
     let r = app.req(Method::GET, &format!("/api/v1/nodes/{}/content", big["id"].as_str().unwrap()), &u).send().await.unwrap();
