@@ -11,7 +11,7 @@ use std::{
 
 use bytes::Bytes;
 use futures_util::future::join_all;
-use stratus_core::{BLOCK_SIZE, BlockHash, VolumeRecord, VolumeState};
+use stratus_core::{BLOCK_SIZE, BlockCheck, BlockHash, VolumeRecord, VolumeState};
 
 use crate::{
     BlobError, BlockWriter, Result,
@@ -256,14 +256,15 @@ impl BlockStore {
         BlockWriter::new(self.clone(), pool.into(), expected)
     }
 
-    /// Hashes and stores one block into `pool`.
-    pub async fn put(&self, pool: &str, data: Bytes) -> Result<BlockHash> {
+    /// Hashes and stores one block into `pool`: its address and its check.
+    pub async fn put(&self, pool: &str, data: Bytes) -> Result<(BlockHash, BlockCheck)> {
         let block = data.clone();
-        let hash = tokio::task::spawn_blocking(move || BlockHash::of(&block))
-            .await
-            .map_err(|e| BlobError::Io(std::io::Error::other(e)))?;
+        let (hash, check) =
+            tokio::task::spawn_blocking(move || (BlockHash::of(&block), BlockCheck::of(&block)))
+                .await
+                .map_err(|e| BlobError::Io(std::io::Error::other(e)))?;
         self.store(pool, hash, data).await?;
-        Ok(hash)
+        Ok((hash, check))
     }
 
     /// Stores a block a client declared as `expected`, after checking that it is.
@@ -375,10 +376,25 @@ impl BlockStore {
         backend: &Backend,
         hash: BlockHash,
     ) -> Result<Option<(Bytes, Bytes)>> {
+        self.read_checked_copy(backend, hash, None).await
+    }
+
+    /// One copy's plain bytes (and stored form), verified against `check` if given, else
+    /// against the address.
+    async fn read_checked_copy(
+        &self,
+        backend: &Backend,
+        hash: BlockHash,
+        check: Option<BlockCheck>,
+    ) -> Result<Option<(Bytes, Bytes)>> {
         let Some(stored) = backend.get(hash).await? else { return Ok(None) };
         let cipher = self.0.config.cipher.clone();
+        let sound = move |plain: &[u8]| match check {
+            Some(check) => BlockCheck::of(plain) == check,
+            None => BlockHash::of(plain) == hash,
+        };
         tokio::task::spawn_blocking(move || match cipher::unseal(cipher.as_ref(), &hash, stored.clone()) {
-            Ok(plain) if BlockHash::of(&plain) == hash => Ok(Some((plain, stored))),
+            Ok(plain) if sound(&plain) => Ok(Some((plain, stored))),
             _ => Err(BlobError::Corrupt(hash)),
         })
         .await
@@ -389,13 +405,19 @@ impl BlockStore {
     /// the next one (draining volumes last); a corrupt copy is rewritten from the good one in
     /// the background. Fails only when no volume holds a good copy.
     pub async fn get(&self, hash: BlockHash) -> Result<Bytes> {
+        self.get_checked(hash, None).await
+    }
+
+    /// [`get`](Self::get), each copy verified against the block's `check` when it is known
+    /// (several times cheaper than its SHA-256), else against its address.
+    pub async fn get_checked(&self, hash: BlockHash, check: Option<BlockCheck>) -> Result<Bytes> {
         let mut volumes: Vec<_> = self.snapshot().iter().filter(|m| m.online().is_some()).cloned().collect();
         volumes.sort_by_key(|m| m.draining());
         let mut bad = Vec::new();
         let mut failure = None;
         for m in volumes {
             let Some(backend) = m.online() else { continue };
-            match self.read_copy(backend, hash).await {
+            match self.read_checked_copy(backend, hash, check).await {
                 Ok(Some((plain, stored))) => {
                     if !bad.is_empty() {
                         self.heal(bad, hash, stored);

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use stratus_core::{BLOCK_SIZE, BlockHash, ContentHasher};
+use stratus_core::{BLOCK_SIZE, BlockRef, ContentHasher};
 use tokio::{sync::Semaphore, task::JoinHandle};
 
 use crate::{BlobError, BlockStore, Result};
@@ -20,7 +20,7 @@ pub const INLINE_MAX: u64 = 64 * 1024;
 /// What an upload stored: its blocks in order (all durable), its size and content hash.
 #[derive(Debug, Clone)]
 pub struct Written {
-    pub blocks: Vec<(BlockHash, u32)>,
+    pub blocks: Vec<BlockRef>,
     pub size: u64,
     pub content_hash: String,
     /// For a file of at most [`INLINE_MAX`] bytes: no blocks, but these bytes to keep with
@@ -28,14 +28,14 @@ pub struct Written {
     pub inline: Option<Vec<u8>>,
 }
 
-type Job = JoinHandle<Result<(BlockHash, u32)>>;
+type Job = JoinHandle<Result<BlockRef>>;
 
 pub struct BlockWriter {
     store: BlockStore,
     pool: Arc<str>,
     buf: BytesMut,
     jobs: VecDeque<Job>,
-    done: Vec<(BlockHash, u32)>,
+    done: Vec<BlockRef>,
     slots: Arc<Semaphore>,
     size: u64,
     /// The total the caller expects, if known: a small file never gets a 4 MiB buffer.
@@ -100,7 +100,8 @@ impl BlockWriter {
         self.jobs.push_back(tokio::spawn(async move {
             let _permit = permit;
             let len = u32::try_from(block.len()).map_err(|_| closed())?;
-            Ok((store.put(&pool, block).await?, len))
+            let (hash, check) = store.put(&pool, block).await?;
+            Ok(BlockRef { hash, len, check: Some(check) })
         }));
         Ok(())
     }
@@ -138,8 +139,8 @@ impl BlockWriter {
             self.done.push(job.await.map_err(|_| closed())??);
         }
         let mut hasher = ContentHasher::default();
-        for (hash, _) in &self.done {
-            hasher.push(hash);
+        for block in &self.done {
+            hasher.push(&block.hash);
         }
         Ok(Written { blocks: self.done, size: self.size, content_hash: hasher.finish(), inline: None })
     }

@@ -13,7 +13,7 @@ pub mod volume;
 
 pub use access::Action;
 pub use clock::{Clock, OffsetClock, SystemClock};
-pub use hash::{BLOCK_SIZE, BlockHash, ContentHasher, content_hash};
+pub use hash::{BLOCK_SIZE, BlockCheck, BlockHash, BlockRef, ContentHasher, content_hash};
 pub use ids::{LinkId, NodeId, ShareId, TokenId, UrlId, UserId, VersionId};
 pub use model::*;
 pub use name::{NameError, NodeName};

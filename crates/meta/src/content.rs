@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use stratus_core::{BlockHash, ConflictPolicy, Node, NodeId, NodeName, UserId, VersionId};
+use stratus_core::{
+    BlockCheck, BlockHash, BlockRef, ConflictPolicy, Node, NodeId, NodeName, UserId, VersionId,
+};
 
 use crate::{
     Db, MetaError, Result,
@@ -96,8 +98,8 @@ pub struct NewVersion {
     pub id: VersionId,
     pub size: u64,
     pub content_hash: String,
-    /// Every block in file order, with its length (none when `inline`).
-    pub blocks: Vec<(BlockHash, u32)>,
+    /// Every block in file order, with its length and check (none when `inline`).
+    pub blocks: Vec<BlockRef>,
     /// The stored bytes of a small file kept in the database instead of in blocks.
     pub inline: Option<Vec<u8>>,
 }
@@ -143,7 +145,8 @@ pub struct Committed {
 pub struct StoredContent {
     pub size: u64,
     pub content_hash: String,
-    pub blocks: Vec<BlockHash>,
+    /// Every block in file order, with its check where known.
+    pub blocks: Vec<(BlockHash, Option<BlockCheck>)>,
     /// The stored bytes of a small file kept in the database (then `blocks` is empty).
     pub inline: Option<Vec<u8>>,
 }
@@ -154,7 +157,8 @@ impl TryFrom<ContentRow> for StoredContent {
     type Error = MetaError;
 
     fn try_from((bytes, content_hash, blocks, inline): ContentRow) -> Result<Self> {
-        Ok(Self { size: size(bytes)?, content_hash, blocks: decode_blocks(&blocks)?, inline })
+        let blocks = decode_blocks(&blocks)?.into_iter().map(|h| (h, None)).collect();
+        Ok(Self { size: size(bytes)?, content_hash, blocks, inline })
     }
 }
 
@@ -349,8 +353,9 @@ impl Db {
                     done[i] = Some(Committed { node, created: true });
                 }
             }
-            // The block references of the files committed one by one: (length, count, time).
-            let mut references: BTreeMap<BlockHash, (u32, i64, i64)> = BTreeMap::new();
+            // The block references of the files committed one by one: (length, count, time,
+            // check).
+            let mut references: BTreeMap<BlockHash, (u32, i64, i64, Option<BlockCheck>)> = BTreeMap::new();
             let mut holders: std::collections::BTreeSet<(BlockHash, String)> = Default::default();
             let mut numbered: std::collections::HashMap<(NodeId, String), u32> = Default::default();
             for (i, c) in commits.iter().enumerate() {
@@ -471,11 +476,13 @@ impl Db {
                     insert_node!(tx, node_id, &owner, parent, name, "file", now);
                 }
                 // Counted after every file, all in hash order (see below).
-                for (hash, len) in &c.version.blocks {
-                    references.entry(*hash).or_insert((*len, 0, now)).1 += 1;
-                    holders.insert((*hash, owner.clone()));
+                for b in &c.version.blocks {
+                    let counted = references.entry(b.hash).or_insert((b.len, 0, now, b.check));
+                    counted.1 += 1;
+                    counted.3 = counted.3.or(b.check);
+                    holders.insert((b.hash, owner.clone()));
                 }
-                let hashes: Vec<BlockHash> = c.version.blocks.iter().map(|(h, _)| *h).collect();
+                let hashes: Vec<BlockHash> = c.version.blocks.iter().map(|b| b.hash).collect();
                 make_current!(
                     tx,
                     node_id,
@@ -501,16 +508,18 @@ impl Db {
             }
             // Block rows are taken in hash order across the whole transaction (however many
             // files it commits), so two transactions never wait for each other in a cycle.
-            for (hash, (len, count, at)) in &references {
+            for (hash, (len, count, at, check)) in &references {
                 sqlx::query(
-                    "INSERT INTO blocks (hash, size, refcount, created_at) VALUES ($1, $2, $3, $4) \
+                    "INSERT INTO blocks (hash, size, refcount, created_at, check_hash) \
+                     VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (hash) DO UPDATE SET refcount = blocks.refcount + $3, \
-                     unreferenced_since = NULL",
+                     unreferenced_since = NULL, check_hash = COALESCE(blocks.check_hash, $5)",
                 )
                 .bind(&hash.0[..])
                 .bind(i64::from(*len))
                 .bind(*count)
                 .bind(*at)
+                .bind(check.map(|c| c.0.to_vec()))
                 .execute(&mut *tx)
                 .await?;
             }
@@ -538,7 +547,7 @@ impl Db {
             .fetch_one(pool)
             .await?
         });
-        StoredContent::try_from(row)
+        self.with_checks(StoredContent::try_from(row)?).await
     }
 
     /// One version of `node` (not necessarily the current one).
@@ -553,7 +562,38 @@ impl Db {
             .fetch_one(pool)
             .await?
         });
-        StoredContent::try_from(row)
+        self.with_checks(StoredContent::try_from(row)?).await
+    }
+
+    /// Fills in the checks the block rows know, a few hundred blocks to a query.
+    async fn with_checks(&self, mut content: StoredContent) -> Result<StoredContent> {
+        let mut known = std::collections::HashMap::new();
+        let hashes: Vec<BlockHash> = content.blocks.iter().map(|(h, _)| *h).collect();
+        for chunk in hashes.chunks(500) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 1)).collect();
+            let sql = format!(
+                "SELECT hash, check_hash FROM blocks WHERE check_hash IS NOT NULL AND hash IN ({})",
+                marks.join(", ")
+            );
+            let rows: Vec<(Vec<u8>, Vec<u8>)> = on_db!(self, |pool| {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+                for hash in chunk {
+                    q = q.bind(hash.0.to_vec());
+                }
+                q.fetch_all(pool).await?
+            });
+            for (hash, check) in rows {
+                if let (Some(hash), Some(check)) =
+                    (BlockHash::from_slice(&hash), BlockCheck::from_slice(&check))
+                {
+                    known.insert(hash, check);
+                }
+            }
+        }
+        for (hash, check) in &mut content.blocks {
+            *check = known.get(hash).copied();
+        }
+        Ok(content)
     }
 
     /// Makes an older version of a file current again, as a new version (`new_version`) with

@@ -6,7 +6,9 @@ use std::fmt::Display;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
 use stratus_blob::{BlockStore, Written};
-use stratus_core::{BLOCK_SIZE, BlockHash, ConflictPolicy, Node, NodeId, NodeName, UserId, VersionId};
+use stratus_core::{
+    BLOCK_SIZE, BlockCheck, BlockHash, ConflictPolicy, Node, NodeId, NodeName, UserId, VersionId,
+};
 use stratus_meta::{CommitFile, CommitTarget, NewVersion};
 
 use crate::{
@@ -42,7 +44,7 @@ pub struct Download {
     pub node: Node,
     pub size: u64,
     pub content_hash: String,
-    blocks: Vec<BlockHash>,
+    blocks: Vec<(BlockHash, Option<BlockCheck>)>,
     /// A small file's bytes, kept in the database and already verified.
     inline: Option<Bytes>,
     store: BlockStore,
@@ -58,13 +60,13 @@ impl Download {
         }
         let block = BLOCK_SIZE as u64;
         let (first, last) = if self.size == 0 { (1, 0) } else { (start / block, end / block) };
-        let wanted: Vec<(u64, BlockHash)> =
-            (first..=last).filter_map(|i| self.blocks.get(i as usize).map(|h| (i, *h))).collect();
+        let wanted: Vec<(u64, (BlockHash, Option<BlockCheck>))> =
+            (first..=last).filter_map(|i| self.blocks.get(i as usize).map(|b| (i, *b))).collect();
         let store = self.store.clone();
         stream::iter(wanted)
-            .map(move |(i, hash)| {
+            .map(move |(i, (hash, check))| {
                 let store = store.clone();
-                async move { store.get(hash).await.map(|data| (i, data)) }
+                async move { store.get_checked(hash, check).await.map(|data| (i, data)) }
             })
             .buffered(READ_AHEAD)
             .map(move |read| {

@@ -5,7 +5,9 @@
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use stratus_core::{BLOCK_SIZE, BlockHash, ConflictPolicy, ContentHasher, NodeId, NodeName, VersionId};
+use stratus_core::{
+    BLOCK_SIZE, BlockHash, BlockRef, ConflictPolicy, ContentHasher, NodeId, NodeName, VersionId,
+};
 use stratus_meta::{CommitFile, CommitTarget, NewVersion, UploadSession};
 
 use crate::{
@@ -146,7 +148,9 @@ impl Stratus {
         let mut blocks = Vec::with_capacity(session.blocks.len());
         for (i, hash) in session.blocks.iter().enumerate() {
             hasher.push(hash);
-            blocks.push((*hash, block_len(session.size, i) as u32));
+            // Its check is not known here (the block may have come in an earlier upload): a
+            // download verifies it by its address unless an upload stored the check.
+            blocks.push(BlockRef { hash: *hash, len: block_len(session.size, i) as u32, check: None });
         }
         let version =
             NewVersion { id, size: session.size, content_hash: hasher.finish(), blocks, inline: None };

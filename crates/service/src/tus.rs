@@ -332,7 +332,7 @@ impl Stratus {
     async fn store_part(&self, pool: &str, patch: &mut Patch, data: Bytes) -> Result<()> {
         let start = patch.recorded + patch.pending.iter().map(|(_, len, _)| len).sum::<u64>();
         let len = data.len() as u64;
-        let hash = self.blocks().put(pool, data).await?;
+        let (hash, _) = self.blocks().put(pool, data).await?;
         patch.pending.push((start, len, hash));
         Ok(())
     }

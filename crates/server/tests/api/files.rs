@@ -397,6 +397,36 @@ dual_test!(async fn corrupt_or_missing_blocks_are_never_served(backend) {
     assert!(body.is_err() || body.unwrap().len() < 6 * MIB, "a truncated body, never a complete one");
 });
 
+dual_test!(async fn downloads_verify_blocks_by_their_recorded_check(backend) {
+    let app = TestApp::spawn(backend).await;
+    let u = app.register("checker").await;
+    let bytes = data(5 * MIB, 16);
+    let file = app.upload(&u, &u.root, "two-blocks.bin", bytes.clone()).await;
+    let id = file["id"].as_str().unwrap();
+    // An upload records each block's BLAKE3 next to its address.
+    assert_eq!(app.sql_i64("SELECT COUNT(*) FROM blocks WHERE check_hash IS NOT NULL").await, 2);
+    assert_eq!(app.download(&u, id).await, bytes);
+    // A download checks the blocks against the recorded checks: with a wrong one (the bytes
+    // on disk intact), the block is refused, never served.
+    let wrong = match backend {
+        Backend::Postgres => "UPDATE blocks SET check_hash = decode(repeat('00', 32), 'hex')",
+        Backend::Sqlite => "UPDATE blocks SET check_hash = zeroblob(32)",
+    };
+    app.sql(wrong).await;
+    let r = app.req(Method::GET, &format!("/api/v1/nodes/{id}/content"), &u).send().await.unwrap();
+    assert_problem(r, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
+    // Blocks without a check (stored before checks existed) are verified by their SHA-256.
+    app.sql("UPDATE blocks SET check_hash = NULL").await;
+    assert_eq!(app.download(&u, id).await, bytes);
+    let r = app.req(Method::GET, &format!("/api/v1/nodes/{id}/content"), &u).header("range", "bytes=4194300-4194309").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&r.bytes().await.unwrap()[..], &bytes[4194300..4194310]);
+    // The next upload of the same bytes records the checks again (deduplicated, not stored twice).
+    app.upload(&u, &u.root, "again.bin", bytes.clone()).await;
+    assert_eq!(app.sql_i64("SELECT COUNT(*) FROM blocks WHERE check_hash IS NOT NULL").await, 2);
+    assert_eq!(app.download(&u, id).await, bytes);
+});
+
 dual_test!(async fn identical_blocks_are_stored_once_across_files_and_users(backend) {
     let app = TestApp::spawn(backend).await;
     let ann = app.register("ann").await;
