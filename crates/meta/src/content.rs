@@ -163,20 +163,20 @@ impl TryFrom<ContentRow> for StoredContent {
 }
 
 impl Db {
-    /// Whether `bytes` more would fit in `user`'s quota now, next to what is used and reserved
-    /// (a read: the commit that counts them checks again).
-    pub async fn has_room(&self, user: UserId, bytes: u64) -> Result<bool> {
+    /// `user`'s quota limit, if `bytes` more would fit in it now next to what is used and
+    /// reserved (a read: the commit that counts them checks again); `None` if they would not.
+    pub async fn room_for(&self, user: UserId, bytes: u64) -> Result<Option<u64>> {
         let bytes = i64::try_from(bytes).map_err(|_| MetaError::QuotaExceeded)?;
-        let fits: Option<(i32,)> = on_db!(self, |pool| {
+        let limit: Option<(i64,)> = on_db!(self, |pool| {
             sqlx::query_as(
-                "SELECT 1 FROM users WHERE id = $1 AND quota_used + quota_reserved + $2 <= quota_limit",
+                "SELECT quota_limit FROM users WHERE id = $1 AND quota_used + quota_reserved + $2 <= quota_limit",
             )
             .bind(user.to_string())
             .bind(bytes)
             .fetch_optional(pool)
             .await?
         });
-        Ok(fits.is_some())
+        limit.map(|(l,)| crate::row::size(l)).transpose()
     }
 
     /// Reserves `bytes` more of `user`'s quota for the upload `reservation`, atomically
@@ -273,22 +273,21 @@ impl Db {
             for (parent, files) in &bulk {
                 let owner = commits[files[0]].owner.to_string();
                 let now = ms(commits[files[0]].now);
-                let parent_ok: Option<(i32,)> = sqlx::query_as(
-                    "SELECT 1 FROM nodes WHERE id = $1 AND owner_id = $2 AND kind = 'folder' AND trashed_at IS NULL",
+                // The folder must be the owner's and live; the same statement serialises with
+                // the drive's other name changes before reading which names are taken
+                // (PostgreSQL; SQLite has one writer anyway).
+                let parent_ok = sqlx::query(
+                    "UPDATE users SET quota_used = quota_used WHERE id = $2 AND EXISTS (SELECT 1 \
+                     FROM nodes WHERE id = $1 AND owner_id = $2 AND kind = 'folder' AND trashed_at IS NULL)",
                 )
                 .bind(parent.to_string())
                 .bind(&owner)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if parent_ok.is_none() {
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if parent_ok == 0 {
                     return Err(MetaError::NotFound);
                 }
-                // Serialise with the drive's other name changes before reading which names are
-                // taken (PostgreSQL; SQLite has one writer anyway).
-                sqlx::query("UPDATE users SET quota_used = quota_used WHERE id = $1")
-                    .bind(&owner)
-                    .execute(&mut *tx)
-                    .await?;
                 let wanted: Vec<String> =
                     files.iter().filter_map(|&i| commits[i].name().map(|n| n.as_str().to_string())).collect();
                 let mut taken = crate::bulk::taken_names!(tx, parent, wanted);

@@ -84,6 +84,24 @@ impl Db {
         node_locks(rows)
     }
 
+    /// The live locks on `node` or on any folder above it, found by one walk up the tree
+    /// (a write's check when the caller's authorisation needed no walk of its own).
+    pub async fn locks_above(&self, node: NodeId, now: DateTime<Utc>) -> Result<Vec<NodeLock>> {
+        let rows: Vec<NodeLockRow> = on_db!(self, |pool| {
+            sqlx::query_as(
+                "WITH RECURSIVE up(id) AS (SELECT CAST($1 AS TEXT) UNION ALL SELECT n.parent_id FROM nodes n \
+                 JOIN up ON n.id = up.id WHERE n.parent_id IS NOT NULL) \
+                 SELECT l.node_id, l.token, l.deep, l.exclusive FROM dav_locks l JOIN up ON l.node_id = up.id \
+                 WHERE l.expires_at > $2",
+            )
+            .bind(node.to_string())
+            .bind(ms(now))
+            .fetch_all(pool)
+            .await?
+        });
+        node_locks(rows)
+    }
+
     /// The live locks on `node` or below it (before a folder is deleted or moved).
     pub async fn locks_below(&self, node: NodeId, now: DateTime<Utc>) -> Result<Vec<NodeLock>> {
         let rows = on_db!(self, |pool| locks_below!(pool, node, now));

@@ -143,6 +143,21 @@ impl Db {
         row.try_into()
     }
 
+    /// The root folder of `user`'s drive.
+    pub async fn root_node(&self, user: UserId) -> Result<Node> {
+        let row: NodeRow = on_db!(self, |pool| {
+            sqlx::query_as(concat!(
+                "SELECT ",
+                node_columns!(),
+                " FROM nodes WHERE id = (SELECT root_id FROM users WHERE id = $1) AND trashed_at IS NULL"
+            ))
+            .bind(user.to_string())
+            .fetch_one(pool)
+            .await?
+        });
+        row.try_into()
+    }
+
     /// The live child of `parent` called `name`, if any.
     pub async fn child_by_name(&self, parent: NodeId, name: &str) -> Result<Option<Node>> {
         let row: Option<NodeRow> = on_db!(self, |pool| {

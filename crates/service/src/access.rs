@@ -219,13 +219,12 @@ impl Stratus {
         grant: &Grant<P>,
         below: bool,
     ) -> Result<()> {
-        let chain = if grant.chain.is_empty() {
-            self.db().ancestry(grant.node.id).await?.iter().map(|n| n.id).collect()
-        } else {
-            grant.chain.clone()
-        };
         let now = self.now();
-        let mut locks = self.db().locks_on(&chain, now).await?;
+        let mut locks = if grant.chain.is_empty() {
+            self.db().locks_above(grant.node.id, now).await?
+        } else {
+            self.db().locks_on(&grant.chain, now).await?
+        };
         locks.retain(|l| l.node == grant.node.id || l.deep);
         if below {
             locks.extend(self.db().locks_below(grant.node.id, now).await?);

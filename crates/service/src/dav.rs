@@ -52,10 +52,7 @@ impl Stratus {
                     None => return Ok(DavTarget::NoParent),
                 }
             }
-            _ => {
-                let user = self.db().user(caller.user()).await?;
-                (self.db().live_node(user.root_id).await?, segments)
-            }
+            _ => (self.db().root_node(caller.user()).await?, segments),
         };
         for (i, segment) in rest.iter().enumerate() {
             let name = NodeName::new(segment)?;

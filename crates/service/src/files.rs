@@ -191,9 +191,9 @@ impl Stratus {
     ) -> Result<()> {
         match declared.filter(|&size| size > budget.reserved) {
             Some(size) if small_unreserved && size <= UNRESERVED_UPLOAD => {
-                if !self.db().has_room(budget.quota.owner, size).await? {
-                    return Err(ServiceError::QuotaExceeded);
-                }
+                let limit = self.db().room_for(budget.quota.owner, size).await?;
+                let limit = limit.ok_or(ServiceError::QuotaExceeded)?;
+                budget.pool = Some(self.pool_for_limit(limit));
                 budget.room = size;
             }
             Some(size) => {
@@ -363,8 +363,8 @@ impl Stratus {
         written: Written,
     ) -> Result<Uploaded> {
         let version = new_version(id, written);
-        let commit = plan.commit(&version, release, self.now());
-        let done = self.db().commit_file(&commit).await?;
+        let finished = crate::group::Finished { plan, version, release, now: self.now() };
+        let done = self.commit_finished(finished).await?;
         self.0.counters.files_committed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Uploaded { node: done.node, created: done.created })
     }

@@ -15,6 +15,7 @@ mod error;
 mod files;
 mod fsck;
 mod gc;
+mod group;
 mod hashing;
 mod jobs;
 mod links;
@@ -182,6 +183,8 @@ struct Inner {
     basic_cache: std::sync::Mutex<BasicCache>,
     /// Where passwords are hashed.
     hashing: hashing::Hashing,
+    /// Finished uploads waiting for a group commit.
+    commits: group::Commits,
 }
 
 /// What this process received, for `/metrics` (and tests proving what crossed the network).
@@ -193,6 +196,9 @@ pub struct Counters {
     pub upload_bytes: std::sync::atomic::AtomicU64,
     /// Files committed.
     pub files_committed: std::sync::atomic::AtomicU64,
+    /// Transactions that committed streamed uploads (fewer than their files when uploads
+    /// finishing together share one: group commit).
+    pub upload_commits: std::sync::atomic::AtomicU64,
 }
 
 impl Stratus {
@@ -211,6 +217,7 @@ impl Stratus {
             http: std::sync::OnceLock::new(),
             oidc: oidc::Provider::default(),
             hashing: hashing::Hashing::new(settings_hash_queue),
+            commits: group::Commits::default(),
         }))
     }
 

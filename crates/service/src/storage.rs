@@ -29,7 +29,12 @@ impl Stratus {
     /// The pool new blocks of `owner` go to, by the tier of their quota.
     pub(crate) async fn pool_of(&self, owner: UserId) -> Result<String> {
         let quota = self.db().user(owner).await?.quota;
-        Ok(pool_for_quota(&self.0.settings.tiers, quota.limit).unwrap_or("A").to_string())
+        Ok(self.pool_for_limit(quota.limit))
+    }
+
+    /// The pool new blocks of an owner whose quota is `limit` go to.
+    pub(crate) fn pool_for_limit(&self, limit: u64) -> String {
+        pool_for_quota(&self.0.settings.tiers, limit).unwrap_or("A").to_string()
     }
 
     /// Re-reads the volume registry and brings the block store in line (new volumes opened,

@@ -59,10 +59,14 @@ pub async fn metrics(State(s): State<Stratus>, headers: axum::http::HeaderMap) -
          stratus_upload_bytes_received_total {}\n\
          # HELP stratus_files_committed_total Files and versions committed.\n\
          # TYPE stratus_files_committed_total counter\n\
-         stratus_files_committed_total {}\n",
+         stratus_files_committed_total {}\n\
+         # HELP stratus_upload_commits_total Transactions that committed streamed uploads (group commit: one for several).\n\
+         # TYPE stratus_upload_commits_total counter\n\
+         stratus_upload_commits_total {}\n",
         c.block_bytes.load(Relaxed),
         c.upload_bytes.load(Relaxed),
         c.files_committed.load(Relaxed),
+        c.upload_commits.load(Relaxed),
     );
     let storage = s.storage_gauges(false).await;
     let mut body = body;

@@ -162,6 +162,70 @@ dual_test!(async fn a_batch_of_files_commits_together_or_not_at_all(backend) {
 
 });
 
+dual_test!(async fn uploads_finishing_together_share_a_commit_and_keep_their_own_answers(backend) {
+    let app = TestApp::spawn(backend).await;
+    let u = app.register("grouped").await;
+    let counter = |metrics: &str, name: &str| -> u64 {
+        metrics.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    };
+    // Forty small uploads at once, round after round until some of them shared a
+    // transaction (the counters say so); every one lands, with its own bytes.
+    let (mut shared, mut landed) = (false, 0);
+    for round in 0..5u64 {
+        let before = app.metrics().await;
+        let names: Vec<String> = (0..40).map(|i| format!("r{round}-{i}.txt")).collect();
+        let uploads = names.iter().zip(0..).map(|(n, i)| app.put(&u, &u.root, n, data(4096, round * 100 + i), "fail"));
+        let answers = futures_util::future::join_all(uploads).await;
+        for (r, i) in answers.into_iter().zip(0..) {
+            assert_eq!(r.status(), StatusCode::CREATED);
+            let node: Value = r.json().await.unwrap();
+            assert_eq!(app.download(&u, node["id"].as_str().unwrap()).await, data(4096, round * 100 + i));
+        }
+        let after = app.metrics().await;
+        let files = counter(&after, "stratus_files_committed_total") - counter(&before, "stratus_files_committed_total");
+        let commits = counter(&after, "stratus_upload_commits_total") - counter(&before, "stratus_upload_commits_total");
+        assert_eq!(files, 40);
+        landed += 40 * 4096;
+        assert!((1..=40).contains(&commits), "{commits} commits for 40 files");
+        if commits < files {
+            shared = true;
+            break;
+        }
+    }
+    assert!(shared, "forty simultaneous uploads never shared a commit");
+    assert_eq!(app.names(&u, &u.root).await.len() as u64, landed / 4096);
+
+    // A refusal in a group is that upload's alone: of ten racing for one name under `fail`
+    // one wins, while ten others racing beside them for names of their own all land.
+    let same = (0..10u64).map(|i| app.put(&u, &u.root, "same.txt", data(100, 500 + i), "fail"));
+    let own: Vec<String> = (0..10).map(|i| format!("own-{i}.txt")).collect();
+    let others = own.iter().map(|n| app.put(&u, &u.root, n, b"mine".to_vec(), "fail"));
+    let (same, others) = futures_util::future::join(
+        futures_util::future::join_all(same),
+        futures_util::future::join_all(others),
+    )
+    .await;
+    let statuses: Vec<StatusCode> = same.iter().map(|r| r.status()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(), 9, "{statuses:?}");
+    assert!(others.iter().all(|r| r.status() == StatusCode::CREATED));
+    let winner = app.by_path(&u, "/same.txt").await;
+    let bytes = app.download(&u, &winner).await;
+    assert!((0..10).any(|i| bytes == data(100, 500 + i)), "the winner's bytes, whole");
+    // Under keep_both they all land, under names of their own.
+    let kept = (0..10u64).map(|i| app.put(&u, &u.root, "both.txt", data(10, i), "keep_both"));
+    let kept = futures_util::future::join_all(kept).await;
+    let mut names = Vec::new();
+    for r in kept {
+        assert_eq!(r.status(), StatusCode::CREATED);
+        names.push(r.json::<Value>().await.unwrap()["name"].as_str().unwrap().to_string());
+    }
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 10, "{names:?}");
+    assert_eq!(app.used(&u).await, landed + 100 + 10 * 4 + 10 * 10, "the quota counts each file once");
+});
+
 dual_test!(async fn conflict_policies_fail_replace_or_keep_both(backend) {
     let app = TestApp::spawn(backend).await;
     let u = app.register("clasher").await;
