@@ -7,7 +7,7 @@
 //! `fail`, the quota, a deadlock with another node), each of its uploads is committed again on
 //! its own, so every upload gets the answer it would have had alone.
 
-use std::sync::{Arc, Mutex, atomic::Ordering};
+use std::sync::{Mutex, atomic::Ordering};
 
 use chrono::{DateTime, Utc};
 use stratus_core::VersionId;
@@ -37,7 +37,7 @@ struct Queued {
 #[derive(Default)]
 pub(crate) struct Commits {
     queue: Mutex<Vec<Queued>>,
-    turn: Arc<tokio::sync::Mutex<()>>,
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl Stratus {
