@@ -1,5 +1,5 @@
 #!/bin/bash
-# Memory per upload and per listing: peak RSS of a server (SQLite, one local volume) during 10
+# Memory per upload and per listing: peak RSS of a server (SQLite, one local volume) during 20
 # concurrent 50 MB PUTs, then during PROPFIND Depth 1 on a folder of 100,000 files seeded
 # straight into its database, then of `stratus admin fsck` over 1,000,000 block rows. Prints the
 # figures; needs curl and sqlite3.
@@ -11,7 +11,7 @@ D=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 STRATUS_DATA_DIR=$D STRATUS_LISTEN=127.0.0.1:$PORT $BIN serve >/dev/null 2>&1 &
 PID=$!
-trap 'kill $PID 2>/dev/null || true; rm -rf "$D" "$D.bin" "$D.time"' EXIT
+trap 'kill $PID 2>/dev/null || true; rm -rf "$D" "$D".bin* "$D.time"' EXIT
 for i in $(seq 100); do curl -sf http://127.0.0.1:$PORT/ready >/dev/null && break; sleep 0.2; done
 B=http://127.0.0.1:$PORT/api/v1
 curl -sf -X POST $B/auth/register -H 'content-type: application/json' -d '{"username":"mem","email":"mem@example.com","password":"mem-secret-pw"}' >/dev/null
@@ -20,11 +20,14 @@ TOKEN=$(echo "$LOGIN" | python3 -c 'import sys,json; print(json.load(sys.stdin)[
 ROOT=$(echo "$LOGIN" | python3 -c 'import sys,json; print(json.load(sys.stdin)["user"]["root_id"])')
 head -c 52428800 /dev/urandom > $D.bin
 echo "idle VmRSS: $(grep VmRSS /proc/$PID/status)"
-for i in $(seq 10); do
-  curl -sf -X PUT "$B/nodes/$ROOT/files/f$i.bin" -H "authorization: Bearer $TOKEN" --data-binary @$D.bin -o /dev/null &
+# Other bytes in each (16 random bytes first), so that no block dedups.
+for i in $(seq 20); do { head -c 16 /dev/urandom; cat $D.bin; } > $D.bin.$i; done
+echo 5 > /proc/$PID/clear_refs
+for i in $(seq 20); do
+  curl -sf -T $D.bin.$i "$B/nodes/$ROOT/files/f$i.bin" -H "authorization: Bearer $TOKEN" -o /dev/null &
 done
 wait $(jobs -p | grep -v "^$PID$")
-echo "after 10 x 50 MB PUTs: $(grep -E 'VmHWM' /proc/$PID/status) now $(grep VmRSS /proc/$PID/status)"
+echo "after 20 x 50 MB PUTs: $(grep -E 'VmHWM' /proc/$PID/status) now $(grep VmRSS /proc/$PID/status)"
 kill $PID; wait $PID 2>/dev/null || true
 # A folder of 100,000 files, seeded straight into the database (the triggers keep the rest).
 DB=$D/stratus.db

@@ -131,10 +131,18 @@ impl Target {
         Ok(())
     }
 
-    fn peak_rss_mib(&self) -> f64 {
-        crate::peak_rss_mib(self.pid)
+    /// The peak resident memory since the last call, in MiB; then starts a new peak
+    /// (Linux: writing 5 to `clear_refs` resets `VmHWM` to the current RSS).
+    fn phase_peak_mib(&self) -> f64 {
+        let peak = crate::peak_rss_mib(self.pid);
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5");
+        peak
     }
 }
+
+/// The phases of a round, by which the peak RSS of each server is reported.
+const PHASES: [&str; 6] =
+    ["1 GiB PUT", "1 GiB GET", "PUTs, 1 conn", "PUTs, 8 conns + listing", "GET, 64 conns", "batch"];
 
 /// A peer server process, stopped when dropped.
 struct Peer {
@@ -283,9 +291,11 @@ async fn round(client: &Client, t: &Target, w: &Work, round: usize) -> anyhow::R
     // Other bytes in every round and on every server, so that nothing dedups.
     let seed = 10_000 + round as u64 * 100 + t.name.len() as u64;
     let large = Bytes::from(random_bytes(w.large, seed));
+    let mut peaks = vec![t.phase_peak_mib()];
     let start = Instant::now();
     let url = t.put(client, &folder, "large.bin", large).await?;
     out[0] = w.large as f64 / MB / start.elapsed().as_secs_f64();
+    peaks.push(t.phase_peak_mib());
     let start = Instant::now();
     let mut body = t.request(client, Method::GET, &url).send().await?.error_for_status()?.bytes_stream();
     let mut got = 0;
@@ -294,6 +304,7 @@ async fn round(client: &Client, t: &Target, w: &Work, round: usize) -> anyhow::R
     }
     anyhow::ensure!(got == w.large, "{}: read {got} of {} bytes", t.name, w.large);
     out[1] = w.large as f64 / MB / start.elapsed().as_secs_f64();
+    peaks.push(t.phase_peak_mib());
 
     let mut small_url = String::new();
     for (row, connections) in [(2, 1), (3, 8)] {
@@ -325,9 +336,11 @@ async fn round(client: &Client, t: &Target, w: &Work, round: usize) -> anyhow::R
             }
             out[5] = median(&mut times);
         }
+        peaks.push(t.phase_peak_mib());
     }
     let (rps, p99) = tokio::task::block_in_place(|| wrk(&small_url, t.auth.as_deref(), 64, w.seconds))?;
     (out[6], out[7]) = (rps, p99);
+    peaks.push(t.phase_peak_mib());
     if t.rest_root.is_some() {
         let dir = t.mkdir(client, &format!("{prefix}-round{round}-batch")).await?;
         let files: Vec<Bytes> = (0..w.small)
@@ -336,8 +349,13 @@ async fn round(client: &Client, t: &Target, w: &Work, round: usize) -> anyhow::R
         let start = Instant::now();
         t.batch(client, &dir, files).await?;
         out[4] = w.small as f64 / start.elapsed().as_secs_f64();
+        peaks.push(t.phase_peak_mib());
     }
-    out[8] = t.peak_rss_mib();
+    // peaks[0] is what the process held before the round (the previous target's last phase
+    // when two targets share a server); each phase's own peak follows.
+    let by_phase: Vec<String> = PHASES.iter().zip(&peaks[1..]).map(|(p, m)| format!("{p} {m:.0}")).collect();
+    eprintln!("peak RSS by phase, {} (MiB): {}", t.name, by_phase.join(", "));
+    out[8] = peaks.into_iter().fold(f64::NAN, f64::max);
     Ok(out)
 }
 

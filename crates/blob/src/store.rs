@@ -34,11 +34,15 @@ pub struct StoreConfig {
     pub replicas: usize,
     pub cipher: Option<Cipher>,
     pub s3: S3Settings,
+    /// Blocks that all uploads together may have in flight (being hashed and written) while
+    /// they read on; `None`: two per core, at least four. With 0, every upload stores each
+    /// block before it reads more of its body. Bounds the memory of many uploads at once.
+    pub blocks_in_flight: Option<usize>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { replicas: 2, cipher: None, s3: S3Settings::default() }
+        Self { replicas: 2, cipher: None, s3: S3Settings::default(), blocks_in_flight: None }
     }
 }
 
@@ -108,11 +112,25 @@ struct Inner {
     config: StoreConfig,
     volumes: RwLock<Volumes>,
     counters: StoreCounters,
+    /// Blocks that uploads may have in flight (hashed and written) beyond one each; shared by
+    /// every upload of the process (see [`BlockWriter`]).
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl BlockStore {
     pub fn new(config: StoreConfig) -> Self {
-        Self(Arc::new(Inner { config, volumes: RwLock::default(), counters: StoreCounters::default() }))
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let in_flight = config.blocks_in_flight.unwrap_or((2 * cores).max(4));
+        Self(Arc::new(Inner {
+            config,
+            volumes: RwLock::default(),
+            counters: StoreCounters::default(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(in_flight)),
+        }))
+    }
+
+    pub(crate) fn in_flight(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.0.in_flight
     }
 
     pub fn counters(&self) -> &StoreCounters {

@@ -1,16 +1,22 @@
 //! The upload pipeline: cut a byte stream into blocks and store them in parallel (each block
 //! hashed on a blocking thread, then written to its replicas at once).
+//!
+//! Memory stays bounded however many uploads run at once: every block in flight holds a
+//! permit of the store's shared budget, and an upload that finds none left stores its block
+//! before reading more of its body (one block in memory; TCP slows its sender meanwhile).
+//! Permits are held only by blocks being stored, which the disks release, never by a buffer
+//! waiting on a slow client: no client can hold the budget hostage.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use stratus_core::{BLOCK_SIZE, BlockRef, ContentHasher};
-use tokio::{sync::Semaphore, task::JoinHandle};
+use tokio::{sync::OwnedSemaphorePermit, task::JoinHandle};
 
 use crate::{BlobError, BlockStore, Result};
 
-/// Blocks hashed and written concurrently for one upload.
+/// Blocks hashed and written concurrently for one upload, at most.
 pub const IN_FLIGHT_BLOCKS: usize = 3;
 
 /// Uploads up to this size are not stored as blocks: their bytes are kept with their version
@@ -36,7 +42,6 @@ pub struct BlockWriter {
     buf: BytesMut,
     jobs: VecDeque<Job>,
     done: Vec<BlockRef>,
-    slots: Arc<Semaphore>,
     size: u64,
     /// The total the caller expects, if known: a small file never gets a 4 MiB buffer.
     expected: Option<u64>,
@@ -52,7 +57,6 @@ impl BlockWriter {
             buf: BytesMut::new(),
             jobs: VecDeque::new(),
             done: Vec::new(),
-            slots: Arc::new(Semaphore::new(IN_FLIGHT_BLOCKS)),
             size: 0,
             expected,
             inline: true,
@@ -71,7 +75,8 @@ impl BlockWriter {
     }
 
     /// Appends `data`; every completed 4 MiB block is handed to a blocking thread. Waits
-    /// (applying back-pressure to the sender) while [`IN_FLIGHT_BLOCKS`] are being stored.
+    /// (applying back-pressure to the sender) while [`IN_FLIGHT_BLOCKS`] are being stored, or
+    /// while the shared budget is spent (see the module's documentation).
     pub async fn write(&mut self, mut data: &[u8]) -> Result<()> {
         let before = self.size;
         self.size += data.len() as u64;
@@ -94,24 +99,37 @@ impl BlockWriter {
 
     async fn dispatch(&mut self) -> Result<()> {
         let block = self.buf.split().freeze();
-        let permit = self.slots.clone().acquire_owned().await.map_err(|_| closed())?;
         self.collect_finished().await?;
+        let permit = loop {
+            if self.jobs.len() < IN_FLIGHT_BLOCKS {
+                match self.store.in_flight().clone().try_acquire_owned() {
+                    Ok(permit) => break Some(permit),
+                    Err(_) if self.jobs.is_empty() => break None,
+                    Err(_) => {}
+                }
+            }
+            self.take_oldest().await?;
+        };
         let (store, pool) = (self.store.clone(), self.pool.clone());
-        self.jobs.push_back(tokio::spawn(async move {
-            let _permit = permit;
-            let len = u32::try_from(block.len()).map_err(|_| closed())?;
-            let (hash, check) = store.put(&pool, block).await?;
-            Ok(BlockRef { hash, len, check: Some(check) })
-        }));
+        match permit {
+            Some(permit) => self.jobs.push_back(tokio::spawn(store_block(store, pool, block, Some(permit)))),
+            None => self.done.push(store_block(store, pool, block, None).await?),
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest block in flight and keeps its result.
+    async fn take_oldest(&mut self) -> Result<()> {
+        if let Some(job) = self.jobs.pop_front() {
+            self.done.push(job.await.map_err(|_| closed())??);
+        }
         Ok(())
     }
 
     /// Takes the results of jobs that already ended, in order, surfacing a failure early.
     async fn collect_finished(&mut self) -> Result<()> {
         while self.jobs.front().is_some_and(|job| job.is_finished()) {
-            if let Some(job) = self.jobs.pop_front() {
-                self.done.push(job.await.map_err(|_| closed())??);
-            }
+            self.take_oldest().await?;
         }
         Ok(())
     }
@@ -135,8 +153,8 @@ impl BlockWriter {
         if !self.buf.is_empty() {
             self.dispatch().await?;
         }
-        while let Some(job) = self.jobs.pop_front() {
-            self.done.push(job.await.map_err(|_| closed())??);
+        while !self.jobs.is_empty() {
+            self.take_oldest().await?;
         }
         let mut hasher = ContentHasher::default();
         for block in &self.done {
@@ -144,6 +162,19 @@ impl BlockWriter {
         }
         Ok(Written { blocks: self.done, size: self.size, content_hash: hasher.finish(), inline: None })
     }
+}
+
+/// Hashes and stores one block; `_permit` (its share of the budget) is released once it is
+/// durable.
+async fn store_block(
+    store: BlockStore,
+    pool: Arc<str>,
+    block: bytes::Bytes,
+    _permit: Option<OwnedSemaphorePermit>,
+) -> Result<BlockRef> {
+    let len = u32::try_from(block.len()).map_err(|_| closed())?;
+    let (hash, check) = store.put(&pool, block).await?;
+    Ok(BlockRef { hash, len, check: Some(check) })
 }
 
 fn closed() -> BlobError {

@@ -143,6 +143,9 @@ pub struct StorageConfig {
     pub s3: S3Config,
     /// Seconds between re-reads of the volume registry (new volumes, dead disks) (5).
     pub refresh_secs: u64,
+    /// 4 MiB blocks that all uploads together may have in flight while they read on (two
+    /// per core, at least four); with 0, each upload stores a block before reading more.
+    pub blocks_in_flight: Option<usize>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -173,6 +176,7 @@ impl Default for StorageConfig {
             encryption_key_file: None,
             s3: S3Config::default(),
             refresh_secs: 5,
+            blocks_in_flight: None,
         }
     }
 }
@@ -362,6 +366,9 @@ impl Config {
         let storage = &mut self.storage;
         if let Some(v) = var("STRATUS_REPLICAS") {
             storage.replicas = v.parse().context("STRATUS_REPLICAS is a whole number")?;
+        }
+        if let Some(v) = var("STRATUS_BLOCKS_IN_FLIGHT") {
+            storage.blocks_in_flight = Some(v.parse().context("STRATUS_BLOCKS_IN_FLIGHT is a whole number")?);
         }
         if let Some(v) = var("STRATUS_VOLUMES") {
             // `A=/disk1,A=/disk2,B=s3://bucket/prefix`

@@ -41,6 +41,7 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
             access_key_id: storage.s3.access_key_id.clone(),
             secret_access_key: storage.s3.secret_access_key.clone(),
         },
+        blocks_in_flight: storage.blocks_in_flight,
     });
     let settings = Settings {
         default_quota: config.default_quota,

@@ -11,8 +11,8 @@ use tracing_subscriber::EnvFilter;
 
 /// jemalloc, not glibc's malloc: glibc keeps an arena per thread that held a 4 MiB block and
 /// rarely gives pages back, so the server's memory grew with every concurrent upload and
-/// stayed; jemalloc returns freed pages from a background thread (measured in
-/// docs/benchmarks.md).
+/// stayed; jemalloc returns freed pages from a background thread. It is C's `malloc` too
+/// (SQLite's), with one arena (`.cargo/config.toml`); measured in docs/benchmarks.md.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

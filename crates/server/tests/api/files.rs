@@ -226,6 +226,28 @@ dual_test!(async fn uploads_finishing_together_share_a_commit_and_keep_their_own
     assert_eq!(app.used(&u).await, landed + 100 + 10 * 4 + 10 * 10, "the quota counts each file once");
 });
 
+dual_test!(async fn large_uploads_at_once_keep_their_bytes_whatever_the_shared_block_budget(backend) {
+    // With no block allowed in flight, every upload stores each block before it reads more;
+    // with one, concurrent uploads take turns holding it. Either way every byte lands, in
+    // order, and the content hash is the independent implementation's.
+    for budget in [0, 1] {
+        let app = TestApp::spawn_with(backend, |c| c.storage.blocks_in_flight = Some(budget)).await;
+        let u = app.register("budget").await;
+        let files: Vec<Vec<u8>> = (0..4).map(|i| data(2 * 4 * MIB + 12_345 * (i + 1), budget as u64 * 10 + i as u64)).collect();
+        let names: Vec<String> = (0..4).map(|i| format!("big-{i}.bin")).collect();
+        let answers = futures_util::future::join_all(
+            names.iter().zip(&files).map(|(n, f)| app.put(&u, &u.root, n, f.clone(), "fail")),
+        )
+        .await;
+        for (r, f) in answers.into_iter().zip(&files) {
+            assert_eq!(r.status(), StatusCode::CREATED, "budget {budget}");
+            let node: Value = r.json().await.unwrap();
+            assert_eq!(node["content_hash"].as_str().unwrap(), python_content_hash(f));
+            assert!(app.download(&u, node["id"].as_str().unwrap()).await == *f, "budget {budget}: bytes differ");
+        }
+    }
+});
+
 dual_test!(async fn conflict_policies_fail_replace_or_keep_both(backend) {
     let app = TestApp::spawn(backend).await;
     let u = app.register("clasher").await;
