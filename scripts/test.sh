@@ -42,6 +42,8 @@ ensure_dav_clients() {
   # WebDAV is checked by real clients: the litmus suite and rclone, both Debian packages.
   command -v litmus >/dev/null || apt_install litmus
   command -v rclone >/dev/null || apt_install rclone
+  # The Nextcloud protocol is checked by Nextcloud's own sync client (Debian's 3.7).
+  command -v nextcloudcmd >/dev/null || apt_install nextcloud-desktop-cmd
 }
 
 ensure_postgres() {

@@ -506,6 +506,24 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await shot(page, "files-dark");
     await alice.close();
 
+    step("an app signs in (Login Flow v2): the user logs in in the browser, grants, the app's poll gets a password");
+    const flow = await (await fetch(`${base}/index.php/login/v2`, { method: "POST", headers: { "user-agent": "mirall/3.7.3" } })).json();
+    const browserOfApp = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const fp = await newPage(browserOfApp, errors);
+    await fp.goto(flow.login);
+    await fp.waitForURL(/\/login\?next=/);
+    await logIn(fp, "alice");
+    await fp.waitForSelector("h1:text('Connect an app')");
+    assert.match(await fp.textContent("body"), /mirall\/3\.7\.3/);
+    const poll = () => fetch(flow.poll.endpoint, { method: "POST", body: new URLSearchParams({ token: flow.poll.token }) });
+    assert.equal((await poll()).status, 404, "nothing before the grant");
+    await fp.click("button:text('Grant access')");
+    await fp.waitForSelector("h1:text('Access granted')");
+    const granted = await poll();
+    assert.equal(granted.status, 200);
+    assert.equal((await granted.json()).loginName, "alice");
+    await browserOfApp.close();
+
     step("a phone-sized screen");
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
     const m = await newPage(phone, errors);

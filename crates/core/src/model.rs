@@ -81,6 +81,9 @@ pub struct Node {
     pub modified_at: DateTime<Utc>,
     #[serde(skip)]
     pub version_id: Option<VersionId>,
+    /// For a folder, a count of the changes anywhere below it (its ETag); 0 for files.
+    #[serde(skip)]
+    pub tree_tag: i64,
 }
 
 impl Node {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 mod linger;
 mod markup;
+mod nextcloud;
 mod range;
 pub mod routes;
 mod web;
@@ -89,6 +90,7 @@ pub fn router(stratus: Stratus) -> Router {
     api.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", doc))
         .merge(routes::tus::routes())
         .merge(dav::routes())
+        .merge(nextcloud::routes())
         .merge(web::routes())
         .route("/health", get(routes::ops::health))
         .route("/ready", get(routes::ops::ready))

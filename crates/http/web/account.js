@@ -57,3 +57,26 @@ export async function profileView() {
         await loadTokens();
       })));
 }
+
+/** Login Flow v2: an app (Nextcloud's desktop or phone app) asks for access to the drive. */
+export async function grantView(token) {
+  let client;
+  try {
+    client = (await api("GET", `/login-flows/${encodeURIComponent(token)}`)).client;
+  } catch (err) {
+    if (err.status === 401) throw err;
+    return show(h("section", { class: "card stack" }, h("h1", {}, "This sign-in link has expired"),
+      h("p", {}, "Start the sign-in again from the app.")));
+  }
+  const done = (title, text) => show(h("section", { class: "card stack" }, h("h1", {}, title), h("p", {}, text)));
+  show(h("section", { class: "card stack" }, h("h1", {}, "Connect an app"),
+    h("p", {}, "An app asks for access to your drive, ", h("strong", {}, session.me.username), ":"),
+    h("p", { class: "muted" }, client),
+    h("p", {}, "It will get an app password of its own, which you can revoke on your profile page."),
+    h("div", { class: "row" },
+      h("button", { type: "button", class: "primary", onclick: () => attempt(async () => {
+        await api("POST", `/login-flows/${encodeURIComponent(token)}/grant`);
+        done("Access granted", "You can close this window and go back to the app.");
+      }) }, "Grant access"),
+      h("button", { type: "button", onclick: () => done("Access not granted", "The app was not given access. You can close this window.") }, "Cancel"))));
+}

@@ -6,7 +6,7 @@ import { h, size } from "/assets/dom.js";
 import { forgotView, loginView, resetView, signupView, verifyView } from "/assets/auth.js";
 import { filesView } from "/assets/files.js";
 import { planView, searchView, sharedView, statsView, trashView } from "/assets/pages.js";
-import { profileView } from "/assets/account.js";
+import { grantView, profileView } from "/assets/account.js";
 import { adminView } from "/assets/admin.js";
 import { publicView } from "/assets/public.js";
 
@@ -94,6 +94,8 @@ async function route() {
     }
     nav();
     if (pages[pathname]) return await pages[pathname](params);
+    const flow = pathname.match(/^\/index\.php\/login\/v2\/flow\/([^/]+)$/);
+    if (flow) return await grantView(decodeURIComponent(flow[1]));
     if (pathname === "/" || pathname === "/files") return await filesView(session.me.root_id, params);
     const folder = pathname.match(/^\/files\/([0-9a-f-]{36})$/);
     if (folder) return await filesView(folder[1], params);

@@ -348,6 +348,7 @@ impl Db {
                         created_at: at,
                         modified_at: at,
                         version_id: Some(version.id),
+                        tree_tag: 0,
                     };
                     done[i] = Some(Committed { node, created: true });
                 }

@@ -129,6 +129,14 @@ macro_rules! begun_tx {
 /// `$tx`, remembering `$path` (the folder it lived in): rows marked.
 macro_rules! trash_in_tx {
     ($tx:ident, $target:expr, $now:expr, $path:expr) => {{
+        // The drive's tree lock first, as every tree change takes it: the folder tags' triggers
+        // read the ancestors, which a concurrent move must not change under them.
+        sqlx::query(
+            "UPDATE users SET quota_used = quota_used WHERE id = (SELECT owner_id FROM nodes WHERE id = $1)",
+        )
+        .bind($target)
+        .execute(&mut *$tx)
+        .await?;
         let done = sqlx::query(
             "WITH RECURSIVE sub(node_id) AS (SELECT id FROM nodes WHERE id = $1 \
              AND trashed_at IS NULL UNION ALL SELECT n.id FROM nodes n JOIN sub \
@@ -181,6 +189,7 @@ mod schema;
 mod seed;
 mod shares;
 mod stats;
+mod tags;
 mod tokens;
 mod trash;
 mod tus;

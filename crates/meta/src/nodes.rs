@@ -53,6 +53,8 @@ pub struct NodeChange<'a> {
     pub name: Option<&'a str>,
     pub parent: Option<NodeId>,
     pub public_access: Option<PublicAccess>,
+    /// The modification time a client keeps (a sync client's file time).
+    pub modified_at: Option<DateTime<Utc>>,
     /// A node the change takes the place of, trashed in the same transaction.
     pub replacing: Option<Replacing<'a>>,
 }
@@ -259,6 +261,12 @@ impl Db {
 
     pub async fn create_folder(&self, f: &NewFolder<'_>) -> Result<Node> {
         let inserted = in_tx!(self, |tx| {
+            // The drive's tree lock, as every tree change takes it (the folder tags' triggers
+            // read the ancestors, which a concurrent move must not change under them).
+            sqlx::query("UPDATE users SET quota_used = quota_used WHERE id = $1")
+                .bind(f.owner.to_string())
+                .execute(&mut *tx)
+                .await?;
             if let Some(r) = f.replacing
                 && trash_in_tx!(tx, r.id(), r.now, r.original_path) == 0
             {
@@ -327,14 +335,15 @@ impl Db {
             }
             let changed = sqlx::query(
                 "UPDATE nodes SET name = COALESCE($2, name), sort_name = COALESCE($3, sort_name), \
-                 parent_id = COALESCE($4, parent_id), public_access = COALESCE($5, public_access) \
-                 WHERE id = $1 AND trashed_at IS NULL",
+                 parent_id = COALESCE($4, parent_id), public_access = COALESCE($5, public_access), \
+                 modified_at = COALESCE($6, modified_at) WHERE id = $1 AND trashed_at IS NULL",
             )
             .bind(&target)
             .bind(change.name)
             .bind(change.name.map(str::to_lowercase))
             .bind(change.parent.map(|p| p.to_string()))
             .bind(change.public_access.map(PublicAccess::as_str))
+            .bind(change.modified_at.map(ms))
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -372,7 +381,7 @@ impl Db {
                 "AND trashed_at IS NULL UNION ALL SELECT n.id, sub.depth + 1 FROM nodes n ",
                 "JOIN sub ON n.parent_id = sub.id WHERE n.trashed_at IS NULL) ",
                 "SELECT n.id, n.owner_id, n.parent_id, n.name, n.kind, n.size, n.content_hash, ",
-                "n.version_id, n.public_access, n.created_at, n.modified_at, sub.depth, v.blocks ",
+                "n.version_id, n.public_access, n.created_at, n.modified_at, n.tree_tag, sub.depth, v.blocks ",
                 "FROM sub JOIN nodes n ON n.id = sub.id LEFT JOIN versions v ON v.id = n.version_id ",
                 "ORDER BY sub.depth"
             ))

@@ -43,7 +43,8 @@ pub(crate) fn decode_blocks(bytes: &[u8]) -> Result<Vec<BlockHash>> {
 macro_rules! node_columns {
     () => {
         "id, owner_id, parent_id, name, kind, size, content_hash, version_id, public_access, \
-         created_at, modified_at"
+         created_at, modified_at, tree_tag + CASE WHEN kind = 'folder' THEN (SELECT COUNT(*) \
+         FROM tree_deltas WHERE tag_folder = nodes.id) ELSE 0 END AS tree_tag"
     };
 }
 pub(crate) use node_columns;
@@ -61,6 +62,7 @@ pub(crate) struct NodeRow {
     public_access: String,
     created_at: i64,
     modified_at: i64,
+    tree_tag: i64,
 }
 
 impl TryFrom<NodeRow> for Node {
@@ -80,6 +82,7 @@ impl TryFrom<NodeRow> for Node {
                 .ok_or_else(|| MetaError::corrupt(&r.public_access))?,
             created_at: time(r.created_at)?,
             modified_at: time(r.modified_at)?,
+            tree_tag: r.tree_tag,
         })
     }
 }

@@ -145,3 +145,93 @@ impl Db {
             .collect()
     }
 }
+
+/// Login Flow v2 (migration 0023): flows started by apps, granted in a browser, taken by a poll.
+impl Db {
+    /// Starts a flow (and forgets the expired ones).
+    pub async fn insert_login_flow(
+        &self,
+        poll_hash: &[u8; 32],
+        login_hash: &[u8; 32],
+        client: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        in_tx!(self, |tx| {
+            sqlx::query("DELETE FROM login_flows WHERE expires_at < $1")
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO login_flows (poll_hash, login_hash, client, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&poll_hash[..])
+            .bind(&login_hash[..])
+            .bind(client)
+            .bind(ms(now))
+            .bind(ms(expires_at))
+            .execute(&mut *tx)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The client that started a live, ungranted flow.
+    pub async fn login_flow_client(
+        &self,
+        login_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>> {
+        let row: Option<(String,)> = on_db!(self, |pool| {
+            sqlx::query_as(
+                "SELECT client FROM login_flows WHERE login_hash = $1 AND user_id IS NULL AND expires_at > $2",
+            )
+            .bind(&login_hash[..])
+            .bind(ms(now))
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(|(client,)| client))
+    }
+
+    /// Grants a live flow to `user`; false when there is no such flow, or it was granted.
+    pub async fn grant_login_flow(
+        &self,
+        login_hash: &[u8; 32],
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = on_db!(self, |pool| {
+            sqlx::query(
+                "UPDATE login_flows SET user_id = $2 WHERE login_hash = $1 AND user_id IS NULL AND expires_at > $3",
+            )
+            .bind(&login_hash[..])
+            .bind(user.to_string())
+            .bind(ms(now))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(done > 0)
+    }
+
+    /// Takes a granted flow (once): its user and client.
+    pub async fn take_login_flow(
+        &self,
+        poll_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<(UserId, String)>> {
+        let row: Option<(String, String)> = on_db!(self, |pool| {
+            sqlx::query_as(
+                "DELETE FROM login_flows WHERE poll_hash = $1 AND user_id IS NOT NULL AND expires_at > $2 \
+                 RETURNING user_id, client",
+            )
+            .bind(&poll_hash[..])
+            .bind(ms(now))
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(|(user, client)| Ok((id(&user)?, client))).transpose()
+    }
+}

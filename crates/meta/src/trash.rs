@@ -88,6 +88,13 @@ impl Db {
     pub async fn restore(&self, item: NodeId, parent: NodeId, name: &NodeName) -> Result<()> {
         let target = item.to_string();
         in_tx!(self, |tx| {
+            // The drive's tree lock, as every tree change takes it.
+            sqlx::query(
+                "UPDATE users SET quota_used = quota_used WHERE id = (SELECT owner_id FROM nodes WHERE id = $1)",
+            )
+            .bind(&target)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("UPDATE nodes SET parent_id = $2, name = $3, sort_name = $4 WHERE id = $1")
                 .bind(&target)
                 .bind(parent.to_string())

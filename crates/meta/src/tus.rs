@@ -198,3 +198,54 @@ impl Db {
         rows.iter().map(|(u,)| id(u)).collect()
     }
 }
+
+impl Db {
+    /// Names a tus upload by the transfer a chunking client chose. False when the caller
+    /// already has a transfer of that name.
+    pub async fn insert_chunk_transfer(
+        &self,
+        user: UserId,
+        transfer: &str,
+        upload: VersionId,
+    ) -> Result<bool> {
+        let inserted = on_db!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO chunk_transfers (user_id, transfer, upload_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT (user_id, transfer) DO NOTHING",
+            )
+            .bind(user.to_string())
+            .bind(transfer)
+            .bind(upload.to_string())
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(inserted > 0)
+    }
+
+    /// Takes a transfer away (its MOVE began): true for exactly one caller, however many try.
+    pub async fn take_chunk_transfer(&self, user: UserId, transfer: &str, upload: VersionId) -> Result<bool> {
+        let taken = on_db!(self, |pool| {
+            sqlx::query("DELETE FROM chunk_transfers WHERE user_id = $1 AND transfer = $2 AND upload_id = $3")
+                .bind(user.to_string())
+                .bind(transfer)
+                .bind(upload.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(taken > 0)
+    }
+
+    /// The tus upload behind a user's named transfer.
+    pub async fn chunk_transfer(&self, user: UserId, transfer: &str) -> Result<Option<VersionId>> {
+        let row: Option<(String,)> = on_db!(self, |pool| {
+            sqlx::query_as("SELECT upload_id FROM chunk_transfers WHERE user_id = $1 AND transfer = $2")
+                .bind(user.to_string())
+                .bind(transfer)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(|(upload,)| id(&upload)).transpose()
+    }
+}

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use futures_util::Stream;
-use stratus_core::{Node, NodeId, NodeName, SortKey, SortOrder};
+use stratus_core::{Node, NodeId, NodeName, Role, SortKey, SortOrder};
 use stratus_meta::ChildCursor;
 pub use stratus_meta::DavLock;
 
@@ -40,7 +40,48 @@ const DAV_PAGE: u32 = 500;
 /// The longest lock the server grants.
 pub const MAX_LOCK_SECS: i64 = 7 * 24 * 3600;
 
+/// The virtual Shared folder as a node: its tag changes whenever an item is shared with the
+/// caller, unshared, renamed, or changes below (the items' own tags and ETags are in it). Its
+/// times are the newest item's, never before `since` (the caller's account).
+pub fn shared_folder(items: &[Node], since: chrono::DateTime<chrono::Utc>) -> Node {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for item in items {
+        hash.update(item.id.as_uuid().as_bytes());
+        hash.update(item.name.as_bytes());
+        hash.update(item.tree_tag.to_le_bytes());
+        hash.update(item.content_hash.as_deref().unwrap_or("").as_bytes());
+        hash.update([0]);
+    }
+    let digest = hash.finalize();
+    let mut tag = [0u8; 8];
+    tag.copy_from_slice(&digest[..8]);
+    let at = items.iter().map(|i| i.modified_at).max().unwrap_or(since).max(since);
+    Node {
+        id: NodeId::from(uuid::Uuid::nil()),
+        name: SHARED.to_string(),
+        kind: stratus_core::NodeKind::Folder,
+        size: 0,
+        content_hash: None,
+        parent_id: None,
+        owner_id: stratus_core::UserId::from(uuid::Uuid::nil()),
+        public_access: Default::default(),
+        created_at: at,
+        modified_at: at,
+        version_id: None,
+        tree_tag: i64::from_le_bytes(tag) & i64::MAX,
+    }
+}
+
 impl Stratus {
+    /// The caller's role on a node they reached (the owner's, or their share's).
+    pub async fn dav_role(&self, caller: &Caller, node: &Node) -> Result<Role> {
+        if node.owner_id == caller.user() {
+            return Ok(Role::Owner);
+        }
+        Ok(self.authorize::<Read>(Some(caller), node.id).await?.role())
+    }
+
     /// Resolves `segments` (already percent-decoded) from the caller's root.
     pub async fn dav_resolve(&self, caller: &Caller, segments: &[String]) -> Result<DavTarget> {
         let (mut node, rest) = match segments.split_first() {

@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod batch;
 mod billing;
+mod chunks;
 mod dav;
 mod error;
 mod files;
@@ -19,6 +20,7 @@ mod group;
 mod hashing;
 mod jobs;
 mod links;
+mod login_flow;
 mod mail;
 mod oidc;
 mod profile;
@@ -44,13 +46,15 @@ pub use accounts::{Caller, NewAppToken, Registration, Session};
 pub use admin::UserUpdate;
 pub use batch::{Batch, MAX_BATCH_FILES};
 pub use billing::{BillingOverview, BillingSettings, Checkout, Plans};
-pub use dav::{DavLock, DavTarget, MAX_LOCK_SECS, Props, SHARED};
+pub use chunks::ChunkTarget;
+pub use dav::{DavLock, DavTarget, MAX_LOCK_SECS, Props, SHARED, shared_folder};
 pub use error::{Result, ServiceError};
 pub use files::{Download, UploadTarget, Uploaded};
 pub use fsck::{FsckFindings, FsckReport};
 pub use gc::Collected;
 pub use jobs::{Job, JobStatus};
 pub use links::{LinkOptions, LinkVisit, MAX_URL_SECONDS};
+pub use login_flow::{GrantedLogin, LoginFlow};
 pub use mail::Mailer;
 pub use oidc::{OidcLogin, OidcSettings};
 pub use security::{Limits, Who};
@@ -295,6 +299,8 @@ impl Stratus {
         }
         // The usage deltas appended since (PostgreSQL), into the counters.
         self.db().fold_usage().await?;
+        // And the folder tags' pending deltas (PostgreSQL), into the folders.
+        self.db().fold_tree_tags().await?;
         Ok(released)
     }
 

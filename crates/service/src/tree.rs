@@ -1,6 +1,7 @@
 //! The tree: reading, listing, creating folders, rename, move, copy, lookup by path, delete.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use stratus_core::{Node, NodeId, NodeKind, NodeName, PublicAccess, Role, SortKey, SortOrder, UserId};
 use stratus_meta::{ChildCursor, CursorKey, NewFolder, NodeChange, Replacing};
@@ -242,6 +243,7 @@ impl Stratus {
             name: name.as_ref().map(NodeName::as_str),
             parent: moves,
             public_access: u.public_access,
+            modified_at: None,
             replacing: replaced.as_ref().map(|(node, path)| Replacing {
                 node,
                 original_path: path,
@@ -249,6 +251,20 @@ impl Stratus {
             }),
         };
         Ok(self.db().change_node(node, &change).await?)
+    }
+
+    /// Sets the modification time a client keeps for a file or folder it may write to (a sync
+    /// client's file time: `X-OC-Mtime`, a PROPPATCH of `getlastmodified`).
+    pub async fn set_modified(&self, caller: &Caller, node: NodeId, at: DateTime<Utc>) -> Result<Node> {
+        let grant = self.authorize::<Write>(Some(caller), node).await?;
+        let change = NodeChange {
+            name: None,
+            parent: None,
+            public_access: None,
+            modified_at: Some(at),
+            replacing: None,
+        };
+        Ok(self.db().change_node(grant.node(), &change).await?)
     }
 
     /// Server-side copy into a folder the caller may write to: the new files share the

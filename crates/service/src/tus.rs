@@ -88,6 +88,13 @@ struct Patch {
     reserved: u64,
 }
 
+fn lost(at: u64) -> ServiceError {
+    ServiceError::Gone {
+        code: "upload_data_lost",
+        message: format!("bytes from offset {at} are not stored; start the upload again"),
+    }
+}
+
 fn state(t: &TusUpload, node: Option<Node>) -> TusState {
     TusState { id: t.id, offset: t.offset, length: t.length, expires_at: t.expires_at, node }
 }
@@ -126,7 +133,7 @@ impl Stratus {
     }
 
     /// The caller's live upload, if they may still write where it goes.
-    async fn own_tus(&self, caller: &Caller, id: VersionId) -> Result<TusUpload> {
+    pub(crate) async fn own_tus(&self, caller: &Caller, id: VersionId) -> Result<TusUpload> {
         let upload = self.db().tus(id).await?;
         if upload.created_by != caller.user() || upload.expires_at <= self.now() {
             return Err(ServiceError::NotFound);
@@ -141,7 +148,7 @@ impl Stratus {
 
     /// How long a PATCH holds its upload without recording anything (a dead node's claim runs
     /// out after this).
-    fn claim_ttl(&self) -> chrono::Duration {
+    pub(crate) fn claim_ttl(&self) -> chrono::Duration {
         chrono::Duration::from_std(self.0.settings.body_idle_timeout * 2)
             .unwrap_or(chrono::Duration::minutes(2))
     }
@@ -248,7 +255,7 @@ impl Stratus {
     }
 
     /// Lets go of a PATCH's claim (best effort: it expires on its own).
-    async fn release_tus(&self, id: VersionId, claim: &str) {
+    pub(crate) async fn release_tus(&self, id: VersionId, claim: &str) {
         if let Ok(upload) = self.db().tus(id).await {
             let (offset, length, reserved, now) = (upload.offset, upload.length, upload.reserved, self.now());
             let released = self.db().add_tus_parts(id, claim, offset, &[], length, reserved, true, now).await;
@@ -360,33 +367,37 @@ impl Stratus {
     /// A part that cannot be read fails the upload's completion; no byte is ever made up.
     async fn tus_finish(&self, caller: &Caller, upload: &TusUpload) -> Result<Node> {
         let (parent, name) = self.upload_target(caller, upload.parent, &upload.name, upload.policy).await?;
+        let (length, stream) = self.tus_bytes(upload).await?;
+        if Some(length) != upload.length {
+            return Err(lost(length));
+        }
+        let plan = Plan::named(parent, Vec::new(), name, upload.policy);
+        let done =
+            self.upload_reserved(plan, upload.length, stream, Some((upload.id, upload.reserved))).await?;
+        self.db().delete_tus(upload.id).await?;
+        Ok(done.node)
+    }
+
+    /// An upload's bytes as stored: their length, and the parts read back in order (each
+    /// verified). A gap between parts fails; no byte is ever made up.
+    pub(crate) async fn tus_bytes(
+        &self,
+        upload: &TusUpload,
+    ) -> Result<(u64, impl Stream<Item = Result<Bytes, String>> + Send + 'static)> {
         let parts = self.db().tus_parts(upload.id).await?;
         let mut at = 0;
         for (start, len, _) in &parts {
             if *start != at {
-                return Err(ServiceError::Gone {
-                    code: "upload_data_lost",
-                    message: format!("bytes from offset {at} are not stored; start the upload again"),
-                });
+                return Err(lost(at));
             }
             at += len;
-        }
-        if Some(at) != upload.length {
-            return Err(ServiceError::Gone {
-                code: "upload_data_lost",
-                message: format!("bytes from offset {at} are not stored; start the upload again"),
-            });
         }
         let store = self.blocks().clone();
         let stream = futures_util::stream::iter(parts).then(move |(_, _, hash)| {
             let store = store.clone();
             async move { store.get(hash).await.map_err(|e| e.to_string()) }
         });
-        let plan = Plan::named(parent, Vec::new(), name, upload.policy);
-        let done =
-            self.upload_reserved(plan, upload.length, stream, Some((upload.id, upload.reserved))).await?;
-        self.db().delete_tus(upload.id).await?;
-        Ok(done.node)
+        Ok((at, stream))
     }
 
     /// Termination: the upload, its bytes and its reservation go.
@@ -398,7 +409,7 @@ impl Stratus {
     }
 
     /// Forgets an upload: its parts become garbage for the GC; its reservation is released.
-    async fn drop_tus(&self, id: VersionId) -> Result<()> {
+    pub(crate) async fn drop_tus(&self, id: VersionId) -> Result<()> {
         self.db().delete_tus(id).await?;
         Ok(self.db().release_quota(id).await?)
     }

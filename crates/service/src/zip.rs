@@ -295,6 +295,7 @@ mod tests {
             created_at: now,
             modified_at: now,
             version_id: None,
+            tree_tag: 0,
         }
     }
 

@@ -7,7 +7,7 @@ use axum::{
 };
 use stratus_service::{Caller, DavLock, DavTarget, MAX_LOCK_SECS, Stratus};
 
-use super::{DavError, DavPath, Req, etag_of, xml};
+use super::{Base, DavError, DavPath, Req, etag_of, xml};
 
 /// One condition of an `If` list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,7 +144,7 @@ impl Req {
         }
         for list in &self.if_header.lists {
             let path = match &list.resource {
-                Some(uri) => match DavPath::from_uri(uri) {
+                Some(uri) => match DavPath::from_uri(uri, &self.path.base) {
                     Ok(path) => path,
                     Err(_) => continue,
                 },
@@ -220,10 +220,10 @@ fn timeout(headers: &HeaderMap) -> i64 {
     3600
 }
 
-pub fn activelock(lock: &DavLock) -> String {
+pub fn activelock(base: &Base, lock: &DavLock) -> String {
     let scope = if lock.exclusive { "exclusive" } else { "shared" };
     let depth = if lock.deep { "infinity" } else { "0" };
-    let root = DavPath::from_text(&lock.path).href(false);
+    let root = DavPath::from_text(&lock.path, base).href(false);
     format!(
         "<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope><D:{scope}/></D:lockscope>\
          <D:depth>{depth}</D:depth><D:owner>{}</D:owner><D:timeout>Second-{}</D:timeout>\
@@ -235,10 +235,10 @@ pub fn activelock(lock: &DavLock) -> String {
     )
 }
 
-fn lock_response(status: StatusCode, lock: &DavLock, new: bool) -> Response {
+fn lock_response(base: &Base, status: StatusCode, lock: &DavLock, new: bool) -> Response {
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:prop xmlns:D=\"DAV:\"><D:lockdiscovery>{}</D:lockdiscovery></D:prop>",
-        activelock(lock)
+        activelock(base, lock)
     );
     let mut response = (status, [("content-type", "application/xml; charset=utf-8")], body).into_response();
     if new && let Ok(value) = format!("<{}>", lock.token).parse() {
@@ -260,7 +260,7 @@ pub async fn lock(s: &Stratus, req: &Req, body: &[u8]) -> Result<Response, DavEr
         let secs = timeout(&req.headers);
         s.dav_refresh_lock(&req.caller, &lock.token, secs).await.map_err(DavError::from)?;
         let refreshed = DavLock { timeout_secs: secs, ..lock.clone() };
-        return Ok(lock_response(StatusCode::OK, &refreshed, false));
+        return Ok(lock_response(&req.path.base, StatusCode::OK, &refreshed, false));
     };
     let info = doc.root_element();
     if !xml::is(info, "lockinfo") {
@@ -307,7 +307,7 @@ pub async fn lock(s: &Stratus, req: &Req, body: &[u8]) -> Result<Response, DavEr
         }
         Err(err) => return Err(err.into()),
     };
-    Ok(lock_response(status, &lock, true))
+    Ok(lock_response(&req.path.base, status, &lock, true))
 }
 
 pub async fn unlock(s: &Stratus, req: &Req) -> Result<Response, DavError> {

@@ -6,7 +6,7 @@
 mod locks;
 mod ops;
 mod props;
-mod xml;
+pub(crate) mod xml;
 
 use axum::{
     Router,
@@ -87,21 +87,41 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'^')
     .add(b'|');
 
-/// A path of the caller's drive, as decoded segments.
+/// Where a drive is mounted in the URL space: `/dav` (Stratus's own), `/remote.php/webdav` and
+/// `/remote.php/dav/files/{user}` (where Nextcloud and ownCloud clients look for it).
+pub type Base = std::sync::Arc<str>;
+
+/// The base `raw` is under, and the user a `/remote.php/dav/files/{user}` path names.
+pub fn base_of(raw: &str) -> Option<(Base, Option<String>)> {
+    let under = |prefix: &str| raw.strip_prefix(prefix).is_some_and(|r| r.is_empty() || r.starts_with('/'));
+    if under("/dav") {
+        return Some((Base::from("/dav"), None));
+    }
+    if under("/remote.php/webdav") {
+        return Some((Base::from("/remote.php/webdav"), None));
+    }
+    let rest = raw.strip_prefix("/remote.php/dav/files/")?;
+    let user = rest.split('/').next().filter(|u| !u.is_empty())?;
+    let name = percent_decode_str(user).decode_utf8().ok()?.into_owned();
+    Some((Base::from(format!("/remote.php/dav/files/{user}")), Some(name)))
+}
+
+/// A path of the caller's drive, as decoded segments, under the base it was reached by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DavPath {
+    pub base: Base,
     pub segments: Vec<String>,
 }
 
 impl DavPath {
     /// From a request path such as `/dav/a%20b/c/`. `..`, `.` and encoded slashes are refused,
     /// so no path escapes the drive.
-    pub fn from_request(raw: &str) -> Result<Self, DavError> {
+    pub fn from_request(raw: &str, base: &Base) -> Result<Self, DavError> {
         // A fragment never belongs in a request target.
         if raw.contains('#') {
             return Err(DavError::status(StatusCode::BAD_REQUEST));
         }
-        let rest = raw.strip_prefix("/dav").ok_or_else(|| DavError::status(StatusCode::NOT_FOUND))?;
+        let rest = raw.strip_prefix(&**base).ok_or_else(|| DavError::status(StatusCode::NOT_FOUND))?;
         if !rest.is_empty() && !rest.starts_with('/') {
             return Err(DavError::status(StatusCode::NOT_FOUND));
         }
@@ -115,22 +135,23 @@ impl DavPath {
             }
             segments.push(decoded.into_owned());
         }
-        Ok(Self { segments })
+        Ok(Self { base: base.clone(), segments })
     }
 
     /// From a `Destination` or tagged `If` URI: absolute (`http://host/dav/…`) or a path.
-    pub fn from_uri(uri: &str) -> Result<Self, DavError> {
+    pub fn from_uri(uri: &str, base: &Base) -> Result<Self, DavError> {
         let path = match uri.find("://") {
             Some(i) => uri[i + 3..].find('/').map_or("/", |j| &uri[i + 3 + j..]),
             None => uri,
         };
         let path = path.split(['?', '#']).next().unwrap_or("");
-        Self::from_request(path)
+        Self::from_request(path, base)
     }
 
     /// From a stored path (`/a/b`), whose segments are not encoded.
-    pub fn from_text(text: &str) -> Self {
-        Self { segments: text.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect() }
+    pub fn from_text(text: &str, base: &Base) -> Self {
+        let segments = text.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        Self { base: base.clone(), segments }
     }
 
     /// The path as locks store it: `/a/b`, `/` for the drive.
@@ -140,18 +161,18 @@ impl DavPath {
 
     pub fn parent(&self) -> Option<Self> {
         let (_, rest) = self.segments.split_last()?;
-        Some(Self { segments: rest.to_vec() })
+        Some(Self { base: self.base.clone(), segments: rest.to_vec() })
     }
 
     pub fn join(&self, name: &str) -> Self {
         let mut segments = self.segments.clone();
         segments.push(name.to_string());
-        Self { segments }
+        Self { base: self.base.clone(), segments }
     }
 
     /// The URL of the resource, a folder's with a trailing slash.
     pub fn href(&self, folder: bool) -> String {
-        let mut out = String::from("/dav/");
+        let mut out = format!("{}/", self.base);
         for (i, s) in self.segments.iter().enumerate() {
             if i > 0 {
                 out.push('/');
@@ -165,12 +186,77 @@ impl DavPath {
     }
 }
 
-/// A file's ETag is its content hash; a folder's changes with its modification time.
+/// A file's ETag is its content hash; a folder's changes whenever anything below it changes
+/// (its tree tag, kept by the database's triggers).
 pub fn etag_of(node: &Node) -> String {
     match &node.content_hash {
         Some(hash) if !node.is_folder() => format!("\"{hash}\""),
-        _ => format!("W/\"{}\"", node.modified_at.timestamp_millis()),
+        _ => format!("\"{}-{}\"", node.id.as_uuid().simple(), node.tree_tag),
     }
+}
+
+/// The file time a Nextcloud or ownCloud client sends with an upload (`X-OC-Mtime`, seconds
+/// since the epoch), kept as the node's modification time and acknowledged as they expect.
+pub(crate) async fn keep_client_mtime(
+    s: &Stratus,
+    caller: &Caller,
+    headers: &HeaderMap,
+    node: Node,
+    response: &mut Response,
+) -> Result<Node, DavError> {
+    let Some(value) = headers.get("x-oc-mtime").and_then(|v| v.to_str().ok()) else {
+        return Ok(node);
+    };
+    // A time the clients themselves refuse (not after the epoch, or past year 9999) is ignored.
+    let Some(at) = value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|secs| secs.is_finite() && *secs > 0.0 && *secs < 253_402_300_800.0)
+        .and_then(|secs| chrono::DateTime::from_timestamp_millis((secs * 1000.0).round() as i64))
+    else {
+        return Ok(node);
+    };
+    let node = s.set_modified(caller, node.id, at).await?;
+    response.headers_mut().insert("x-oc-mtime", HeaderValue::from_static("accepted"));
+    Ok(node)
+}
+
+/// What a client learns of a file it wrote: its ETag, and its id as ownCloud clients read it.
+pub(crate) fn describe_written(node: &Node, response: &mut Response) {
+    if let Ok(value) = HeaderValue::from_str(&etag_of(node)) {
+        response.headers_mut().insert(header::ETAG, value.clone());
+        response.headers_mut().insert("oc-etag", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&node.id.as_uuid().simple().to_string()) {
+        response.headers_mut().insert("oc-fileid", value);
+    }
+}
+
+/// An ETag without its quotes or weak marker, to compare as clients send them back.
+fn bare(etag: &str) -> &str {
+    let etag = etag.trim();
+    etag.strip_prefix("W/").unwrap_or(etag).trim_matches('"')
+}
+
+/// `If-Match` (RFC 9110 §13.1.1) against the resource's current state (`None`: nothing there):
+/// a client that read an ETag writes only over what it read.
+pub(crate) fn if_match_holds(headers: &HeaderMap, current: Option<&Node>) -> bool {
+    let Some(wanted) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else { return true };
+    let Some(node) = current else { return false };
+    wanted.trim() == "*" || wanted.split(',').any(|w| bare(w) == bare(&etag_of(node)))
+}
+
+/// The ETags of an `If` header's lists (`(["…"])`), as Nextcloud's clients send them with the
+/// MOVE of a chunked upload: the destination must still be what they read.
+pub(crate) fn if_etags_hold(headers: &HeaderMap, current: Option<&Node>) -> bool {
+    let Some(value) = headers.get("if").and_then(|v| v.to_str().ok()) else { return true };
+    let wanted: Vec<&str> =
+        value.split('[').skip(1).filter_map(|rest| rest.split_once(']').map(|(e, _)| e)).collect();
+    if wanted.is_empty() {
+        return true;
+    }
+    current.is_some_and(|node| wanted.iter().any(|w| bare(w) == bare(&etag_of(node))))
 }
 
 /// An authenticated request, parsed.
@@ -181,14 +267,17 @@ pub struct Req {
     pub if_header: locks::IfHeader,
 }
 
-async fn handle(State(s): State<Stratus>, request: Request) -> Response {
+pub(crate) async fn handle(State(s): State<Stratus>, request: Request) -> Response {
     match dispatch(&s, request).await {
         Ok(response) => response,
         Err(err) => dav_error(err),
     }
 }
 
-async fn authenticate(s: &Stratus, parts: &axum::http::request::Parts) -> Result<Caller, DavError> {
+pub(crate) async fn authenticate(
+    s: &Stratus,
+    parts: &axum::http::request::Parts,
+) -> Result<Caller, DavError> {
     let headers = &parts.headers;
     use base64::Engine;
     let challenge = || {
@@ -224,7 +313,12 @@ async fn dispatch(s: &Stratus, request: Request) -> Result<Response, DavError> {
         return Ok(options());
     }
     let caller = authenticate(s, &parts).await?;
-    let path = DavPath::from_request(parts.uri.path())?;
+    let (base, named) = base_of(parts.uri.path()).ok_or_else(|| DavError::status(StatusCode::NOT_FOUND))?;
+    // `/remote.php/dav/files/{user}` is the caller's own drive only.
+    if named.is_some_and(|name| !name.eq_ignore_ascii_case(caller.username())) {
+        return Err(DavError::status(StatusCode::NOT_FOUND));
+    }
+    let path = DavPath::from_request(parts.uri.path(), &base)?;
     let if_header = locks::IfHeader::parse(&parts.headers)?;
     let lock_tokens = if_header.tokens().into_iter().map(str::to_string).collect();
     let caller = caller.with_lock_tokens(lock_tokens);

@@ -62,7 +62,15 @@ pub async fn put(s: &Stratus, req: &Req, body: Body) -> Result<Response, DavErro
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let (target, created) = match s.dav_resolve(&req.caller, &req.path.segments).await? {
+    let resolved = s.dav_resolve(&req.caller, &req.path.segments).await?;
+    let current = match &resolved {
+        DavTarget::Found(node) => Some(node),
+        _ => None,
+    };
+    if !super::if_match_holds(&req.headers, current) {
+        return Err(DavError::status(StatusCode::PRECONDITION_FAILED));
+    }
+    let (target, created) = match resolved {
         DavTarget::Found(node) if node.is_folder() => {
             return Err(DavError::status(StatusCode::METHOD_NOT_ALLOWED));
         }
@@ -81,9 +89,8 @@ pub async fn put(s: &Stratus, req: &Req, body: Body) -> Result<Response, DavErro
     let uploaded = s.upload(Some(&req.caller), target, declared, stream).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::NO_CONTENT };
     let mut response = status.into_response();
-    if let Ok(value) = super::etag_of(&uploaded.node).parse() {
-        response.headers_mut().insert(header::ETAG, value);
-    }
+    let node = super::keep_client_mtime(s, &req.caller, &req.headers, uploaded.node, &mut response).await?;
+    super::describe_written(&node, &mut response);
     Ok(response)
 }
 
@@ -129,7 +136,8 @@ pub async fn copy_or_move(s: &Stratus, req: &Req, moving: bool) -> Result<Respon
             return Err(DavError::status(StatusCode::BAD_GATEWAY));
         }
     }
-    let dest = DavPath::from_uri(destination).map_err(|_| DavError::status(StatusCode::BAD_GATEWAY))?;
+    let dest = DavPath::from_uri(destination, &req.path.base)
+        .map_err(|_| DavError::status(StatusCode::BAD_GATEWAY))?;
     let overwrite = match req.headers.get("overwrite").and_then(|v| v.to_str().ok()) {
         None => true,
         Some(v) if v.eq_ignore_ascii_case("T") => true,

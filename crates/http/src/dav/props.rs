@@ -3,8 +3,8 @@
 
 use axum::{body::Body, http::StatusCode, response::Response};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use stratus_core::{Node, User};
-use stratus_service::{DavLock, DavTarget, Props, SHARED, ServiceError, Stratus};
+use stratus_core::{Node, Role, User};
+use stratus_service::{DavLock, DavTarget, Props, SHARED, ServiceError, Stratus, shared_folder};
 
 use super::{
     DavError, DavPath, Req, etag_of,
@@ -61,14 +61,37 @@ pub async fn propfind(s: &Stratus, req: &Req, body: &[u8]) -> Result<Response, D
     let target = s.dav_resolve(&req.caller, &req.path.segments).await?;
     let locks = req.conditions(s).await?;
     let user = s.me(&req.caller).await?;
+    let ctx = std::sync::Arc::new(Ctx { user, locks });
     match target {
-        DavTarget::Found(node) if depth1 && node.is_folder() => {
+        DavTarget::Found(mut node) => {
+            let role = s.dav_role(&req.caller, &node).await?;
             let dead = s.dav_props(&req.caller, node.id).await?;
-            let mut head = describe(&user, &locks, &req.path, &node, &dead, &wanted);
-            // The virtual Shared folder stands where a real one would.
+            // The drive's top also changes when what others share with the caller changes:
+            // its ETag covers the Shared folder's.
             let at_root = node.parent_id.is_none() && req.path.segments.is_empty();
-            if at_root {
-                head.push_str(&describe_shared_root(&req.path.join(SHARED), &wanted));
+            let shared = if at_root {
+                Some(shared_folder(&s.dav_shared(&req.caller).await?, ctx.user.created_at))
+            } else {
+                None
+            };
+            if let Some(shared) = &shared {
+                node.tree_tag = node.tree_tag.wrapping_add(shared.tree_tag);
+            }
+            let head = describe(&ctx, role, &req.path, &node, &dead, &wanted);
+            if !(depth1 && node.is_folder()) {
+                return Ok(multistatus(xml::multistatus(&head)));
+            }
+            let mut head = head;
+            // The virtual Shared folder stands where a real one would.
+            if let Some(shared) = &shared {
+                head.push_str(&describe(
+                    &ctx,
+                    Role::Viewer,
+                    &req.path.join(SHARED),
+                    shared,
+                    &Vec::new(),
+                    &wanted,
+                ));
             }
             // The children are streamed a page at a time, so memory stays bounded whatever the
             // folder's size. The first page is read before answering: a failure there is still
@@ -77,7 +100,7 @@ pub async fn propfind(s: &Stratus, req: &Req, body: &[u8]) -> Result<Response, D
             let describe_page = move |page: Vec<(Node, Props)>| {
                 let mut chunk = String::new();
                 for (child, dead) in page.iter().filter(|(c, _)| !(at_root && c.name == SHARED)) {
-                    chunk.push_str(&describe(&user, &locks, &path.join(&child.name), child, dead, &wanted));
+                    chunk.push_str(&describe(&ctx, role, &path.join(&child.name), child, dead, &wanted));
                 }
                 Ok::<_, ServiceError>(chunk)
             };
@@ -88,16 +111,15 @@ pub async fn propfind(s: &Stratus, req: &Req, body: &[u8]) -> Result<Response, D
                 .chain(stream::iter([Ok(xml::MULTISTATUS_CLOSE.to_string())]));
             Ok(multistatus_stream(Body::from_stream(body)))
         }
-        DavTarget::Found(node) => {
-            let dead = s.dav_props(&req.caller, node.id).await?;
-            Ok(multistatus(xml::multistatus(&describe(&user, &locks, &req.path, &node, &dead, &wanted))))
-        }
         DavTarget::SharedRoot => {
-            let mut out = describe_shared_root(&req.path, &wanted);
+            let items = s.dav_shared(&req.caller).await?;
+            let folder = shared_folder(&items, ctx.user.created_at);
+            let mut out = describe(&ctx, Role::Viewer, &req.path, &folder, &Vec::new(), &wanted);
             // Items of other owners: a few, each read with its own share's rights.
-            for item in if depth1 { s.dav_shared(&req.caller).await? } else { Vec::new() } {
+            for item in if depth1 { items } else { Vec::new() } {
                 let dead = s.dav_props(&req.caller, item.id).await?;
-                out.push_str(&describe(&user, &locks, &req.path.join(&item.name), &item, &dead, &wanted));
+                let role = s.dav_role(&req.caller, &item).await?;
+                out.push_str(&describe(&ctx, role, &req.path.join(&item.name), &item, &dead, &wanted));
             }
             Ok(multistatus(xml::multistatus(&out)))
         }
@@ -105,16 +127,15 @@ pub async fn propfind(s: &Stratus, req: &Req, body: &[u8]) -> Result<Response, D
     }
 }
 
+/// What every response of one PROPFIND shares.
+struct Ctx {
+    user: User,
+    locks: Vec<DavLock>,
+}
+
 /// One `<D:response>` for a resource with its dead properties.
-fn describe(
-    user: &User,
-    locks: &[DavLock],
-    path: &DavPath,
-    node: &Node,
-    dead: &Props,
-    wanted: &Wanted,
-) -> String {
-    let live = |name: &str| live_value(user, locks, path, node, name);
+fn describe(ctx: &Ctx, role: Role, path: &DavPath, node: &Node, dead: &Props, wanted: &Wanted) -> String {
+    let live = |name: &str| live_value(&ctx.user, &ctx.locks, path, node, name);
     let mut found = String::new();
     let mut missing = String::new();
     match wanted {
@@ -143,6 +164,11 @@ fn describe(
                 let (ns, local) = xml::split_key(key);
                 let value = if ns == xml::DAV && LIVE.contains(&local) {
                     live(local)
+                } else if let Some(value) = (ns == xml::OC || ns == xml::NC)
+                    .then(|| cloud_value(&ctx.user, role, path, node, ns, local))
+                    .flatten()
+                {
+                    Some(value)
                 } else {
                     dead.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
                 };
@@ -164,34 +190,53 @@ fn describe(
     response
 }
 
-/// The `Shared` folder's response: a collection with nothing else to say.
-fn describe_shared_root(path: &DavPath, wanted: &Wanted) -> String {
-    let props = [
-        ("resourcetype", "<D:resourcetype><D:collection/></D:resourcetype>".to_string()),
-        ("displayname", format!("<D:displayname>{SHARED}</D:displayname>")),
-    ];
-    let (mut found, mut missing) = (String::new(), String::new());
-    match wanted {
-        Wanted::Names => found = props.iter().map(|(n, _)| format!("<D:{n}/>")).collect(),
-        Wanted::All => found = props.iter().map(|(_, v)| v.clone()).collect(),
-        Wanted::Some(keys) => {
-            for key in keys {
-                let (ns, local) = xml::split_key(key);
-                match props.iter().find(|(n, _)| ns == xml::DAV && *n == local) {
-                    Some((_, v)) => found.push_str(v),
-                    None => missing.push_str(&xml::empty_element(key)),
-                }
-            }
+/// The properties Nextcloud and ownCloud clients read (`oc:` and `nc:`), asked for by name.
+fn cloud_value(
+    user: &User,
+    role: Role,
+    path: &DavPath,
+    node: &Node,
+    ns: &str,
+    local: &str,
+) -> Option<String> {
+    let file = !node.is_folder();
+    let own = node.owner_id == user.id;
+    let value = match (ns, local) {
+        (xml::OC, "id") => node.id.as_uuid().simple().to_string(),
+        // A number is wanted here: the low 53 bits of the id, its random part.
+        (xml::OC, "fileid") => (node.id.as_uuid().as_u128() & ((1u128 << 53) - 1)).to_string(),
+        (xml::OC, "permissions") => permissions(role, node, path, own),
+        (xml::OC, "size") => if file { node.size } else { 0 }.to_string(),
+        (xml::OC, "owner-id") if own => xml::escape(&user.username),
+        (xml::OC, "owner-display-name") if own => xml::escape(&user.username),
+        (xml::OC, "share-types" | "downloadURL" | "dDC" | "data-fingerprint") => String::new(),
+        (xml::NC, "has-preview") => "false".into(),
+        (xml::NC, "is-encrypted") => "0".into(),
+        (xml::NC, "mount-type") => if own { "" } else { "shared" }.into(),
+        _ => return None,
+    };
+    let prefix = if ns == xml::OC { "oc" } else { "nc" };
+    Some(format!("<{prefix}:{local}>{value}</{prefix}:{local}>"))
+}
+
+/// `oc:permissions`: what the caller may do here, as the clients spell it. G read, W write a
+/// file, C and K create files and folders in a folder, D delete, N rename, V move, R reshare,
+/// S shared with the caller. The top of the drive, the Shared folder and an item shared with
+/// the caller cannot be deleted, renamed or moved by them.
+fn permissions(role: Role, node: &Node, path: &DavPath, own: bool) -> String {
+    let share_top = !own && path.segments.len() == 2 && path.segments[0] == SHARED;
+    let fixed = node.parent_id.is_none() || share_top || path.segments == [SHARED];
+    let mut out = String::from(if own { "" } else { "S" });
+    if role >= Role::Owner {
+        out.push('R');
+    }
+    out.push('G');
+    if role >= Role::Editor {
+        if !fixed {
+            out.push_str("DNV");
         }
+        out.push_str(if node.is_folder() { "CK" } else { "W" });
     }
-    let mut out = format!("<D:response><D:href>{}</D:href>", xml::escape(&path.href(true)));
-    if !found.is_empty() || missing.is_empty() {
-        out.push_str(&xml::propstat(&found, 200));
-    }
-    if !missing.is_empty() {
-        out.push_str(&xml::propstat(&missing, 404));
-    }
-    out.push_str("</D:response>");
     out
 }
 
@@ -220,7 +265,8 @@ fn live_value(user: &User, locks: &[DavLock], path: &DavPath, node: &Node, name:
         }
         "lockdiscovery" => {
             let text = path.text();
-            let active: String = locks.iter().filter(|l| covers(l, &text)).map(activelock).collect();
+            let active: String =
+                locks.iter().filter(|l| covers(l, &text)).map(|l| activelock(&path.base, l)).collect();
             return Some(format!("<D:lockdiscovery>{active}</D:lockdiscovery>"));
         }
         "quota-available-bytes" => user.quota.limit.saturating_sub(user.quota.used).to_string(),

@@ -7,6 +7,9 @@ use roxmltree::{Document, Node};
 pub use crate::markup::escape;
 
 pub const DAV: &str = "DAV:";
+/// ownCloud's and Nextcloud's namespaces, whose properties their clients read.
+pub const OC: &str = "http://owncloud.org/ns";
+pub const NC: &str = "http://nextcloud.org/ns";
 
 /// How deep elements may nest in a request body: WebDAV's deepest is a dead property's value,
 /// and the code that walks a document (serialising a property) recurses.
@@ -166,8 +169,8 @@ pub fn multistatus(responses: &str) -> String {
 }
 
 /// The start and the end of a multistatus document, for one streamed a part at a time.
-pub const MULTISTATUS_OPEN: &str =
-    "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\">";
+pub const MULTISTATUS_OPEN: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\" \
+     xmlns:oc=\"http://owncloud.org/ns\" xmlns:nc=\"http://nextcloud.org/ns\">";
 pub const MULTISTATUS_CLOSE: &str = "</D:multistatus>";
 
 /// One `<D:propstat>` of property XML with its status.

@@ -27,6 +27,38 @@ pub fn routes() -> OpenApiRouter<Stratus> {
         .routes(routes!(my_stats))
         .routes(routes!(create_token, list_tokens))
         .routes(routes!(revoke_token))
+        .routes(routes!(login_flow))
+        .routes(routes!(grant_login_flow))
+}
+
+/// An app asking for access (Login Flow v2, as Nextcloud's apps sign in).
+#[derive(Serialize, ToSchema)]
+pub struct LoginFlowRequest {
+    /// The app, as its User-Agent names it.
+    client: String,
+}
+
+/// Which app asks for access through a login URL (`/index.php/login/v2/flow/{token}`).
+#[utoipa::path(get, path = "/login-flows/{token}", tag = "account", params(("token" = String, Path)),
+    responses((status = 200, body = LoginFlowRequest), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn login_flow(
+    State(stratus): State<Stratus>,
+    Auth(caller): Auth,
+    Path(token): Path<String>,
+) -> ApiResult<Json<LoginFlowRequest>> {
+    Ok(Json(LoginFlowRequest { client: stratus.login_flow_client(&caller, &token).await? }))
+}
+
+/// Grant the app of a login flow access to your drive: its poll receives an app password.
+#[utoipa::path(post, path = "/login-flows/{token}/grant", tag = "account", params(("token" = String, Path)),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn grant_login_flow(
+    State(stratus): State<Stratus>,
+    Auth(caller): Auth,
+    Path(token): Path<String>,
+) -> ApiResult<StatusCode> {
+    stratus.grant_login_flow(&caller, &token).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -19,6 +19,7 @@ mod jobs;
 mod lifecycle;
 mod links;
 mod matrix;
+mod nextcloud;
 mod oidc;
 mod ops;
 mod schema;
