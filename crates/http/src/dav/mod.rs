@@ -87,6 +87,11 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'^')
     .add(b'|');
 
+/// One path segment as an href writes it (percent-encoded).
+pub(crate) fn href_segment(segment: &str) -> String {
+    utf8_percent_encode(segment, SEGMENT).to_string()
+}
+
 /// Where a drive is mounted in the URL space: `/dav` (Stratus's own), `/remote.php/webdav` and
 /// `/remote.php/dav/files/{user}` (where Nextcloud and ownCloud clients look for it).
 pub type Base = std::sync::Arc<str>;

@@ -2,9 +2,11 @@
 //! `status.php`, the OCS endpoints they read (capabilities, the user, app passwords), the
 //! user's drive over WebDAV at `/remote.php/dav/files/{user}/` and `/remote.php/webdav/`
 //! (Stratus's own WebDAV under another base), and chunked uploads at
-//! `/remote.php/dav/uploads/{user}/`. No rule lives here: every decision is the service's.
+//! `/remote.php/dav/uploads/{user}/`, and the trash at `/remote.php/dav/trashbin/{user}/`. No rule
+//! lives here: every decision is the service's.
 
 mod chunks;
+mod trashbin;
 
 use axum::{
     Router,
@@ -41,6 +43,9 @@ pub fn routes() -> Router<Stratus> {
         .route("/remote.php/dav/files/{user}/", dav.clone())
         .route("/remote.php/dav/files/{user}/{*path}", dav)
         .route("/remote.php/dav/uploads/{user}/{*path}", any(chunks::handle))
+        .route("/remote.php/dav/trashbin/{user}", any(trashbin::handle))
+        .route("/remote.php/dav/trashbin/{user}/", any(trashbin::handle))
+        .route("/remote.php/dav/trashbin/{user}/{*path}", any(trashbin::handle))
 }
 
 /// What a client asks first: is there a server here, and which.

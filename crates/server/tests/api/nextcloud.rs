@@ -414,3 +414,49 @@ dual_test!(async fn login_flow_v2_gives_an_app_a_password_of_its_own(backend) {
     let r = app.req(Method::POST, &format!("/api/v1/login-flows/{late}/grant"), &u).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 });
+
+dual_test!(async fn the_trash_is_browsed_restored_and_emptied_as_the_apps_do(backend) {
+    let app = TestApp::spawn(backend).await;
+    let u = app.register("bin").await;
+    let other = app.register("nosy").await;
+    let photos = app.mkdir(&u, &u.root, "Photos").await["id"].as_str().unwrap().to_string();
+    let file = app.upload(&u, &photos, "sea.jpg", b"waves".to_vec()).await["id"].as_str().unwrap().to_string();
+    let r = dav(&app, "DELETE", &files_path(&u, "Photos/sea.jpg"), &u).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let trash = "/remote.php/dav/trashbin/bin/trash";
+    let listing = dav(&app, "PROPFIND", trash, &u).header("depth", "1").send().await.unwrap();
+    assert_eq!(listing.status(), StatusCode::MULTI_STATUS);
+    let listing = listing.text().await.unwrap();
+    assert!(listing.contains("<nc:trashbin-filename>sea.jpg</nc:trashbin-filename>"), "{listing}");
+    assert!(listing.contains("<nc:trashbin-original-location>Photos/sea.jpg</nc:trashbin-original-location>"), "{listing}");
+    let item = uuid::Uuid::parse_str(&file).unwrap().simple().to_string();
+    assert!(listing.contains(&format!("{trash}/{item}</D:href>")), "{listing}");
+    // Nobody else's trash.
+    let r = dav(&app, "PROPFIND", trash, &other).header("depth", "1").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = dav(&app, "DELETE", &format!("{trash}/{item}"), &other).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Restored where it was.
+    let r = dav(&app, "MOVE", &format!("{trash}/{item}"), &u)
+        .header("destination", app.url(&format!("/remote.php/dav/trashbin/bin/restore/{item}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(app.download(&u, &app.by_path(&u, "/Photos/sea.jpg").await).await, b"waves");
+
+    // Purged one by one, or all at once; the quota follows.
+    dav(&app, "DELETE", &files_path(&u, "Photos/sea.jpg"), &u).send().await.unwrap();
+    let r = dav(&app, "DELETE", &format!("{trash}/{item}"), &u).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.used(&u).await, 0);
+    app.upload(&u, &photos, "sky.jpg", b"clouds".to_vec()).await;
+    dav(&app, "DELETE", &files_path(&u, "Photos"), &u).send().await.unwrap();
+    let listing = dav(&app, "PROPFIND", trash, &u).header("depth", "1").send().await.unwrap().text().await.unwrap();
+    assert!(listing.contains("<nc:trashbin-filename>Photos</nc:trashbin-filename>"), "{listing}");
+    assert_eq!(dav(&app, "DELETE", trash, &u).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let listing = dav(&app, "PROPFIND", trash, &u).header("depth", "1").send().await.unwrap().text().await.unwrap();
+    assert!(!listing.contains("trashbin-filename"), "{listing}");
+    assert_eq!(app.used(&u).await, 0);
+});
