@@ -87,6 +87,16 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'^')
     .add(b'|');
 
+/// The path of a `Destination` or tagged `If` URI, absolute (`http://host/p`) or a path alone,
+/// without its query or fragment.
+pub(crate) fn uri_path(uri: &str) -> &str {
+    let path = match uri.find("://") {
+        Some(i) => uri[i + 3..].find('/').map_or("/", |j| &uri[i + 3 + j..]),
+        None => uri,
+    };
+    path.split(['?', '#']).next().unwrap_or("")
+}
+
 /// One path segment as an href writes it (percent-encoded).
 pub(crate) fn href_segment(segment: &str) -> String {
     utf8_percent_encode(segment, SEGMENT).to_string()
@@ -145,12 +155,7 @@ impl DavPath {
 
     /// From a `Destination` or tagged `If` URI: absolute (`http://host/dav/…`) or a path.
     pub fn from_uri(uri: &str, base: &Base) -> Result<Self, DavError> {
-        let path = match uri.find("://") {
-            Some(i) => uri[i + 3..].find('/').map_or("/", |j| &uri[i + 3 + j..]),
-            None => uri,
-        };
-        let path = path.split(['?', '#']).next().unwrap_or("");
-        Self::from_request(path, base)
+        Self::from_request(uri_path(uri), base)
     }
 
     /// From a stored path (`/a/b`), whose segments are not encoded.

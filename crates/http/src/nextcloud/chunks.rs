@@ -10,7 +10,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures_util::TryStreamExt;
-use percent_encoding::percent_decode_str;
 use stratus_service::{Caller, ChunkTarget, DavTarget, Stratus};
 
 use crate::dav::{self, DavError, DavPath, dav_error, xml};
@@ -29,16 +28,7 @@ fn status(code: StatusCode) -> DavError {
 async fn dispatch(s: &Stratus, request: Request) -> Result<Response, DavError> {
     let (parts, body) = request.into_parts();
     let caller = dav::authenticate(s, &parts).await?;
-    let rest = parts
-        .uri
-        .path()
-        .strip_prefix("/remote.php/dav/uploads/")
-        .ok_or_else(|| status(StatusCode::NOT_FOUND))?;
-    let mut segments = Vec::new();
-    for raw in rest.split('/').filter(|s| !s.is_empty()) {
-        let decoded = percent_decode_str(raw).decode_utf8().map_err(|_| status(StatusCode::BAD_REQUEST))?;
-        segments.push(decoded.into_owned());
-    }
+    let segments = super::segments_under(parts.uri.path(), "/remote.php/dav/uploads/")?;
     // Only the caller's own uploads folder.
     if !segments.first().is_some_and(|user| user.eq_ignore_ascii_case(caller.username())) {
         return Err(status(StatusCode::NOT_FOUND));
@@ -126,11 +116,8 @@ async fn assemble(
         .get("destination")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| status(StatusCode::BAD_REQUEST))?;
-    let path = match destination.find("://") {
-        Some(i) => destination[i + 3..].find('/').map_or("/", |j| &destination[i + 3 + j..]),
-        None => destination,
-    };
-    let (base, named) = dav::base_of(path).ok_or_else(|| status(StatusCode::BAD_GATEWAY))?;
+    let (base, named) =
+        dav::base_of(dav::uri_path(destination)).ok_or_else(|| status(StatusCode::BAD_GATEWAY))?;
     if named.is_some_and(|name| !name.eq_ignore_ascii_case(caller.username())) {
         return Err(status(StatusCode::FORBIDDEN));
     }

@@ -209,3 +209,18 @@ async fn poll_login_flow(
         Err(err) => dav_error(DavError::from(err)),
     }
 }
+
+/// The percent-decoded segments of `path` after `prefix` (404 when it is not under it), the
+/// first naming whose collection it is.
+fn segments_under(path: &str, prefix: &str) -> Result<Vec<String>, DavError> {
+    let rest = path.strip_prefix(prefix).ok_or_else(|| DavError::status(StatusCode::NOT_FOUND))?;
+    rest.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|raw| {
+            percent_encoding::percent_decode_str(raw)
+                .decode_utf8()
+                .map(|s| s.into_owned())
+                .map_err(|_| DavError::status(StatusCode::BAD_REQUEST))
+        })
+        .collect()
+}

@@ -8,7 +8,6 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use percent_encoding::percent_decode_str;
 use stratus_core::{NodeId, NodeKind, TrashItem};
 use stratus_service::Stratus;
 
@@ -27,16 +26,7 @@ fn status(code: StatusCode) -> DavError {
 
 /// The decoded segments after `/remote.php/dav/trashbin/`, the first the caller's name.
 fn segments(path: &str) -> Result<Vec<String>, DavError> {
-    let rest = path.strip_prefix("/remote.php/dav/trashbin/").ok_or_else(|| status(StatusCode::NOT_FOUND))?;
-    rest.split('/')
-        .filter(|s| !s.is_empty())
-        .map(|raw| {
-            percent_decode_str(raw)
-                .decode_utf8()
-                .map(|s| s.into_owned())
-                .map_err(|_| status(StatusCode::BAD_REQUEST))
-        })
-        .collect()
+    super::segments_under(path, "/remote.php/dav/trashbin/")
 }
 
 async fn dispatch(s: &Stratus, request: Request) -> Result<Response, DavError> {
@@ -83,11 +73,7 @@ async fn dispatch(s: &Stratus, request: Request) -> Result<Response, DavError> {
         }
         ("MOVE", ["trash", name]) => {
             let destination = parts.headers.get("destination").and_then(|v| v.to_str().ok()).unwrap_or("");
-            let path = match destination.find("://") {
-                Some(i) => destination[i + 3..].find('/').map_or("/", |j| &destination[i + 3 + j..]),
-                None => destination,
-            };
-            let target = segments(path).map_err(|_| status(StatusCode::BAD_REQUEST))?;
+            let target = segments(dav::uri_path(destination)).map_err(|_| status(StatusCode::BAD_REQUEST))?;
             if target.first().is_none_or(|u| !u.eq_ignore_ascii_case(caller.username()))
                 || target.get(1).map(String::as_str) != Some("restore")
             {
