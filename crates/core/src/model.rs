@@ -84,6 +84,12 @@ pub struct Node {
     /// For a folder, a count of the changes anywhere below it (its ETag); 0 for files.
     #[serde(skip)]
     pub tree_tag: i64,
+    /// A number for the node, unique and never reused (Nextcloud's `oc:fileid`).
+    #[serde(skip)]
+    pub file_no: i64,
+    /// The current content's SHA-1 (hex), when an upload declared it and it was verified.
+    #[serde(skip)]
+    pub sha1: Option<String>,
 }
 
 impl Node {

@@ -78,6 +78,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ServiceError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Locked => StatusCode::LOCKED,
+            ServiceError::Changed => StatusCode::PRECONDITION_FAILED,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let detail = match &err {

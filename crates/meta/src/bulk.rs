@@ -26,6 +26,26 @@ macro_rules! taken_names {
 }
 pub(crate) use taken_names;
 
+/// The numbers (`file_no`) of the nodes `$ids`, by id: given by the database as they are
+/// inserted.
+macro_rules! file_numbers {
+    ($tx:expr, $ids:expr) => {{
+        let mut numbers = std::collections::HashMap::<String, i64>::new();
+        for chunk in $ids.chunks($crate::bulk::ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::new("SELECT id, file_no FROM nodes WHERE id IN (");
+            let mut ids = q.separated(", ");
+            for id in chunk {
+                ids.push_bind(id.to_string());
+            }
+            q.push(")");
+            let rows: Vec<(String, i64)> = q.build_query_as().fetch_all(&mut *$tx).await?;
+            numbers.extend(rows);
+        }
+        numbers
+    }};
+}
+pub(crate) use file_numbers;
+
 /// Inserts new files — `(node id, name, version)` each, every version inline or empty — into
 /// `$parent`, already current, with their versions and inlined bytes.
 macro_rules! insert_new_files {

@@ -110,8 +110,9 @@ pub enum CommitTarget<'a> {
     /// A file called `name` in the folder path `folders` (each found or created, in this
     /// transaction) inside `parent`, resolving a clash by `policy`.
     Named { parent: NodeId, folders: &'a [NodeName], name: &'a NodeName, policy: ConflictPolicy },
-    /// A new version of this existing file.
-    Existing(NodeId),
+    /// A new version of this existing file; with `over`, only while its content is still the
+    /// one of that hash (what the writer read), else [`MetaError::Changed`].
+    Existing { node: NodeId, over: Option<&'a str> },
 }
 
 pub struct CommitFile<'a> {
@@ -128,7 +129,7 @@ impl CommitFile<'_> {
     fn name(&self) -> Option<&NodeName> {
         match &self.target {
             CommitTarget::Named { name, .. } => Some(name),
-            CommitTarget::Existing(_) => None,
+            CommitTarget::Existing { .. } => None,
         }
     }
 }
@@ -334,8 +335,14 @@ impl Db {
                 let new: Vec<_> = rows.iter().map(|(i, id, name)| (*id, name, commits[*i].version)).collect();
                 crate::bulk::insert_new_files!(tx, &owner, parent, new, now);
                 let at = crate::row::time(now)?;
+                let numbers =
+                    crate::bulk::file_numbers!(tx, rows.iter().map(|(_, id, _)| *id).collect::<Vec<_>>());
                 for (i, id, name) in rows {
                     let version = commits[i].version;
+                    let file_no = numbers
+                        .get(&id.to_string())
+                        .copied()
+                        .ok_or_else(|| MetaError::corrupt("a new file has no number"))?;
                     let node = Node {
                         id,
                         name: name.as_str().to_string(),
@@ -349,6 +356,8 @@ impl Db {
                         modified_at: at,
                         version_id: Some(version.id),
                         tree_tag: 0,
+                        file_no,
+                        sha1: None,
                     };
                     done[i] = Some(Committed { node, created: true });
                 }
@@ -367,15 +376,21 @@ impl Db {
                 let new_size = i64::try_from(c.version.size).map_err(|_| MetaError::QuotaExceeded)?;
                 // Resolve the target: (node id, previous size, name to create it under).
                 let (node_id, old_size, create_as) = match &c.target {
-                    CommitTarget::Existing(node) => {
-                        let (old,): (i64,) = sqlx::query_as(
-                            "SELECT size FROM nodes WHERE id = $1 AND owner_id = $2 \
-                         AND kind = 'file' AND trashed_at IS NULL",
+                    CommitTarget::Existing { node, over } => {
+                        // Read under the row's lock (a write that changes nothing takes it on
+                        // both engines), so a commit racing this one on the same file is
+                        // either seen here or waits: the size replaced is the one counted.
+                        let (old, hash): (i64, Option<String>) = sqlx::query_as(
+                            "UPDATE nodes SET file_no = file_no WHERE id = $1 AND owner_id = $2 \
+                         AND kind = 'file' AND trashed_at IS NULL RETURNING size, content_hash",
                         )
                         .bind(node.to_string())
                         .bind(&owner)
                         .fetch_one(&mut *tx)
                         .await?;
+                        if over.is_some_and(|over| hash.as_deref() != Some(over)) {
+                            return Err(MetaError::Changed);
+                        }
                         (*node, old, None)
                     }
                     CommitTarget::Named { parent, folders, name, policy } => {

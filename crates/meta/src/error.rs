@@ -12,6 +12,9 @@ pub enum MetaError {
     Taken(&'static str),
     #[error("quota exceeded")]
     QuotaExceeded,
+    /// A write made on what a file held when it was read, and another write came first.
+    #[error("the file changed since it was read")]
+    Changed,
     /// A smaller quota was asked for than is already in use.
     #[error("more is stored than the new quota allows")]
     QuotaBelowUsage,

@@ -184,6 +184,7 @@ mod error;
 mod jobs;
 mod links;
 mod nodes;
+mod numbers;
 mod row;
 mod schema;
 mod seed;

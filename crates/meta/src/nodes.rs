@@ -381,7 +381,8 @@ impl Db {
                 "AND trashed_at IS NULL UNION ALL SELECT n.id, sub.depth + 1 FROM nodes n ",
                 "JOIN sub ON n.parent_id = sub.id WHERE n.trashed_at IS NULL) ",
                 "SELECT n.id, n.owner_id, n.parent_id, n.name, n.kind, n.size, n.content_hash, ",
-                "n.version_id, n.public_access, n.created_at, n.modified_at, n.tree_tag, sub.depth, v.blocks ",
+                "n.version_id, n.public_access, n.created_at, n.modified_at, n.tree_tag, n.file_no, ",
+                "NULL AS sha1, sub.depth, v.blocks ",
                 "FROM sub JOIN nodes n ON n.id = sub.id LEFT JOIN versions v ON v.id = n.version_id ",
                 "ORDER BY sub.depth"
             ))

@@ -44,7 +44,8 @@ macro_rules! node_columns {
     () => {
         "id, owner_id, parent_id, name, kind, size, content_hash, version_id, public_access, \
          created_at, modified_at, tree_tag + CASE WHEN kind = 'folder' THEN (SELECT COUNT(*) \
-         FROM tree_deltas WHERE tag_folder = nodes.id) ELSE 0 END AS tree_tag"
+         FROM tree_deltas WHERE tag_folder = nodes.id) ELSE 0 END AS tree_tag, file_no, \
+         (SELECT sha1 FROM content_checksums c WHERE c.content_hash = nodes.content_hash) AS sha1"
     };
 }
 pub(crate) use node_columns;
@@ -63,6 +64,8 @@ pub(crate) struct NodeRow {
     created_at: i64,
     modified_at: i64,
     tree_tag: i64,
+    file_no: Option<i64>,
+    sha1: Option<String>,
 }
 
 impl TryFrom<NodeRow> for Node {
@@ -83,6 +86,8 @@ impl TryFrom<NodeRow> for Node {
             created_at: time(r.created_at)?,
             modified_at: time(r.modified_at)?,
             tree_tag: r.tree_tag,
+            file_no: r.file_no.ok_or_else(|| MetaError::corrupt(format!("node {} has no number", r.id)))?,
+            sha1: r.sha1,
         })
     }
 }

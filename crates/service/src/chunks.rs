@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use stratus_core::{ConflictPolicy, Node, NodeId, VersionId};
 
-use crate::{Caller, Result, ServiceError, Stratus, TusCreate, access::Write, files::Plan};
+use crate::{Caller, Conditions, Result, ServiceError, Stratus, TusCreate, access::Write, files::Plan};
 
 /// Where a chunked upload goes: a new version of a file, or a new file in a folder.
 #[derive(Debug, Clone)]
@@ -93,15 +93,17 @@ impl Stratus {
     }
 
     /// Puts the transfer's bytes in place (a new version of `target`'s file, or a new file),
-    /// after checking the client's total length. Exactly one MOVE takes a transfer, however
-    /// many arrive, and the transfer ends with it: should the commit fail, the client starts
-    /// the upload again (no half-used reservation is left behind).
+    /// after checking the client's total length, under the client's conditions. Exactly one
+    /// MOVE takes a transfer, however many arrive, and the transfer ends with it: should the
+    /// commit fail, the client starts the upload again (no half-used reservation is left
+    /// behind).
     pub async fn chunks_finish(
         &self,
         caller: &Caller,
         transfer: &str,
         target: ChunkTarget,
         total: Option<u64>,
+        conditions: Conditions,
     ) -> Result<Node> {
         let id = self.chunk_upload(caller, transfer).await?;
         let upload = self.own_tus(caller, id).await?;
@@ -124,7 +126,7 @@ impl Stratus {
             self.release_tus(id, &claim).await;
             return Err(no_transfer());
         }
-        let done = self.place_chunks(caller, &upload, target).await;
+        let done = self.place_chunks(caller, &upload, target, conditions).await;
         if let Err(err) = self.drop_tus(id).await {
             tracing::warn!(error = %err, upload = %id, "could not drop a finished chunked transfer");
         }
@@ -136,6 +138,7 @@ impl Stratus {
         caller: &Caller,
         upload: &stratus_meta::TusUpload,
         target: ChunkTarget,
+        conditions: Conditions,
     ) -> Result<Node> {
         let plan = match target {
             ChunkTarget::Existing(file) => {
@@ -147,6 +150,7 @@ impl Stratus {
                 Plan::named(parent, Vec::new(), name, ConflictPolicy::Replace)
             }
         };
+        let plan = plan.under(conditions)?;
         let (at, stream) = self.tus_bytes(upload).await?;
         // The reservation made as the chunks came is the uploader's: it carries over when the
         // file lands in their own drive; in a drive shared with them, its owner's is made.

@@ -40,6 +40,9 @@ const DAV_PAGE: u32 = 500;
 /// The longest lock the server grants.
 pub const MAX_LOCK_SECS: i64 = 7 * 24 * 3600;
 
+/// The virtual Shared folder's number (`oc:fileid`), the highest a client can read exactly.
+pub const SHARED_FILE_NO: i64 = (1 << 53) - 1;
+
 /// The virtual Shared folder as a node: its tag changes whenever an item is shared with the
 /// caller, unshared, renamed, or changes below (the items' own tags and ETags are in it). Its
 /// times are the newest item's, never before `since` (the caller's account).
@@ -70,6 +73,9 @@ pub fn shared_folder(items: &[Node], since: chrono::DateTime<chrono::Utc>) -> No
         modified_at: at,
         version_id: None,
         tree_tag: i64::from_le_bytes(tag) & i64::MAX,
+        // No node has it: numbers count up from 1.
+        file_no: SHARED_FILE_NO,
+        sha1: None,
     }
 }
 
@@ -80,6 +86,13 @@ impl Stratus {
             return Ok(Role::Owner);
         }
         Ok(self.authorize::<Read>(Some(caller), node.id).await?.role())
+    }
+
+    /// The file or folder numbered `file_no` (its `oc:fileid`), if the caller may read it;
+    /// otherwise not found, whether or not it exists.
+    pub async fn node_by_number(&self, caller: &Caller, file_no: i64) -> Result<Node> {
+        let node = self.db().node_by_number(file_no).await?.ok_or(ServiceError::NotFound)?;
+        Ok(self.authorize::<Read>(Some(caller), node.id).await?.into_node())
     }
 
     /// Resolves `segments` (already percent-decoded) from the caller's root.
@@ -132,6 +145,11 @@ impl Stratus {
                         .take(taken.len() + 1)
                         .map(|n| owned.as_ref().unwrap_or(&plain).numbered(n, is_file)),
                 );
+            // What the caller may do with it is part of what they hold: a change of role
+            // changes its tag, so their clients read its permissions again.
+            if item.role >= Role::Editor {
+                node.tree_tag ^= 1 << 62;
+            }
             if let Some(name) = candidates.flatten().find(|n| !taken.contains(n.as_str())) {
                 node.name = name.as_str().to_string();
                 taken.insert(node.name.clone());

@@ -59,6 +59,9 @@ pub enum ServiceError {
     /// A WebDAV lock covers what this would change, and its token was not submitted (423).
     #[error("this item is locked; send its lock token to change it")]
     Locked,
+    /// The write was conditional on what the client had read, and the file changed since (412).
+    #[error("the file changed since you read it")]
+    Changed,
     /// The server cannot take this now (503 + Retry-After): busy, or storage out of reach.
     #[error("{message}")]
     Unavailable { code: &'static str, message: String, retry_after: u64 },
@@ -86,6 +89,7 @@ impl ServiceError {
             Self::NameConflict => "name_conflict",
             Self::QuotaExceeded => "quota_exceeded",
             Self::Locked => "locked",
+            Self::Changed => "changed",
             Self::UploadIncomplete(_) => "upload_incomplete",
             Self::Timeout => "request_timeout",
             Self::InsufficientStorage => "insufficient_storage",
@@ -127,6 +131,7 @@ impl From<MetaError> for ServiceError {
                 message: format!("this {what} is already registered"),
             },
             MetaError::QuotaExceeded => Self::QuotaExceeded,
+            MetaError::Changed => Self::Changed,
             MetaError::QuotaBelowUsage => Self::QuotaBelowUsage,
             MetaError::Cycle => Self::invalid("invalid_move", err.to_string()),
             MetaError::Invalid(message) => Self::invalid("invalid_request", message),

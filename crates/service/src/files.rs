@@ -14,7 +14,17 @@ use stratus_meta::{CommitFile, CommitTarget, NewVersion};
 use crate::{
     Caller, Result, ServiceError, Stratus,
     access::{Drop, Grant, Read, Write},
+    checksum::{DeclaredSha1, Sha1Tap},
 };
+
+/// What a client asks of an upload besides its bytes: that the body has the SHA-1 it declares
+/// (`OC-Checksum`), that the file still holds the content it read (`If-Match`: the content's
+/// hash, which is its ETag).
+#[derive(Debug, Clone, Default)]
+pub struct Conditions {
+    pub sha1: Option<DeclaredSha1>,
+    pub over: Option<String>,
+}
 
 /// Where an upload goes.
 #[derive(Debug, Clone)]
@@ -137,6 +147,24 @@ impl Stratus {
         self.upload_planned(plan, declared, body).await
     }
 
+    /// [`Self::upload`] under a client's [`Conditions`]: refused, and nothing changed, when
+    /// one does not hold.
+    pub async fn upload_under<S, E>(
+        &self,
+        caller: Option<&Caller>,
+        target: UploadTarget,
+        declared: Option<u64>,
+        body: S,
+        conditions: Conditions,
+    ) -> Result<Uploaded>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Display,
+    {
+        let plan = self.plan_upload(caller, &target).await?.under(conditions)?;
+        self.upload_planned(plan, declared, body).await
+    }
+
     /// Stores an upload whose target was already authorised.
     pub(crate) async fn upload_planned<S, E>(
         &self,
@@ -170,9 +198,10 @@ impl Stratus {
         let (reservation, reserved) = held.unwrap_or((VersionId::new(), 0));
         let mut budget = Budget::new(Reservation { owner: plan.owner(), id: reservation, node }, reserved);
         self.claim(&mut budget, declared, held.is_none()).await?;
-        let stored = self.receive(&mut budget, declared, body, true).await;
-        let result = match stored {
-            Ok(written) => self.commit_upload(plan, reservation, budget.held(), written).await,
+        let tap = Sha1Tap::new(plan.sha1.as_ref());
+        let stored = self.receive(&mut budget, declared, tap.tap(body), true).await;
+        let result = match stored.and_then(|written| Ok((tap.verify(plan.sha1.as_ref())?, written))) {
+            Ok((sha1, written)) => self.commit_upload(plan, reservation, budget.held(), written, sha1).await,
             Err(err) => Err(err),
         };
         if result.is_err() {
@@ -361,11 +390,19 @@ impl Stratus {
         id: VersionId,
         release: Option<VersionId>,
         written: Written,
+        sha1: Option<String>,
     ) -> Result<Uploaded> {
         let version = new_version(id, written);
         let finished = crate::group::Finished { plan, version, release, now: self.now() };
-        let done = self.commit_finished(finished).await?;
+        let mut done = self.commit_finished(finished).await?;
         self.0.counters.files_committed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Kept once the file is: a SHA-1 lost here is only one a client cannot check against.
+        if let (Some(sha1), Some(content)) = (sha1, done.node.content_hash.as_deref()) {
+            match self.db().record_sha1(content, &sha1).await {
+                Ok(()) => done.node.sha1 = Some(sha1),
+                Err(err) => tracing::warn!(%err, "could not keep an upload's verified SHA-1"),
+            }
+        }
         Ok(Uploaded { node: done.node, created: done.created })
     }
 
@@ -463,7 +500,13 @@ pub(crate) fn new_version(id: VersionId, written: Written) -> NewVersion {
 }
 
 /// An authorised upload target: made only from a grant to write there.
-pub(crate) struct Plan(Target);
+pub(crate) struct Plan {
+    target: Target,
+    /// What the client says the whole file's SHA-1 is.
+    sha1: Option<DeclaredSha1>,
+    /// A new version only over the content of this hash (what the client read: `If-Match`).
+    over: Option<String>,
+}
 
 enum Target {
     Existing(Grant<Write>),
@@ -477,7 +520,7 @@ impl Plan {
         if file.node().is_folder() {
             return Err(ServiceError::invalid("not_a_file", "a folder has no content"));
         }
-        Ok(Self(Target::Existing(file)))
+        Ok(Self { target: Target::Existing(file), sha1: None, over: None })
     }
 
     /// A file `name` inside `folders` (created as needed) inside `parent`.
@@ -487,12 +530,23 @@ impl Plan {
         name: NodeName,
         policy: ConflictPolicy,
     ) -> Self {
-        Self(Target::Named { parent, folders, name, policy })
+        Self { target: Target::Named { parent, folders, name, policy }, sha1: None, over: None }
     }
 
     /// A file dropped through a link: a clash keeps both.
     pub fn dropped(folder: Grant<Drop>, name: NodeName) -> Self {
-        Self(Target::Dropped { folder, name })
+        Self { target: Target::Dropped { folder, name }, sha1: None, over: None }
+    }
+
+    /// The same, under the client's conditions: the SHA-1 it declared (checked before the
+    /// commit), the content it wrote over (checked in the commit).
+    pub fn under(self, conditions: Conditions) -> Result<Self> {
+        if let (Some(over), Target::Existing(file)) = (&conditions.over, &self.target)
+            && file.node().content_hash.as_ref() != Some(over)
+        {
+            return Err(ServiceError::Changed);
+        }
+        Ok(Self { sha1: conditions.sha1, over: conditions.over, ..self })
     }
 
     /// The commit of `version` here, releasing the reservation `release`.
@@ -502,8 +556,10 @@ impl Plan {
         release: Option<VersionId>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> CommitFile<'a> {
-        let target = match &self.0 {
-            Target::Existing(file) => CommitTarget::Existing(file.node().id),
+        let target = match &self.target {
+            Target::Existing(file) => {
+                CommitTarget::Existing { node: file.node().id, over: self.over.as_deref() }
+            }
             Target::Named { parent, folders, name, policy } => {
                 CommitTarget::Named { parent: parent.node().id, folders, name, policy: *policy }
             }
@@ -519,7 +575,7 @@ impl Plan {
 
     /// Whose drive, and quota, the file goes to.
     pub(crate) fn owner(&self) -> UserId {
-        match &self.0 {
+        match &self.target {
             Target::Existing(file) => file.node().owner_id,
             Target::Named { parent, .. } => parent.node().owner_id,
             Target::Dropped { folder, .. } => folder.node().owner_id,

@@ -296,6 +296,8 @@ mod tests {
             modified_at: now,
             version_id: None,
             tree_tag: 0,
+            file_no: 0,
+            sha1: None,
         }
     }
 

@@ -18,7 +18,7 @@ use axum::{
 };
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use stratus_core::Node;
-use stratus_service::{Caller, ServiceError, Stratus};
+use stratus_service::{Caller, Conditions, DeclaredSha1, ServiceError, Stratus};
 
 use crate::error::ApiError;
 
@@ -241,6 +241,36 @@ pub(crate) fn describe_written(node: &Node, response: &mut Response) {
     if let Ok(value) = HeaderValue::from_str(&node.id.as_uuid().simple().to_string()) {
         response.headers_mut().insert("oc-fileid", value);
     }
+    if let Some(value) = checksum_of(node).and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().insert("oc-checksum", value);
+    }
+}
+
+/// What a client asks of an upload over `current` besides its bytes: the SHA-1 it declares,
+/// and, when it named the ETag it read (`If-Match`, or the `If` of a chunked MOVE), that the
+/// file still holds that content when the upload commits.
+pub(crate) fn upload_conditions(headers: &HeaderMap, current: Option<&Node>) -> Result<Conditions, DavError> {
+    let named = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "*")
+        || headers.get("if").and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains('['));
+    let over = current.filter(|_| named).and_then(|node| node.content_hash.clone());
+    Ok(Conditions { sha1: declared_sha1(headers)?, over })
+}
+
+/// The whole file's SHA-1 its client declares with an upload (`OC-Checksum: SHA1:<hex>`, as
+/// Nextcloud's clients send it); another algorithm is not checked, a malformed SHA-1 is a 400.
+fn declared_sha1(headers: &HeaderMap) -> Result<Option<DeclaredSha1>, DavError> {
+    let Some(value) = headers.get("oc-checksum") else { return Ok(None) };
+    let value = value.to_str().map_err(|_| DavError::status(StatusCode::BAD_REQUEST))?;
+    let sha1 = value
+        .split_whitespace()
+        .filter_map(|t| t.split_once(':'))
+        .find(|(algorithm, _)| algorithm.eq_ignore_ascii_case("sha1"));
+    Ok(sha1.map(|(_, hex)| DeclaredSha1::parse(hex)).transpose()?)
+}
+
+/// What a client can check a download against: `SHA1:<hex>`, when it is known.
+pub(crate) fn checksum_of(node: &Node) -> Option<String> {
+    node.sha1.as_ref().filter(|_| !node.is_folder()).map(|hex| format!("SHA1:{hex}"))
 }
 
 /// An ETag without its quotes or weak marker, to compare as clients send them back.

@@ -52,6 +52,9 @@ pub async fn get(s: &Stratus, req: &Req) -> Result<Response, DavError> {
     if let Ok(value) = modified.parse() {
         response.headers_mut().insert(header::LAST_MODIFIED, value);
     }
+    if let Some(value) = super::checksum_of(&node).and_then(|c| c.parse().ok()) {
+        response.headers_mut().insert("oc-checksum", value);
+    }
     Ok(response)
 }
 
@@ -70,6 +73,7 @@ pub async fn put(s: &Stratus, req: &Req, body: Body) -> Result<Response, DavErro
     if !super::if_match_holds(&req.headers, current) {
         return Err(DavError::status(StatusCode::PRECONDITION_FAILED));
     }
+    let conditions = super::upload_conditions(&req.headers, current)?;
     let (target, created) = match resolved {
         DavTarget::Found(node) if node.is_folder() => {
             return Err(DavError::status(StatusCode::METHOD_NOT_ALLOWED));
@@ -86,7 +90,7 @@ pub async fn put(s: &Stratus, req: &Req, body: Body) -> Result<Response, DavErro
         DavTarget::SharedRoot => return Err(DavError::status(StatusCode::METHOD_NOT_ALLOWED)),
     };
     let stream = body.into_data_stream().map_err(std::io::Error::other);
-    let uploaded = s.upload(Some(&req.caller), target, declared, stream).await?;
+    let uploaded = s.upload_under(Some(&req.caller), target, declared, stream, conditions).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::NO_CONTENT };
     let mut response = status.into_response();
     let node = super::keep_client_mtime(s, &req.caller, &req.headers, uploaded.node, &mut response).await?;

@@ -203,8 +203,10 @@ fn cloud_value(
     let own = node.owner_id == user.id;
     let value = match (ns, local) {
         (xml::OC, "id") => node.id.as_uuid().simple().to_string(),
-        // A number is wanted here: the low 53 bits of the id, its random part.
-        (xml::OC, "fileid") => (node.id.as_uuid().as_u128() & ((1u128 << 53) - 1)).to_string(),
+        (xml::OC, "fileid") => node.file_no.to_string(),
+        (xml::OC, "checksums") => {
+            format!("<oc:checksum>{}</oc:checksum>", super::checksum_of(node)?)
+        }
         (xml::OC, "permissions") => permissions(role, node, path, own),
         (xml::OC, "size") => if file { node.size } else { 0 }.to_string(),
         (xml::OC, "owner-id") if own => xml::escape(&user.username),

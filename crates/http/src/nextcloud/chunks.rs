@@ -12,13 +12,10 @@ use axum::{
 use futures_util::TryStreamExt;
 use stratus_service::{Caller, ChunkTarget, DavTarget, Stratus};
 
-use crate::dav::{self, DavError, DavPath, dav_error, xml};
+use crate::dav::{self, DavError, DavPath, xml};
 
 pub(crate) async fn handle(State(s): State<Stratus>, request: Request) -> Response {
-    match dispatch(&s, request).await {
-        Ok(response) => response,
-        Err(err) => dav_error(err),
-    }
+    super::answer(dispatch(&s, request).await)
 }
 
 fn status(code: StatusCode) -> DavError {
@@ -27,15 +24,10 @@ fn status(code: StatusCode) -> DavError {
 
 async fn dispatch(s: &Stratus, request: Request) -> Result<Response, DavError> {
     let (parts, body) = request.into_parts();
-    let caller = dav::authenticate(s, &parts).await?;
-    let segments = super::segments_under(parts.uri.path(), "/remote.php/dav/uploads/")?;
-    // Only the caller's own uploads folder.
-    if !segments.first().is_some_and(|user| user.eq_ignore_ascii_case(caller.username())) {
-        return Err(status(StatusCode::NOT_FOUND));
-    }
-    let transfer = segments.get(1).cloned();
-    let chunk = segments.get(2).cloned();
-    if segments.len() > 3 {
+    let super::Own { caller, rest: segments, .. } = super::own_collection(s, &parts, "uploads").await?;
+    let transfer = segments.first().cloned();
+    let chunk = segments.get(1).cloned();
+    if segments.len() > 2 {
         return Err(status(StatusCode::NOT_FOUND));
     }
     let method = parts.method.as_str();
@@ -131,6 +123,7 @@ async fn assemble(
     if !dav::if_etags_hold(headers, current) || !dav::if_match_holds(headers, current) {
         return Err(status(StatusCode::PRECONDITION_FAILED));
     }
+    let conditions = dav::upload_conditions(headers, current)?;
     let (target, created) = match resolved {
         DavTarget::Found(node) if !node.is_folder() => (ChunkTarget::Existing(node.id), false),
         DavTarget::Found(_) | DavTarget::SharedRoot => return Err(status(StatusCode::FORBIDDEN)),
@@ -146,7 +139,7 @@ async fn assemble(
                 .ok_or_else(|| status(StatusCode::BAD_REQUEST))?,
         ),
     };
-    let node = s.chunks_finish(caller, transfer, target, total).await?;
+    let node = s.chunks_finish(caller, transfer, target, total, conditions).await?;
     let mut response = if created { StatusCode::CREATED } else { StatusCode::NO_CONTENT }.into_response();
     let node = dav::keep_client_mtime(s, caller, headers, node, &mut response).await?;
     dav::describe_written(&node, &mut response);

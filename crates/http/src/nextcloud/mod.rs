@@ -2,11 +2,13 @@
 //! `status.php`, the OCS endpoints they read (capabilities, the user, app passwords), the
 //! user's drive over WebDAV at `/remote.php/dav/files/{user}/` and `/remote.php/webdav/`
 //! (Stratus's own WebDAV under another base), and chunked uploads at
-//! `/remote.php/dav/uploads/{user}/`, and the trash at `/remote.php/dav/trashbin/{user}/`. No rule
-//! lives here: every decision is the service's.
+//! `/remote.php/dav/uploads/{user}/`, the trash at `/remote.php/dav/trashbin/{user}/` and older
+//! versions at `/remote.php/dav/versions/{user}/`. No rule lives here: every decision is the
+//! service's.
 
 mod chunks;
 mod trashbin;
+mod versions;
 
 use axum::{
     Router,
@@ -46,6 +48,9 @@ pub fn routes() -> Router<Stratus> {
         .route("/remote.php/dav/trashbin/{user}", any(trashbin::handle))
         .route("/remote.php/dav/trashbin/{user}/", any(trashbin::handle))
         .route("/remote.php/dav/trashbin/{user}/{*path}", any(trashbin::handle))
+        .route("/remote.php/dav/versions/{user}", any(versions::handle))
+        .route("/remote.php/dav/versions/{user}/", any(versions::handle))
+        .route("/remote.php/dav/versions/{user}/{*path}", any(versions::handle))
 }
 
 /// What a client asks first: is there a server here, and which.
@@ -100,6 +105,8 @@ async fn capabilities(State(s): State<Stratus>, request: Request, v2: bool) -> R
             "capabilities": {
                 "core": { "pollinterval": 60, "webdav-root": "remote.php/webdav" },
                 "dav": { "chunking": "1.0" },
+                // Uploads declaring a SHA-1 are checked against it, and downloads carry it.
+                "checksums": { "supportedTypes": ["SHA1"], "preferredUploadType": "SHA1" },
                 "files": { "bigfilechunking": true, "undelete": true, "versioning": true,
                     "blacklisted_files": [".htaccess"] },
                 // A conflict copy is uploaded too, so both versions reach every device.
@@ -208,6 +215,65 @@ async fn poll_login_flow(
         Ok(None) => (StatusCode::NOT_FOUND, axum::Json(json!([]))).into_response(),
         Err(err) => dav_error(DavError::from(err)),
     }
+}
+
+/// A request to one of the caller's own collections under `/remote.php/dav/{kind}/{user}/`
+/// (uploads, trashbin, versions); anyone else's is not found.
+struct Own {
+    caller: Caller,
+    /// The decoded segments after the user's name.
+    rest: Vec<String>,
+    /// `/remote.php/dav/{kind}/{user}`, as an href writes it.
+    base: String,
+}
+
+async fn own_collection(
+    s: &Stratus,
+    parts: &axum::http::request::Parts,
+    kind: &str,
+) -> Result<Own, DavError> {
+    let caller = dav::authenticate(s, parts).await?;
+    let mut segments = segments_under(parts.uri.path(), &format!("/remote.php/dav/{kind}/"))?;
+    if !segments.first().is_some_and(|user| user.eq_ignore_ascii_case(caller.username())) {
+        return Err(DavError::status(StatusCode::NOT_FOUND));
+    }
+    let user = segments.remove(0);
+    let base = format!("/remote.php/dav/{kind}/{}", dav::href_segment(&user));
+    Ok(Own { caller, rest: segments, base })
+}
+
+/// Whether a MOVE's `Destination` is the `restore/` folder of the caller's own `kind`
+/// collection, where the apps move what they restore (403 otherwise).
+fn into_restore(headers: &axum::http::HeaderMap, own: &Own, kind: &str) -> Result<(), DavError> {
+    let destination = headers.get("destination").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let target = segments_under(dav::uri_path(destination), &format!("/remote.php/dav/{kind}/"))
+        .map_err(|_| DavError::status(StatusCode::BAD_REQUEST))?;
+    if target.first().is_none_or(|u| !u.eq_ignore_ascii_case(own.caller.username()))
+        || target.get(1).map(String::as_str) != Some("restore")
+    {
+        return Err(DavError::status(StatusCode::FORBIDDEN));
+    }
+    Ok(())
+}
+
+/// Depth 1 unless the client says 0 (these collections are never deeper).
+fn depth1(headers: &axum::http::HeaderMap) -> bool {
+    headers.get("depth").and_then(|v| v.to_str().ok()) != Some("0")
+}
+
+/// A `<D:response>` for a collection with nothing to say but that it is one.
+fn collection(href: &str) -> String {
+    let props = "<D:resourcetype><D:collection/></D:resourcetype>";
+    format!(
+        "<D:response><D:href>{}</D:href>{}</D:response>",
+        dav::xml::escape(href),
+        dav::xml::propstat(props, 200)
+    )
+}
+
+/// The answer to a request these collections dispatched.
+fn answer(result: Result<Response, DavError>) -> Response {
+    result.unwrap_or_else(dav_error)
 }
 
 /// The percent-decoded segments of `path` after `prefix` (404 when it is not under it), the

@@ -5,58 +5,45 @@
 
 use axum::{
     extract::{Request, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use stratus_core::{NodeId, NodeKind, TrashItem};
 use stratus_service::Stratus;
 
-use crate::dav::{self, DavError, dav_error, xml};
+use crate::dav::{self, DavError, xml};
 
 pub(crate) async fn handle(State(s): State<Stratus>, request: Request) -> Response {
-    match dispatch(&s, request).await {
-        Ok(response) => response,
-        Err(err) => dav_error(err),
-    }
+    super::answer(dispatch(&s, request).await)
 }
 
 fn status(code: StatusCode) -> DavError {
     DavError::status(code)
 }
 
-/// The decoded segments after `/remote.php/dav/trashbin/`, the first the caller's name.
-fn segments(path: &str) -> Result<Vec<String>, DavError> {
-    super::segments_under(path, "/remote.php/dav/trashbin/")
-}
-
 async fn dispatch(s: &Stratus, request: Request) -> Result<Response, DavError> {
     let (parts, _) = request.into_parts();
-    let caller = dav::authenticate(s, &parts).await?;
-    let path = segments(parts.uri.path())?;
-    let Some((user, rest)) = path.split_first() else { return Err(status(StatusCode::NOT_FOUND)) };
-    if !user.eq_ignore_ascii_case(caller.username()) {
-        return Err(status(StatusCode::NOT_FOUND));
-    }
-    let base = format!("/remote.php/dav/trashbin/{}", crate::dav::href_segment(user));
+    let own = super::own_collection(s, &parts, "trashbin").await?;
+    let (caller, base) = (&own.caller, &own.base);
     let item_id = |name: &str| name.parse::<NodeId>().map_err(|_| status(StatusCode::NOT_FOUND));
-    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let rest: Vec<&str> = own.rest.iter().map(String::as_str).collect();
     match (parts.method.as_str(), rest.as_slice()) {
         ("PROPFIND", []) => {
-            let mut out = collection(&format!("{base}/"));
-            if depth1(&parts.headers) {
-                out.push_str(&collection(&format!("{base}/trash/")));
-                out.push_str(&collection(&format!("{base}/restore/")));
+            let mut out = super::collection(&format!("{base}/"));
+            if super::depth1(&parts.headers) {
+                out.push_str(&super::collection(&format!("{base}/trash/")));
+                out.push_str(&super::collection(&format!("{base}/restore/")));
             }
             Ok(dav::multistatus(xml::multistatus(&out)))
         }
         ("PROPFIND", ["restore"]) => {
-            Ok(dav::multistatus(xml::multistatus(&collection(&format!("{base}/restore/")))))
+            Ok(dav::multistatus(xml::multistatus(&super::collection(&format!("{base}/restore/")))))
         }
         ("PROPFIND", ["trash"]) => {
-            let mut out = collection(&format!("{base}/trash/"));
-            if depth1(&parts.headers) {
-                for item in s.trash(&caller).await? {
-                    out.push_str(&describe(&base, &item));
+            let mut out = super::collection(&format!("{base}/trash/"));
+            if super::depth1(&parts.headers) {
+                for item in s.trash(caller).await? {
+                    out.push_str(&describe(base, &item));
                 }
             }
             Ok(dav::multistatus(xml::multistatus(&out)))
@@ -64,43 +51,28 @@ async fn dispatch(s: &Stratus, request: Request) -> Result<Response, DavError> {
         ("PROPFIND", ["trash", name]) => {
             let id = item_id(name)?;
             let item = s
-                .trash(&caller)
+                .trash(caller)
                 .await?
                 .into_iter()
                 .find(|i| i.id == id)
                 .ok_or_else(|| status(StatusCode::NOT_FOUND))?;
-            Ok(dav::multistatus(xml::multistatus(&describe(&base, &item))))
+            Ok(dav::multistatus(xml::multistatus(&describe(base, &item))))
         }
         ("MOVE", ["trash", name]) => {
-            let destination = parts.headers.get("destination").and_then(|v| v.to_str().ok()).unwrap_or("");
-            let target = segments(dav::uri_path(destination)).map_err(|_| status(StatusCode::BAD_REQUEST))?;
-            if target.first().is_none_or(|u| !u.eq_ignore_ascii_case(caller.username()))
-                || target.get(1).map(String::as_str) != Some("restore")
-            {
-                return Err(status(StatusCode::FORBIDDEN));
-            }
-            s.restore(&caller, item_id(name)?).await?;
+            super::into_restore(&parts.headers, &own, "trashbin")?;
+            s.restore(caller, item_id(name)?).await?;
             Ok(StatusCode::CREATED.into_response())
         }
         ("DELETE", ["trash", name]) => {
-            s.purge(&caller, item_id(name)?).await?;
+            s.purge(caller, item_id(name)?).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         ("DELETE", ["trash"]) => {
-            s.empty_trash(&caller).await?;
+            s.empty_trash(caller).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         _ => Err(status(StatusCode::METHOD_NOT_ALLOWED)),
     }
-}
-
-fn depth1(headers: &HeaderMap) -> bool {
-    headers.get("depth").and_then(|v| v.to_str().ok()) != Some("0")
-}
-
-fn collection(href: &str) -> String {
-    let props = "<D:resourcetype><D:collection/></D:resourcetype>";
-    format!("<D:response><D:href>{}</D:href>{}</D:response>", xml::escape(href), xml::propstat(props, 200))
 }
 
 /// One trash item, with what the apps show of it.

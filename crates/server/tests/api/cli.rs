@@ -153,10 +153,13 @@ dual_test!(async fn a_killed_cli_upload_resumes_sending_only_what_is_missing(bac
     let at_rerun = block_bytes(&app).await;
     let out = cli.json(&["put", file.to_str().unwrap(), "/"]).await;
     let rerun = block_bytes(&app).await - at_rerun;
-    // (A block the killed run was still storing may have landed since: at most what was missing.)
     let sent = out["block_bytes_sent"].as_u64().unwrap();
     assert!(sent > 0 && sent <= missing * (4 << 20), "only missing blocks: {sent} bytes for {missing} blocks");
-    assert_eq!(rerun, sent, "the server received exactly what the client sent, nothing twice");
+    // Everything the rerun sent was received. A block the killed run still had in flight (the
+    // kernel may hold its whole body) can land after `at_rerun`: at most one per parallel slot.
+    assert!(rerun >= sent, "the server received what the client sent: {rerun} < {sent}");
+    let late = rerun - sent;
+    assert!(late % (4 << 20) == 0 && late <= 4 * (4 << 20), "only the killed run's in-flight blocks landed late: {late}");
     assert!(block_bytes(&app).await - before >= 200 << 20);
     let node = app.by_path(&u, "/disk.img").await;
     assert_eq!(app.download(&u, &node).await, bytes);

@@ -20,6 +20,7 @@ mod lifecycle;
 mod links;
 mod matrix;
 mod nextcloud;
+mod nextcloud_files;
 mod oidc;
 mod ops;
 mod schema;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-fn dav(app: &TestApp, method: &str, path: &str, user: &TestUser) -> reqwest::RequestBuilder {
+pub(crate) fn dav(app: &TestApp, method: &str, path: &str, user: &TestUser) -> reqwest::RequestBuilder {
     app.client
         .request(Method::from_bytes(method.as_bytes()).unwrap(), app.url(path))
         .basic_auth(&user.username, Some(&user.password))
@@ -25,7 +25,7 @@ async fn etag(app: &TestApp, user: &TestUser, path: &str) -> String {
     body[start..start + body[start..].find('<').unwrap()].to_string()
 }
 
-fn files_path(user: &TestUser, rest: &str) -> String {
+pub(crate) fn files_path(user: &TestUser, rest: &str) -> String {
     format!("/remote.php/dav/files/{}/{rest}", user.username)
 }
 
@@ -99,6 +99,13 @@ dual_test!(async fn nextcloudcmd_keeps_a_drive_in_two_way_sync(backend) {
     );
     let big_id = app.by_path(&u, "/big.bin").await;
     assert_eq!(app.download(&u, &big_id).await, big);
+    // The client declared each file's SHA-1 (the capabilities ask for it); the server checked
+    // and kept it, chunked or not.
+    for (name, content) in [("big.bin", &big[..]), ("notes.txt", b"version one")] {
+        let sha1 = crate::nextcloud_files::sha1(content);
+        let r = dav(&app, "HEAD", &files_path(&u, name), &u).send().await.unwrap();
+        assert_eq!(r.headers()["oc-checksum"], format!("SHA1:{sha1}").as_str(), "{name}");
+    }
     let strasse = app.by_path(&u, "/Fotos Ünïcode/straße.txt").await;
     assert_eq!(app.download(&u, &strasse).await, "grüße".as_bytes());
     let node = ok_json(app.req(Method::GET, &format!("/api/v1/nodes/{strasse}"), &u).send().await.unwrap()).await;
@@ -210,6 +217,13 @@ dual_test!(async fn folder_etags_follow_every_change_below_them(backend) {
         .unwrap();
     assert!(perms.contains("<oc:permissions>SGCK</oc:permissions>"), "an editor's share top: {perms}");
     assert!(perms.contains("<oc:permissions>SGDNVW</oc:permissions>"), "an editor's file: {perms}");
+    // Made a viewer: the share's tag moves, so bob's clients read the new permissions.
+    let share = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let (top, item) = (etag(&app, &bob, &files_path(&bob, "")).await, etag(&app, &bob, &files_path(&bob, "Shared/a/")).await);
+    let r = app.req(Method::PATCH, &format!("/api/v1/nodes/{a}/shares/{share}"), &u).json(&json!({"role": "viewer"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_ne!(etag(&app, &bob, &files_path(&bob, "")).await, top);
+    assert_ne!(etag(&app, &bob, &files_path(&bob, "Shared/a/")).await, item);
 });
 
 dual_test!(async fn chunked_uploads_resume_and_keep_the_rules(backend) {
