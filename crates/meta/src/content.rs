@@ -374,15 +374,19 @@ impl Db {
                 let owner = c.owner.to_string();
                 let now = ms(c.now);
                 let new_size = i64::try_from(c.version.size).map_err(|_| MetaError::QuotaExceeded)?;
+                // The drive's lock first (every writer of a drive takes it before its nodes),
+                // so what is read below is what this commit replaces: a commit racing this one
+                // on the same file is seen here, or waits (sizes and `over` stay right).
+                sqlx::query("UPDATE users SET quota_used = quota_used WHERE id = $1")
+                    .bind(&owner)
+                    .execute(&mut *tx)
+                    .await?;
                 // Resolve the target: (node id, previous size, name to create it under).
                 let (node_id, old_size, create_as) = match &c.target {
                     CommitTarget::Existing { node, over } => {
-                        // Read under the row's lock (a write that changes nothing takes it on
-                        // both engines), so a commit racing this one on the same file is
-                        // either seen here or waits: the size replaced is the one counted.
                         let (old, hash): (i64, Option<String>) = sqlx::query_as(
-                            "UPDATE nodes SET file_no = file_no WHERE id = $1 AND owner_id = $2 \
-                         AND kind = 'file' AND trashed_at IS NULL RETURNING size, content_hash",
+                            "SELECT size, content_hash FROM nodes WHERE id = $1 AND owner_id = $2 \
+                         AND kind = 'file' AND trashed_at IS NULL",
                         )
                         .bind(node.to_string())
                         .bind(&owner)
@@ -405,15 +409,8 @@ impl Db {
                         if parent_ok.is_none() {
                             return Err(MetaError::NotFound);
                         }
-                        if !folders.is_empty() {
-                            // Serialise folder creation per drive, so two commits that need
-                            // the same new folder agree on one (PostgreSQL; SQLite has one
-                            // writer anyway).
-                            sqlx::query("UPDATE users SET quota_used = quota_used WHERE id = $1")
-                                .bind(&owner)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
+                        // (The drive's lock, taken above, also makes two commits that need
+                        // the same new folder agree on one.)
                         let mut parent = *parent;
                         for folder in *folders {
                             let found: Option<(String, String)> = sqlx::query_as(
@@ -623,6 +620,11 @@ impl Db {
     ) -> Result<Node> {
         let now = ms(now);
         in_tx!(self, |tx| {
+            // The drive's lock first, so the size replaced is the one counted.
+            sqlx::query("UPDATE users SET quota_used = quota_used WHERE id = $1")
+                .bind(node.owner_id.to_string())
+                .execute(&mut *tx)
+                .await?;
             let (bytes, hash, blocks): (i64, String, Vec<u8>) = sqlx::query_as(
                 "SELECT size, content_hash, blocks FROM versions WHERE id = $1 AND node_id = $2",
             )

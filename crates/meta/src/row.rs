@@ -45,7 +45,8 @@ macro_rules! node_columns {
         "id, owner_id, parent_id, name, kind, size, content_hash, version_id, public_access, \
          created_at, modified_at, tree_tag + CASE WHEN kind = 'folder' THEN (SELECT COUNT(*) \
          FROM tree_deltas WHERE tag_folder = nodes.id) ELSE 0 END AS tree_tag, file_no, \
-         (SELECT sha1 FROM content_checksums c WHERE c.content_hash = nodes.content_hash) AS sha1"
+         (SELECT sha1 FROM content_checksums c WHERE c.owner_id = nodes.owner_id \
+         AND c.content_hash = nodes.content_hash) AS sha1"
     };
 }
 pub(crate) use node_columns;

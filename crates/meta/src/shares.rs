@@ -122,7 +122,7 @@ impl Db {
                  n.version_id, n.public_access, n.created_at, n.modified_at, n.tree_tag + CASE WHEN \
                  n.kind = 'folder' THEN (SELECT COUNT(*) FROM tree_deltas WHERE tag_folder = n.id) \
                  ELSE 0 END AS tree_tag, n.file_no, (SELECT sha1 FROM content_checksums c \
-                 WHERE c.content_hash = n.content_hash) AS sha1, s.id AS share_id, \
+                 WHERE c.owner_id = n.owner_id AND c.content_hash = n.content_hash) AS sha1, s.id AS share_id, \
                  s.role, u.username AS owner_username FROM shares s \
                  JOIN nodes n ON n.id = s.node_id JOIN users u ON u.id = s.owner_id \
                  WHERE s.grantee_id = $1 AND n.trashed_at IS NULL ORDER BY s.created_at DESC, s.id",

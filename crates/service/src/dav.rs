@@ -88,10 +88,17 @@ impl Stratus {
         Ok(self.authorize::<Read>(Some(caller), node.id).await?.role())
     }
 
-    /// The file or folder numbered `file_no` (its `oc:fileid`), if the caller may read it;
-    /// otherwise not found, whether or not it exists.
+    /// The file or folder numbered `file_no` (its `oc:fileid`), if it is the caller's or
+    /// shared with them; otherwise not found, whether or not it exists. Numbers count up, so
+    /// a node public to anyone who knows its id is not found by number: that would let anyone
+    /// walk the numbers to every public file.
     pub async fn node_by_number(&self, caller: &Caller, file_no: i64) -> Result<Node> {
         let node = self.db().node_by_number(file_no).await?.ok_or(ServiceError::NotFound)?;
+        if node.owner_id != caller.user()
+            && self.db().grants_on_path(node.id, caller.user()).await?.is_empty()
+        {
+            return Err(ServiceError::NotFound);
+        }
         Ok(self.authorize::<Read>(Some(caller), node.id).await?.into_node())
     }
 

@@ -398,7 +398,7 @@ impl Stratus {
         self.0.counters.files_committed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Kept once the file is: a SHA-1 lost here is only one a client cannot check against.
         if let (Some(sha1), Some(content)) = (sha1, done.node.content_hash.as_deref()) {
-            match self.db().record_sha1(content, &sha1).await {
+            match self.db().record_sha1(done.node.owner_id, content, &sha1).await {
                 Ok(()) => done.node.sha1 = Some(sha1),
                 Err(err) => tracing::warn!(%err, "could not keep an upload's verified SHA-1"),
             }

@@ -33,14 +33,18 @@ async fn oc_prop(app: &TestApp, user: &TestUser, path: &str, name: &str) -> Opti
 }
 
 dual_test!(async fn uploads_declaring_a_sha1_are_checked_and_keep_it(backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, |c| c.default_quota = 32 << 20).await;
     let u = app.register("checker").await;
+    let eve = app.register("eve").await;
     let path = files_path(&u, "report.txt");
     let body = b"the quarterly figures".to_vec();
 
-    // A body that does not match what its client declared never becomes the file.
-    let r = dav(&app, "PUT", &path, &u).header("oc-checksum", format!("SHA1:{}", sha1(b"other"))).body(body.clone()).send().await.unwrap();
-    assert_problem(r, StatusCode::BAD_REQUEST, "checksum_mismatch").await;
+    // A body that does not match what its client declared never becomes the file (a large
+    // one, whose upload reserves quota, and a small one).
+    for wrong in [data(3 << 20, 5), body.clone()] {
+        let r = dav(&app, "PUT", &path, &u).header("oc-checksum", format!("SHA1:{}", sha1(b"other"))).body(wrong).send().await.unwrap();
+        assert_problem(r, StatusCode::BAD_REQUEST, "checksum_mismatch").await;
+    }
     assert!(app.names(&u, &u.root).await.is_empty());
     assert_eq!(app.used(&u).await, 0);
     let r = dav(&app, "PUT", &path, &u).header("oc-checksum", "SHA1:xyz").body(body.clone()).send().await.unwrap();
@@ -59,6 +63,11 @@ dual_test!(async fn uploads_declaring_a_sha1_are_checked_and_keep_it(backend) {
     let r = dav(&app, "COPY", &path, &u).header("destination", app.url(&files_path(&u, "copy.txt"))).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(oc_prop(&app, &u, &files_path(&u, "copy.txt"), "checksums").await.as_deref(), Some(expected.as_str()));
+    // It is the owner's: the same bytes in another drive show none (it would tell eve that
+    // someone stored them).
+    let r = dav(&app, "PUT", &files_path(&eve, "same.txt"), &eve).body(body.clone()).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(oc_prop(&app, &eve, &files_path(&eve, "same.txt"), "checksums").await, None);
 
     // A mismatched new version leaves the old one current.
     let r = dav(&app, "PUT", &path, &u).header("oc-checksum", &expected).body(b"tampered".to_vec()).send().await.unwrap();
@@ -95,7 +104,12 @@ dual_test!(async fn uploads_declaring_a_sha1_are_checked_and_keep_it(backend) {
     assert_eq!(oc_prop(&app, &u, &big_path, "checksums").await, Some(format!("SHA1:{}", sha1(&big))));
     let id = app.by_path(&u, "/big.bin").await;
     assert_eq!(app.download(&u, &id).await, big);
-    assert_eq!(app.used(&u).await, (big.len() + body.len() + 2) as u64, "the refused transfer left nothing counted");
+    let used = (big.len() + body.len() + 2) as u64;
+    assert_eq!(app.used(&u).await, used);
+    // Nothing refused stays reserved: exactly the room left still takes a file.
+    let room = (32u64 << 20) - used;
+    let r = dav(&app, "PUT", &files_path(&u, "fill.bin"), &u).body(data(room as usize, 6)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "the refused uploads left a reservation behind");
 });
 
 dual_test!(async fn file_numbers_find_a_file_and_its_older_versions(backend) {
@@ -119,6 +133,17 @@ dual_test!(async fn file_numbers_find_a_file_and_its_older_versions(backend) {
     let r = dav(&app, "MOVE", &path, &u).header("destination", app.url(&renamed)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(oc_prop(&app, &u, &renamed, "fileid").await, Some(number.to_string()));
+    // A number is never given again, even once the node that had the highest is gone for good.
+    let gone = files_path(&u, "gone.txt");
+    assert_eq!(dav(&app, "PUT", &gone, &u).body("x").send().await.unwrap().status(), StatusCode::CREATED);
+    let highest: i64 = oc_prop(&app, &u, &gone, "fileid").await.unwrap().parse().unwrap();
+    let gone_id = app.by_path(&u, "/gone.txt").await;
+    assert_eq!(dav(&app, "DELETE", &gone, &u).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let r = app.req(Method::DELETE, &format!("/api/v1/trash/{gone_id}"), &u).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(dav(&app, "PUT", &gone, &u).body("y").send().await.unwrap().status(), StatusCode::CREATED);
+    let next: i64 = oc_prop(&app, &u, &gone, "fileid").await.unwrap().parse().unwrap();
+    assert!(next > highest, "{next} after {highest}");
 
     // The apps list the older versions, newest first (the current one is the file itself).
     let versions = format!("/remote.php/dav/versions/keeper/versions/{number}");
@@ -144,7 +169,14 @@ dual_test!(async fn file_numbers_find_a_file_and_its_older_versions(backend) {
         let r = dav(&app, "PROPFIND", &format!("/remote.php/dav/versions/{base}/versions/{number}"), who).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{base}");
     }
+    // Public to anyone with its id is not found by number (numbers can be counted through).
     let id = app.by_path(&u, "/renamed.txt").await;
+    let r = app.req(Method::PATCH, &format!("/api/v1/nodes/{id}"), &u).json(&json!({"public_access": "edit"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = dav(&app, "PROPFIND", &format!("/remote.php/dav/versions/eve/versions/{number}"), &eve).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "a public file by number");
+    let r = app.req(Method::PATCH, &format!("/api/v1/nodes/{id}"), &u).json(&json!({"public_access": "none"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     let r = app.req(Method::POST, &format!("/api/v1/nodes/{id}/shares"), &u).json(&json!({"user": "viewer", "role": "viewer"})).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let viewer_version = hrefs[2].replace("/keeper/", "/viewer/");
