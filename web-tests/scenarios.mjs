@@ -223,14 +223,24 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     assert.equal(await page.evaluate(() => window.pwned), undefined);
     assert.equal(await page.locator("td img[src=x]").count(), 0);
 
-    step("an image gets a thumbnail and an in-page preview");
-    const png = pngImage(2, 2);
+    step("an image gets a thumbnail made on the server, and an in-page preview");
+    const png = pngImage(300, 200);
     await page.setInputFiles("input[data-upload=files]", { name: "sunset.png", mimeType: "image/png", buffer: png });
     await page.waitForSelector(`${row("sunset.png")} img.thumb`);
-    await page.waitForFunction(() => document.querySelector("tr[data-name='sunset.png'] img.thumb").naturalWidth === 2);
+    const thumb = "tr[data-name='sunset.png'] img.thumb";
+    await page.waitForFunction((sel) => document.querySelector(sel)?.naturalWidth === 64, thumb);
+    const first = await page.getAttribute(thumb, "src");
+    assert.match(first, /\/thumbnail\?size=64&v=/, "a thumbnail, not the original");
     await page.click(`${row("sunset.png")} button.name`);
-    await page.waitForFunction(() => document.querySelector("dialog[open] .preview img")?.naturalWidth === 2);
+    await page.waitForFunction(() => document.querySelector("dialog[open] .preview img")?.naturalWidth === 300);
     await page.keyboard.press("Escape");
+
+    step("a replaced image shows its new picture at once");
+    await page.setInputFiles("input[data-upload=files]", { name: "sunset.png", mimeType: "image/png", buffer: pngImage(100, 200) });
+    await page.waitForFunction(([sel, old]) => {
+      const t = document.querySelector(sel);
+      return t && t.getAttribute("src") !== old && t.naturalHeight === 64 && t.naturalWidth === 32;
+    }, [thumb, first]);
 
     step("a large upload interrupted by the network resumes with only the missing blocks");
     const big = Buffer.alloc(9 * 1024 * 1024 + 123);

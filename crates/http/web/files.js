@@ -2,12 +2,14 @@
 // reloads, multi-select, uploads by picker or drag and drop, and the actions on items.
 
 import { api, trail } from "/assets/api.js";
-import { ask, attempt, h, icon, kindOf, size, toast, when } from "/assets/dom.js";
+import { ask, attempt, h, icon, size, toast, when } from "/assets/dom.js";
 import { chooseFolder, preview, share, trashItems, versions } from "/assets/dialogs.js";
 import { dropped, uploadAll } from "/assets/upload.js";
 import { go, refreshMe, session, show } from "/assets/app.js";
 
-const THUMBNAIL_MAX = 20 * 1024 * 1024;
+// The pictures the server makes thumbnails of (up to 64 MiB), and how they are told apart.
+const THUMBNAIL_MAX = 64 * 1024 * 1024;
+const PICTURE = /\.(jpe?g|png|gif|webp)$/i;
 // Uploads keep showing while the user moves between folders.
 const uploads = h("section", { class: "uploads-box", "aria-live": "polite", "aria-label": "Uploads" });
 
@@ -110,12 +112,17 @@ export async function filesView(folderId, params) {
 function row(n, selected, updateSelection, refresh) {
   const check = h("input", { type: "checkbox", "aria-label": `Select ${n.name}` });
   check.addEventListener("change", () => { if (check.checked) selected.set(n.id, n); else selected.delete(n.id); updateSelection(); });
-  const thumb = n.kind === "file" && kindOf(n.name) === "image" && n.size <= THUMBNAIL_MAX
-    ? h("img", { class: "thumb", loading: "lazy", alt: "", src: `/api/v1/nodes/${n.id}/content?inline=true` })
-    : h("span", { class: "thumb", "aria-hidden": "true" }, icon(n));
+  // Made on the server, and named by the content it shows: a new picture is a new URL.
+  const typeIcon = () => h("span", { class: "thumb", "aria-hidden": "true" }, icon(n));
+  const thumb = n.kind === "file" && PICTURE.test(n.name) && n.size <= THUMBNAIL_MAX
+    ? h("img", {
+      class: "thumb", loading: "lazy", alt: "", src: `/api/v1/nodes/${n.id}/thumbnail?size=64&v=${n.content_hash}`,
+      onerror: (e) => e.target.replaceWith(typeIcon()),
+    })
+    : typeIcon();
   const name = n.kind === "folder"
     ? h("a", { href: `/files/${n.id}`, class: "name" }, n.name)
-    : h("button", { type: "button", class: "link name", onclick: () => preview(n.name, `/api/v1/nodes/${n.id}/content`) }, n.name);
+    : h("button", { type: "button", class: "link name", onclick: () => preview(n.name, `/api/v1/nodes/${n.id}/content?v=${n.content_hash}`) }, n.name);
   const menu = h("details", { class: "menu" }, h("summary", { "aria-label": `Actions for ${n.name}` }, "⋯"),
     h("div", { class: "menu-items" },
       n.kind === "file" ? h("a", { class: "button", href: `/api/v1/nodes/${n.id}/content`, download: n.name }, "Download") : h("a", { class: "button", href: `/api/v1/nodes/${n.id}/zip`, download: "" }, "Download as zip"),

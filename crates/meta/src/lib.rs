@@ -191,6 +191,7 @@ mod seed;
 mod shares;
 mod stats;
 mod tags;
+mod thumbnails;
 mod tokens;
 mod trash;
 mod tus;

@@ -31,6 +31,7 @@ mod sessions;
 mod shares;
 mod stats;
 mod storage;
+mod thumbs;
 mod trash;
 mod tree;
 mod tus;
@@ -65,6 +66,7 @@ pub use storage::StorageOverview;
 pub use stratus_blob::{RepairReport, ScrubReport, VolumeStatus};
 pub use stratus_meta::ClusterNode;
 pub use stratus_meta::{AuditFilter, UserFilter};
+pub use thumbs::{THUMBNAIL_SIZES, Thumbnail};
 pub use tree::{ListQuery, MAX_SEARCH_HITS, NodeUpdate, Page, SearchHit};
 pub use tus::{TusChecksum, TusCreate, TusState};
 pub use zip::ZipStream;
@@ -191,6 +193,7 @@ struct Inner {
     hashing: hashing::Hashing,
     /// Finished uploads waiting for a group commit.
     commits: group::Commits,
+    thumbnail_makers: thumbs::Makers,
 }
 
 /// What this process received, for `/metrics` (and tests proving what crossed the network).
@@ -224,6 +227,7 @@ impl Stratus {
             oidc: oidc::Provider::default(),
             hashing: hashing::Hashing::new(settings_hash_queue),
             commits: group::Commits::default(),
+            thumbnail_makers: thumbs::Makers::default(),
         }))
     }
 

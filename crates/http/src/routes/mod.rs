@@ -10,5 +10,6 @@ pub mod ops;
 pub mod profile;
 pub mod recovery;
 pub mod shares;
+pub mod thumbnails;
 pub mod tus;
 pub mod uploads;

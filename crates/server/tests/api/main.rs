@@ -28,6 +28,7 @@ mod sessions;
 mod sharing;
 mod stats;
 mod storage;
+mod thumbnails;
 mod trash;
 mod tree;
 mod tus;
