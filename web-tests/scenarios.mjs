@@ -185,8 +185,32 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await page.waitForSelector(row("diary.txt"));
     assert.equal(await page.locator(row("notes.txt")).count(), 0);
 
-    step("uploading a file again makes a new version; the older one can be restored");
-    await page.setInputFiles("input[data-upload=files]", { name: "diary.txt", mimeType: "text/plain", buffer: Buffer.from("Day one, rewritten.\n") });
+    step("uploading a name that is taken asks: Keep both, Skip, or Replace");
+    const diary = (text) => ({ name: "diary.txt", mimeType: "text/plain", buffer: Buffer.from(text) });
+    await page.setInputFiles("input[data-upload=files]", diary("A second diary.\n"));
+    await page.waitForSelector("dialog[open][aria-label='“diary.txt” already exists']");
+    assert.equal(await page.locator("dialog[open] input[name=all]").count(), 0, "no 'for all' for one file");
+    await page.click("dialog[open] button:text('Keep both')");
+    await page.waitForSelector(row("diary (1).txt"));
+    await page.setInputFiles("input[data-upload=files]", diary("Not wanted.\n"));
+    await page.click("dialog[open] button:text('Skip')");
+    await page.waitForSelector(".file-progress[data-path='diary.txt'] >> text=skipped");
+    await page.waitForSelector("#toast:text('1 skipped')");
+    assert.equal(await page.locator(row("diary (2).txt")).count(), 0);
+    assert.equal((await apiJson(page, `/nodes/${(await apiJson(page, `/nodes/by-path?path=${encodeURIComponent("/Holiday/diary.txt")}`)).id}/versions`)).items.length, 1, "skipped: no new version");
+
+    step("a batch with taken names is asked once when the answer is for all");
+    await page.setInputFiles("input[data-upload=files]", [diary("Batch one.\n"), { name: "diary (1).txt", mimeType: "text/plain", buffer: Buffer.from("Batch two.\n") }]);
+    await page.waitForSelector("dialog[open] input[name=all]");
+    await page.check("dialog[open] input[name=all]");
+    await page.click("dialog[open] button:text('Keep both')");
+    await page.waitForSelector(row("diary (2).txt"));
+    await page.waitForSelector(row("diary (1) (1).txt"));
+    assert.equal(await page.locator("dialog[open]").count(), 0, "asked once");
+
+    step("uploading a file again with Replace makes a new version; the older one can be restored");
+    await page.setInputFiles("input[data-upload=files]", diary("Day one, rewritten.\n"));
+    await page.click("dialog[open] button:text('Replace')");
     await page.waitForSelector(".file-progress[data-path='diary.txt'] >> text=done");
     await act(page, "diary.txt", "Versions");
     await page.waitForSelector("dialog[open] li:has-text('current')");
@@ -237,6 +261,7 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
 
     step("a replaced image shows its new picture at once");
     await page.setInputFiles("input[data-upload=files]", { name: "sunset.png", mimeType: "image/png", buffer: pngImage(100, 200) });
+    await page.click("dialog[open] button:text('Replace')");
     await page.waitForFunction(([sel, old]) => {
       const t = document.querySelector(sel);
       return t && t.getAttribute("src") !== old && t.naturalHeight === 64 && t.naturalWidth === 32;

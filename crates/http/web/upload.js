@@ -3,10 +3,11 @@
 // browser hashes its 4 MiB blocks, the server answers which it lacks, only those are sent
 // (three at a time), then the upload is committed. The session id is kept in localStorage,
 // so "Resume" (even after a reload) sends only the blocks that did not arrive. A file whose
-// name is taken becomes a new version of it (the older one stays under Versions).
+// name is taken is never replaced unasked: the user chooses Replace (a new version; the older
+// one stays under Versions), Keep both (`name (1).ext`) or Skip, once or for the whole upload.
 
 import { api, send, trail, ApiError } from "/assets/api.js";
-import { h, size, toast } from "/assets/dom.js";
+import { h, modal, size, toast } from "/assets/dom.js";
 
 const BLOCK = 4 * 1024 * 1024;
 const PARALLEL = 3;
@@ -40,7 +41,8 @@ async function hex(buffer) {
 /** One file's upload: whole or in blocks; `cancel()` stops it, calling it again resumes. */
 class Transfer {
   constructor(parent, file, name, onProgress) {
-    Object.assign(this, { parent, file, name, onProgress, jobs: new Set(), cancelled: false });
+    // `fail` until the user says what to do about a name that is taken.
+    Object.assign(this, { parent, file, name, onProgress, jobs: new Set(), cancelled: false, policy: "fail" });
   }
 
   /** Where the block session's id waits for a resume: the same file to the same place. */
@@ -55,7 +57,7 @@ class Transfer {
 
   async whole() {
     this.cancelled = false;
-    const url = `/api/v1/nodes/${this.parent}/files/${encodeURIComponent(this.name)}?on_conflict=replace`;
+    const url = `/api/v1/nodes/${this.parent}/files/${encodeURIComponent(this.name)}?on_conflict=${this.policy}`;
     const job = send("PUT", url, this.file, (loaded) => this.onProgress(loaded));
     this.jobs.add(job);
     try { return await job.done; } finally { this.jobs.delete(job); }
@@ -74,7 +76,7 @@ class Transfer {
       blocks.push(await hex(await this.file.slice(at, at + BLOCK).arrayBuffer()));
     }
     status("");
-    const started = await api("POST", "/uploads", { parent_id: this.parent, name: this.name, size: this.file.size, blocks, on_conflict: "replace" });
+    const started = await api("POST", "/uploads", { parent_id: this.parent, name: this.name, size: this.file.size, blocks, on_conflict: this.policy });
     localStorage.setItem(this.key, started.upload_id);
     return started;
   }
@@ -116,6 +118,22 @@ class Transfer {
     localStorage.removeItem(this.key);
     if (saved) await api("DELETE", `/uploads/${saved}`).catch(() => {});
   }
+}
+
+/** What to do with an upload whose name is taken: `{ choice, all }`, choice `replace`,
+ * `keep_both` or `skip` (also when the dialog is closed). */
+function askClash(path, more) {
+  return modal(`“${path}” already exists`, (close) => {
+    const all = h("input", { type: "checkbox", name: "all" });
+    const choose = (choice) => () => close({ choice, all: all.checked });
+    return h("div", { class: "stack" },
+      h("p", {}, "A file with this name is already here. Replace it (the current one stays under Versions), keep both, or skip this file?"),
+      more ? h("label", { class: "row" }, all, "Do the same for every other name that is taken in this upload") : null,
+      h("div", { class: "row end" },
+        h("button", { type: "button", onclick: choose("skip") }, "Skip"),
+        h("button", { type: "button", onclick: choose("keep_both") }, "Keep both"),
+        h("button", { type: "button", class: "primary", autofocus: true, onclick: choose("replace") }, "Replace")));
+  }).then((answer) => answer ?? { choice: "skip", all: false });
 }
 
 /**
@@ -171,11 +189,26 @@ export async function uploadAll(root, files, box, changed) {
     } while (again);
     reloading = false;
   };
+  // Taken names are asked about one at a time; an answer "for all" answers the rest.
+  let always = null;
+  let asking = Promise.resolve();
+  const resolveClash = (path) => {
+    const answer = asking.then(async () => {
+      if (always) return always;
+      const { choice, all } = await askClash(path, files.length > 1);
+      if (all) always = choice;
+      return choice;
+    });
+    asking = answer.catch(() => {});
+    return answer;
+  };
+  const skipped = new Set();
   const stopped = new Set();
   const tell = () => {
     summary.textContent = stopped.size
       ? `${files.length - stopped.size} of ${files.length} uploaded; ${stopped.size} stopped (resume or discard below)`
-      : `Uploaded ${files.length} file${files.length > 1 ? "s" : ""} (${size(total)})`;
+      : `Uploaded ${files.length - skipped.size} file${files.length - skipped.size === 1 ? "" : "s"}`
+        + (skipped.size ? `; ${skipped.size} skipped (the name was taken)` : ` (${size(total)})`);
   };
   const one = async ([file, path]) => {
     const cut = path.lastIndexOf("/");
@@ -200,6 +233,23 @@ export async function uploadAll(root, files, box, changed) {
         landed();
         return true;
       } catch (err) {
+        if (err.code === "name_conflict" && transfer.policy === "fail") {
+          const choice = await resolveClash(path);
+          // A session begun to fail on a clash is given up; its blocks stay known, so the
+          // new one sends nothing twice.
+          await transfer.discard();
+          if (choice === "skip") {
+            state.textContent = "skipped";
+            buttons.replaceChildren();
+            bar.value = file.size || 1;
+            loaded.set(path, file.size);
+            update();
+            skipped.add(path);
+            return true;
+          }
+          transfer.policy = choice;
+          return attemptOnce();
+        }
         state.textContent = err.code === "cancelled" ? "cancelled" : err.message;
         state.className = err.code === "cancelled" ? "muted" : "error";
         const again = h("button", { type: "button", onclick: async () => { if (await attemptOnce()) toast(`“${path}” uploaded`); } },
