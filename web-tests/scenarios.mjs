@@ -79,7 +79,7 @@ async function dropFolder(page, selector, folder, files) {
     const over = new Event("dragover", { bubbles: true, cancelable: true });
     target.dispatchEvent(over);
     const drop = new Event("drop", { bubbles: true, cancelable: true });
-    Object.defineProperty(drop, "dataTransfer", { value: { items: [{ webkitGetAsEntry: () => root }], files: [] } });
+    Object.defineProperty(drop, "dataTransfer", { value: { types: ["Files"], items: [{ webkitGetAsEntry: () => root }], files: [] } });
     target.dispatchEvent(drop);
   }, { selector, folder, files });
 }
@@ -327,6 +327,28 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await page.waitForSelector(row("diary.txt"), { state: "detached" });
     await page.waitForSelector(row("sunset.png"), { state: "detached" });
     await shot(page, "files");
+
+    step("drag rows onto a folder to move them, onto a breadcrumb to move them up; drop files on a folder row to upload there");
+    await page.dragAndDrop(row("diary (1).txt"), row("days"));
+    await page.waitForSelector("#toast:text('1 item moved to “days”')");
+    await page.waitForSelector(row("diary (1).txt"), { state: "detached" });
+    await page.check(`${row("diary (2).txt")} input[type=checkbox]`);
+    await page.check(`${row("diary (1) (1).txt")} input[type=checkbox]`);
+    await page.dragAndDrop(row("diary (2).txt"), row("days"));
+    await page.waitForSelector("#toast:text('2 items moved to “days”')");
+    await page.waitForSelector(row("diary (1) (1).txt"), { state: "detached" });
+    await page.click(`${row("days")} a.name`);
+    await page.waitForSelector(row("diary (2).txt"));
+    await page.dragAndDrop(row("diary (1).txt"), ".crumbs a:text('Holiday')");
+    await page.waitForSelector("#toast:text('1 item moved to “Holiday”')");
+    await page.waitForSelector(row("diary (1).txt"), { state: "detached" });
+    await page.click(".crumbs >> text=Holiday");
+    await page.waitForSelector(row("diary (1).txt"));
+    await dropFolder(page, row("days"), "postcards", { "rome.txt": "Ciao" });
+    await page.waitForSelector(".file-progress[data-path='postcards/rome.txt'] >> text=done");
+    const rome = await apiJson(page, `/nodes/by-path?path=${encodeURIComponent("/Holiday/days/postcards/rome.txt")}`);
+    assert.equal(rome.size, 4, "dropped on the days row, uploaded into days");
+    assert.equal(await page.locator(row("postcards")).count(), 0, "not into the folder on screen");
 
     step("search");
     await page.fill("input[name=q]", "DIARY");

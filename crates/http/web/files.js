@@ -1,5 +1,6 @@
 // The file browser: breadcrumbs, a sortable list with thumbnails, folders opened without
-// reloads, multi-select, uploads by picker or drag and drop, and the actions on items.
+// reloads, multi-select, uploads by picker or drag and drop, rows dragged onto folders and
+// breadcrumbs to move them, and the actions on items.
 
 import { api, trail } from "/assets/api.js";
 import { ask, attempt, h, icon, size, toast, when } from "/assets/dom.js";
@@ -10,16 +11,19 @@ import { go, refreshMe, session, show } from "/assets/app.js";
 // The pictures the server makes thumbnails of (up to 64 MiB), and how they are told apart.
 const THUMBNAIL_MAX = 64 * 1024 * 1024;
 const PICTURE = /\.(jpe?g|png|gif|webp)$/i;
+// What a dragged row carries: the ids of the items it moves.
+const DRAGGED = "application/x-stratus-nodes";
 // Uploads keep showing while the user moves between folders.
 const uploads = h("section", { class: "uploads-box", "aria-live": "polite", "aria-label": "Uploads" });
 
-/** The chain of folders from the drive's root (or the first one the user may not read). */
-async function crumbs(folder) {
+/** The chain of folders from the drive's root (or the first one the user may not read); each
+ * folder above this one takes dropped rows and files (`into`). */
+async function crumbs(folder, into) {
   const chain = await trail(folder);
   const label = (n) => (n.parent_id ? n.name : "My files");
   const items = chain.map((n, i) => (i === chain.length - 1
     ? h("span", { "aria-current": "page" }, label(n))
-    : h("a", { href: `/files/${n.id}` }, label(n))));
+    : into(h("a", { href: `/files/${n.id}` }, label(n)), n)));
   return h("nav", { class: "crumbs", "aria-label": "Breadcrumbs" }, items.flatMap((a, i) => (i ? [h("span", { class: "sep", "aria-hidden": "true" }, "›"), a] : [a])));
 }
 
@@ -66,7 +70,7 @@ export async function filesView(folderId, params) {
     const query = `sort=${sort}&order=${order}&limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
     const page = await api("GET", `/nodes/${folderId}/children?${query}`);
     if (!cursor) { tbody.replaceChildren(); selected.clear(); selectAll.checked = false; updateSelection(); }
-    for (const n of page.items) tbody.append(row(n, selected, updateSelection, refresh));
+    for (const n of page.items) tbody.append(row(n, selected, updateSelection, refresh, { into, dragged }));
     if (!tbody.children.length) tbody.append(h("tr", {}, h("td", { colspan: 5, class: "muted empty" }, "This folder is empty. Drop files here or use Upload.")));
     more.replaceChildren(page.next_cursor ? h("button", { type: "button", onclick: () => attempt(() => load(page.next_cursor)) }, "Show more") : "");
   }
@@ -82,11 +86,41 @@ export async function filesView(folderId, params) {
       h("th", { class: "acts" }, h("span", { class: "sr-only" }, "Actions")))),
     tbody);
 
-  const upload = (files) => uploadAll(folderId, files, uploads, refresh);
+  const upload = (files, into = folderId) => uploadAll(into, files, uploads, refresh);
+  // A folder row or breadcrumb takes rows dragged onto it (moved there) and files dropped on it
+  // (uploaded there), instead of the folder on screen.
+  const into = (el, target) => {
+    const carries = (e) => e.dataTransfer?.types?.includes(DRAGGED) || e.dataTransfer?.types?.includes("Files");
+    el.addEventListener("dragover", (e) => {
+      if (!carries(e)) return;
+      e.preventDefault();
+      e.stopPropagation();
+      e.dataTransfer.dropEffect = e.dataTransfer.types.includes(DRAGGED) ? "move" : "copy";
+      el.classList.add("target");
+    });
+    el.addEventListener("dragleave", () => el.classList.remove("target"));
+    el.addEventListener("drop", async (e) => {
+      if (!carries(e)) return;
+      e.preventDefault();
+      e.stopPropagation();
+      el.classList.remove("target");
+      drop.classList.remove("over");
+      const ids = e.dataTransfer.types.includes(DRAGGED) && e.dataTransfer.getData(DRAGGED);
+      if (ids) await moveInto(JSON.parse(ids).filter((id) => id !== target.id), target, refresh);
+      else upload(await dropped(e), target.id);
+    });
+    return el;
+  };
+  const dragged = (n) => (selected.has(n.id) ? [...selected.keys()] : [n.id]);
   const picker = h("input", { type: "file", multiple: true, hidden: true, "data-upload": "files", onchange: (e) => upload([...e.target.files].map((f) => [f, f.name])) });
   const folderPicker = h("input", { type: "file", webkitdirectory: true, hidden: true, "data-upload": "folder", onchange: (e) => upload([...e.target.files].map((f) => [f, f.webkitRelativePath])) });
   const drop = h("div", { class: "drop", "data-drop": "" }, table, more);
-  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  // Rows dragged within the folder they are in stay where they are.
+  drop.addEventListener("dragover", (e) => {
+    if (e.dataTransfer?.types?.includes(DRAGGED)) return;
+    e.preventDefault();
+    drop.classList.add("over");
+  });
   drop.addEventListener("dragleave", (e) => { if (!drop.contains(e.relatedTarget)) drop.classList.remove("over"); });
   drop.addEventListener("drop", async (e) => {
     e.preventDefault();
@@ -96,7 +130,7 @@ export async function filesView(folderId, params) {
 
   await load();
   show(
-    h("div", { class: "head" }, await crumbs(folder),
+    h("div", { class: "head" }, await crumbs(folder, into),
       folder.owner_id !== session.me.id ? h("span", { class: "badge" }, "shared with you") : null),
     h("div", { class: "toolbar" },
       h("button", { type: "button", class: "primary", onclick: () => picker.click() }, "Upload files"),
@@ -109,7 +143,7 @@ export async function filesView(folderId, params) {
   );
 }
 
-function row(n, selected, updateSelection, refresh) {
+function row(n, selected, updateSelection, refresh, drag) {
   const check = h("input", { type: "checkbox", "aria-label": `Select ${n.name}` });
   check.addEventListener("change", () => { if (check.checked) selected.set(n.id, n); else selected.delete(n.id); updateSelection(); });
   // Made on the server, and named by the content it shows: a new picture is a new URL.
@@ -141,12 +175,29 @@ function row(n, selected, updateSelection, refresh) {
     menu.removeAttribute("open");
     menu.querySelector("summary").focus();
   });
-  return h("tr", { "data-id": n.id, "data-name": n.name },
+  const tr = h("tr", { "data-id": n.id, "data-name": n.name, draggable: "true" },
     h("td", { class: "pick" }, check),
     h("td", {}, h("div", { class: "name-cell" }, thumb, name)),
     h("td", { class: "num" }, n.kind === "file" ? size(n.size) : ""),
     h("td", { class: "when" }, when(n.modified_at)),
     h("td", { class: "acts" }, menu));
+  // Dragged, a row carries itself, or the whole selection when it is part of it.
+  tr.addEventListener("dragstart", (e) => {
+    e.dataTransfer.setData(DRAGGED, JSON.stringify(drag.dragged(n)));
+    e.dataTransfer.effectAllowed = "move";
+  });
+  return n.kind === "folder" ? drag.into(tr, n) : tr;
+}
+
+/** Moves the items `ids` into `folder` (dropped there), one by one, stopping at a refusal. */
+async function moveInto(ids, folder, refresh) {
+  let done = 0;
+  for (const id of ids) {
+    if (!(await attempt(() => api("PATCH", `/nodes/${id}`, { parent_id: folder.id })))) break;
+    done++;
+  }
+  if (done) toast(`${done} item${done > 1 ? "s" : ""} moved to “${folder.parent_id ? folder.name : "My files"}”`);
+  refresh();
 }
 
 async function newFolder(parent, refresh) {
