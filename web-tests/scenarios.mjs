@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { deflateSync } from "node:zlib";
 import { chromium } from "playwright-core";
 
@@ -119,13 +120,30 @@ async function mailLink(outbox, to, path) {
   throw new Error(`no mail to ${to} with a ${path} link`);
 }
 
+const AXE = fileURLToPath(new URL("./node_modules/axe-core/axe.min.js", import.meta.url));
+
+/** Runs axe-core on the page as it is (open dialogs included) and fails on any critical or
+ * serious violation, naming each rule and where it was found. */
+async function accessible(page, name) {
+  // Evaluated, not added as a script tag: the app's Content-Security-Policy allows no inline script.
+  if (!(await page.evaluate(() => typeof window.axe === "object"))) await page.evaluate(readFileSync(AXE, "utf8"));
+  const found = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations
+    .filter((v) => v.impact === "critical" || v.impact === "serious")
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`));
+  assert.deepEqual(found, [], `axe-core on ${name}:\n${found.join("\n")}`);
+}
+
 async function apiJson(page, path) {
   return page.evaluate(async (p) => (await fetch(`/api/v1${p}`)).json(), path);
 }
 
 export default async function scenarios(base, out, { makeAdmin, paystack, outbox }) {
   mkdirSync(out, { recursive: true });
-  const shot = (page, name) => page.screenshot({ path: `${out}/${name}.png` });
+  // Every page shot is also checked by axe-core: no critical or serious violation.
+  const shot = async (page, name) => {
+    await page.screenshot({ path: `${out}/${name}.png` });
+    await accessible(page, name);
+  };
   const errors = [];
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ARGS });
   try {
@@ -190,6 +208,7 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await page.setInputFiles("input[data-upload=files]", diary("A second diary.\n"));
     await page.waitForSelector("dialog[open][aria-label='“diary.txt” already exists']");
     assert.equal(await page.locator("dialog[open] input[name=all]").count(), 0, "no 'for all' for one file");
+    await accessible(page, "the name-taken dialog");
     await page.click("dialog[open] button:text('Keep both')");
     await page.waitForSelector(row("diary (1).txt"));
     await page.setInputFiles("input[data-upload=files]", diary("Not wanted.\n"));
@@ -215,6 +234,7 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await act(page, "diary.txt", "Versions");
     await page.waitForSelector("dialog[open] li:has-text('current')");
     assert.equal(await page.locator("dialog[open] li").count(), 2);
+    await accessible(page, "the versions dialog");
     await page.click("dialog[open] li >> nth=1 >> button:text('Restore')");
     await page.waitForSelector("#toast:text('older version is now the current one')");
     await page.click(`${row("diary.txt")} button.name`);
@@ -257,6 +277,7 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     assert.match(first, /\/thumbnail\?size=64&v=/, "a thumbnail, not the original");
     await page.click(`${row("sunset.png")} button.name`);
     await page.waitForFunction(() => document.querySelector("dialog[open] .preview img")?.naturalWidth === 300);
+    await accessible(page, "the image preview");
     await page.keyboard.press("Escape");
 
     step("a replaced image shows its new picture at once");
@@ -320,6 +341,8 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await page.check(`${row("sunset.png")} input[type=checkbox]`);
     await page.waitForSelector(".selection >> text=2 selected");
     await page.click(".selection >> text=Move");
+    await page.waitForSelector("dialog[open] button:text('📁 Holiday')");
+    await accessible(page, "the folder picker");
     await page.click("dialog[open] button:text('📁 Holiday')");
     await page.click("dialog[open] button:text('📁 days')");
     await page.click("dialog[open] button:text('Move here')");

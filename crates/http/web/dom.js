@@ -97,7 +97,8 @@ export function confirmed(title, text, yes = "Delete") {
 /** A table with a header row; `empty` fills it when there are no rows. Scrolls sideways on
  * narrow screens. */
 export function table(head, rows, empty) {
-  return h("div", { class: "scroll" }, h("table", { class: "files" }, h("thead", {}, h("tr", {}, head.map((t) => h("th", {}, t)))),
+  // Focusable, so a keyboard can scroll it too.
+  return h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": `Table: ${head.join(", ")}` }, h("table", { class: "files" }, h("thead", {}, h("tr", {}, head.map((t) => h("th", {}, t)))),
     h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: head.length, class: "muted empty" }, empty)))));
 }
 

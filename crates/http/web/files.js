@@ -22,7 +22,7 @@ async function crumbs(folder, into) {
   const chain = await trail(folder);
   const label = (n) => (n.parent_id ? n.name : "My files");
   const items = chain.map((n, i) => (i === chain.length - 1
-    ? h("span", { "aria-current": "page" }, label(n))
+    ? h("h1", { "aria-current": "page" }, label(n))
     : into(h("a", { href: `/files/${n.id}` }, label(n)), n)));
   return h("nav", { class: "crumbs", "aria-label": "Breadcrumbs" }, items.flatMap((a, i) => (i ? [h("span", { class: "sep", "aria-hidden": "true" }, "›"), a] : [a])));
 }
@@ -75,14 +75,16 @@ export async function filesView(folderId, params) {
     more.replaceChildren(page.next_cursor ? h("button", { type: "button", onclick: () => attempt(() => load(page.next_cursor)) }, "Show more") : "");
   }
 
-  const sortButton = (key, label) => {
+  // The header a list is sorted by says so (`aria-sort`); its button sorts the other way.
+  const sortHeader = (key, label, cls) => {
     const next = sort === key && order === "asc" ? "desc" : "asc";
     const mark = sort === key ? (order === "asc" ? " ▲" : " ▼") : "";
-    return h("button", { type: "button", class: "link", "aria-sort": sort === key ? `${order}ending` : null, onclick: () => go(`/files/${folderId}?sort=${key}&order=${next}`) }, label + mark);
+    return h("th", { class: cls, "aria-sort": sort === key ? `${order}ending` : null },
+      h("button", { type: "button", class: "link", onclick: () => go(`/files/${folderId}?sort=${key}&order=${next}`) }, label + mark));
   };
   const table = h("table", { class: "files" },
-    h("thead", {}, h("tr", {}, h("th", { class: "pick" }, selectAll), h("th", {}, sortButton("name", "Name")),
-      h("th", { class: "num" }, sortButton("size", "Size")), h("th", { class: "when" }, sortButton("modified", "Modified")),
+    h("thead", {}, h("tr", {}, h("th", { class: "pick" }, selectAll), sortHeader("name", "Name"),
+      sortHeader("size", "Size", "num"), sortHeader("modified", "Modified", "when"),
       h("th", { class: "acts" }, h("span", { class: "sr-only" }, "Actions")))),
     tbody);
 
