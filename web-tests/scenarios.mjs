@@ -330,6 +330,7 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await page.waitForSelector(".file-progress[data-path='cancel-me.bin'] >> text=cancelled");
     await page.click(".file-progress[data-path='cancel-me.bin'] button:text('Discard')");
     await page.waitForSelector(".file-progress[data-path='cancel-me.bin'] >> text=discarded");
+    await page.waitForSelector(".overall >> text='0 of 1 uploaded; 1 discarded'");
     for (const route of held) await route.abort().catch(() => {});
     await page.unroute(/\/uploads\/[^/]+\/blocks\/\d+$/);
     assert.equal(await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("stratus-upload:")).length), 0);
@@ -341,10 +342,10 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await page.check(`${row("sunset.png")} input[type=checkbox]`);
     await page.waitForSelector(".selection >> text=2 selected");
     await page.click(".selection >> text=Move");
-    await page.waitForSelector("dialog[open] button:text('📁 Holiday')");
+    await page.waitForSelector("dialog[open] button:text('Holiday')");
     await accessible(page, "the folder picker");
-    await page.click("dialog[open] button:text('📁 Holiday')");
-    await page.click("dialog[open] button:text('📁 days')");
+    await page.click("dialog[open] button:text('Holiday')");
+    await page.click("dialog[open] button:text('days')");
     await page.click("dialog[open] button:text('Move here')");
     await page.waitForSelector("#toast:text('2 items moved')");
     await page.waitForSelector(row("diary.txt"), { state: "detached" });

@@ -2,7 +2,7 @@
 // folder (move, copy) and a file's versions.
 
 import { api } from "/assets/api.js";
-import { attempt, confirmed, field, form, h, kindOf, modal, size, toast, when } from "/assets/dom.js";
+import { attempt, confirmed, field, form, h, icon, kindOf, modal, size, toast, when } from "/assets/dom.js";
 
 /** Shows a file in the page: image, video, audio, PDF or the start of a text file. */
 export function preview(name, url, downloadUrl = url) {
@@ -36,7 +36,7 @@ export function chooseFolder(title, root, verb) {
         h("nav", { class: "crumbs" }, trail.map(([tid, name], i) =>
           h("button", { type: "button", class: "link", onclick: () => open(tid, trail.slice(0, i + 1)) }, name))),
         h("ul", { class: "picker" }, folders.length ? folders.map((f) => h("li", {},
-          h("button", { type: "button", class: "link", onclick: () => open(f.id, [...trail, [f.id, f.name]]) }, `📁 ${f.name}`)))
+          h("button", { type: "button", class: "link", onclick: () => open(f.id, [...trail, [f.id, f.name]]) }, icon(f), " ", f.name)))
           : h("li", { class: "muted" }, "No folders here")),
         h("div", { class: "row end" }, h("button", { type: "button", onclick: () => close() }, "Cancel"),
           h("button", { type: "button", class: "primary", onclick: () => close(id) }, `${verb} here`)));

@@ -143,7 +143,26 @@ export function kindOf(name) {
   return "other";
 }
 
+// Icons drawn here (24 × 24, stroked in the text's colour), so no emoji font is needed.
+const SVG = "http://www.w3.org/2000/svg";
+const PATHS = {
+  folder: "M3 7a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z",
+  file: "M6 3h8l4 4v14H6z M14 3v4h4",
+  image: "M4 5h16v14H4z M4 16l5-5 4 4 3-3 4 4 M15.5 9.5h.01",
+  video: "M3 6h13v12H3z M16 10l5-3v10l-5-3",
+  audio: "M9 17V5l10-2v12 M9 17a3 3 0 1 1-3-3 3 3 0 0 1 3 3z M19 15a3 3 0 1 1-3-3 3 3 0 0 1 3 3z",
+  pdf: "M6 3h8l4 4v14H6z M14 3v4h4 M9 12h6 M9 16h4",
+  text: "M6 3h8l4 4v14H6z M14 3v4h4 M9 11h6 M9 14h6 M9 17h6",
+};
+
+/** The icon of a node's kind, as an SVG element (hidden from screen readers: the name says it). */
 export function icon(node) {
-  if (node.kind === "folder") return "📁";
-  return { image: "🖼️", video: "🎬", audio: "🎵", pdf: "📕", text: "📄" }[kindOf(node.name)] || "📦";
+  const type = kindOf(node.name);
+  const kind = node.kind === "folder" ? "folder" : PATHS[type] ? type : "file";
+  const svg = document.createElementNS(SVG, "svg");
+  for (const [k, v] of Object.entries({ viewBox: "0 0 24 24", class: `glyph glyph-${kind}`, "aria-hidden": "true", focusable: "false" })) svg.setAttribute(k, v);
+  const path = document.createElementNS(SVG, "path");
+  path.setAttribute("d", PATHS[kind]);
+  svg.append(path);
+  return svg;
 }

@@ -7,8 +7,8 @@ import { refreshMe, show } from "/assets/app.js";
 
 function openable(n) {
   return n.kind === "folder"
-    ? h("a", { href: `/files/${n.id}`, class: "name" }, `${icon(n)} ${n.name}`)
-    : h("button", { type: "button", class: "link name", onclick: () => preview(n.name, `/api/v1/nodes/${n.id}/content`) }, `${icon(n)} ${n.name}`);
+    ? h("a", { href: `/files/${n.id}`, class: "name" }, [icon(n), " ", n.name])
+    : h("button", { type: "button", class: "link name", onclick: () => preview(n.name, `/api/v1/nodes/${n.id}/content`) }, [icon(n), " ", n.name]);
 }
 
 export async function sharedView() {
@@ -31,7 +31,7 @@ export async function trashView() {
   const page = await api("GET", "/trash");
   const reload = () => trashView();
   const rows = page.items.map((t) => h("tr", { "data-name": t.name },
-    h("td", {}, `${icon(t)} ${t.name}`), h("td", {}, t.original_path), h("td", { class: "num" }, size(t.size)), h("td", { class: "when" }, when(t.trashed_at)),
+    h("td", {}, [icon(t), " ", t.name]), h("td", {}, t.original_path), h("td", { class: "num" }, size(t.size)), h("td", { class: "when" }, when(t.trashed_at)),
     h("td", { class: "row" },
       h("button", { type: "button", onclick: () => attempt(async () => { await api("POST", `/trash/${t.id}/restore`); await refreshMe(); reload(); }, `“${t.name}” restored to ${t.original_path}`) }, "Restore"),
       h("button", { type: "button", class: "danger", onclick: async () => {

@@ -27,7 +27,7 @@ export async function publicView(token, params) {
   if (view.link.upload_only) return dropView(token, view, headers);
   const node = view.node;
   if (node.kind === "file") {
-    return show(h("section", { class: "card public" }, h("h1", {}, `${icon(node)} ${node.name}`),
+    return show(h("section", { class: "card public" }, h("h1", {}, [icon(node), " ", node.name]),
       h("p", { class: "muted" }, `${size(node.size)} · ${when(node.modified_at)}`, view.link.expires_at ? ` · available until ${when(view.link.expires_at)}` : ""),
       h("div", { class: "row" },
         h("a", { class: "button primary", href: download(path), download: node.name }, "Download"),
@@ -41,12 +41,12 @@ export async function publicView(token, params) {
   const rows = view.children.items.map((c) => {
     const p = `${path.replace(/\/$/, "")}/${c.name}`;
     const name = c.kind === "folder"
-      ? h("a", { href: `/s/${token}?path=${encodeURIComponent(p)}` }, `${icon(c)} ${c.name}`)
-      : h("button", { type: "button", class: "link", onclick: () => preview(c.name, download(p)) }, `${icon(c)} ${c.name}`);
+      ? h("a", { href: `/s/${token}?path=${encodeURIComponent(p)}` }, [icon(c), " ", c.name])
+      : h("button", { type: "button", class: "link", onclick: () => preview(c.name, download(p)) }, [icon(c), " ", c.name]);
     return h("tr", { "data-name": c.name }, h("td", {}, name), h("td", { class: "num" }, c.kind === "file" ? size(c.size) : ""),
       h("td", {}, h("a", { class: "button", href: download(p), download: c.kind === "file" ? c.name : "" }, c.kind === "file" ? "Download" : "Zip")));
   });
-  show(h("section", { class: "card public" }, h("h1", {}, `📁 ${node.name}`),
+  show(h("section", { class: "card public" }, h("h1", {}, icon(node), " ", node.name),
     h("nav", { class: "crumbs" }, crumbs.flatMap((a, i) => (i ? [h("span", { class: "sep" }, "›"), a] : [a]))),
     h("p", {}, h("a", { class: "button primary", href: download(path), download: "" }, "Download all (zip)")),
     h("table", { class: "files" }, h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { class: "muted empty" }, "This folder is empty."))))));

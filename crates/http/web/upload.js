@@ -204,11 +204,17 @@ export async function uploadAll(root, files, box, changed) {
   };
   const skipped = new Set();
   const stopped = new Set();
+  const discarded = new Set();
   const tell = () => {
-    summary.textContent = stopped.size
-      ? `${files.length - stopped.size} of ${files.length} uploaded; ${stopped.size} stopped (resume or discard below)`
-      : `Uploaded ${files.length - skipped.size} file${files.length - skipped.size === 1 ? "" : "s"}`
-        + (skipped.size ? `; ${skipped.size} skipped (the name was taken)` : ` (${size(total)})`);
+    const done = files.length - stopped.size - skipped.size - discarded.size;
+    const notes = [
+      stopped.size && `${stopped.size} stopped (resume or discard below)`,
+      skipped.size && `${skipped.size} skipped (the name was taken)`,
+      discarded.size && `${discarded.size} discarded`,
+    ].filter(Boolean);
+    summary.textContent = notes.length
+      ? `${done} of ${files.length} uploaded; ${notes.join("; ")}`
+      : `Uploaded ${files.length} file${files.length > 1 ? "s" : ""} (${size(total)})`;
   };
   const one = async ([file, path]) => {
     const cut = path.lastIndexOf("/");
@@ -254,7 +260,16 @@ export async function uploadAll(root, files, box, changed) {
         state.className = err.code === "cancelled" ? "muted" : "error";
         const again = h("button", { type: "button", onclick: async () => { if (await attemptOnce()) toast(`“${path}” uploaded`); } },
           file.size > BLOCK ? "Resume" : "Retry");
-        const discard = h("button", { type: "button", onclick: async () => { await transfer.discard(); state.textContent = "discarded"; buttons.replaceChildren(); } }, "Discard");
+        // Given up on purpose: no longer stopped, and not an error.
+        const discard = h("button", { type: "button", onclick: async () => {
+          await transfer.discard();
+          state.textContent = "discarded";
+          state.className = "muted";
+          buttons.replaceChildren();
+          stopped.delete(path);
+          discarded.add(path);
+          tell();
+        } }, "Discard");
         buttons.replaceChildren(again, discard);
         stopped.add(path);
         return false;
@@ -269,5 +284,7 @@ export async function uploadAll(root, files, box, changed) {
     while (queue.length) await one(queue.shift());
   }));
   tell();
-  toast(summary.textContent, stopped.size ? "error" : "info");
+  // Only what stopped for a reason other than the user's own cancel is an error.
+  const failed = [...stopped].some((p) => list.querySelector(`[data-path="${CSS.escape(p)}"] .error`));
+  toast(summary.textContent, failed ? "error" : "info");
 }
