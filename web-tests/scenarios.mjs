@@ -288,6 +288,19 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
       return t && t.getAttribute("src") !== old && t.naturalHeight === 64 && t.naturalWidth === 32;
     }, [thumb, first]);
 
+    step("a grid of large thumbnails, remembered across a reload");
+    await page.click("button:text('Grid view')");
+    const card = "li.card-item[data-name='sunset.png'] img.thumb";
+    await page.waitForFunction((sel) => document.querySelector(sel)?.naturalHeight === 256, card);
+    assert.match(await page.getAttribute(card, "src"), /size=256/);
+    await page.waitForSelector("li.card-item[data-name='days'] svg.glyph-folder");
+    await shot(page, "files-grid");
+    await page.reload();
+    await page.waitForSelector("button[aria-pressed=true]:text('Grid view')");
+    await page.waitForSelector(card);
+    await page.click("button:text('Grid view')");
+    await page.waitForSelector(`${row("sunset.png")} img.thumb`);
+
     step("a large upload interrupted by the network resumes with only the missing blocks");
     const big = Buffer.alloc(9 * 1024 * 1024 + 123);
     for (let i = 0; i + 4 <= big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);

@@ -1,6 +1,7 @@
 // The file browser: breadcrumbs, a sortable list with thumbnails, folders opened without
 // reloads, multi-select, uploads by picker or drag and drop, rows dragged onto folders and
-// breadcrumbs to move them, and the actions on items.
+// breadcrumbs to move them, and the actions on items; as a list, or as a grid of large
+// thumbnails (the choice is remembered).
 
 import { api, trail } from "/assets/api.js";
 import { ask, attempt, h, icon, size, toast, when } from "/assets/dom.js";
@@ -37,7 +38,10 @@ export async function filesView(folderId, params) {
     return go(`/files/${folder.parent_id}`);
   }
   const selected = new Map();
+  const grid = localStorage.getItem("stratus-view") === "grid";
   const tbody = h("tbody");
+  // Where the items go: the table's body, or the grid's cards.
+  const items = grid ? h("ul", { class: "grid", "aria-label": `Contents of ${folder.parent_id ? folder.name : "My files"}` }) : tbody;
   const more = h("div", { class: "more" });
   const selectAll = h("input", { type: "checkbox", "aria-label": "Select all" });
   const bar = h("div", { class: "selection", hidden: true });
@@ -55,11 +59,11 @@ export async function filesView(folderId, params) {
       h("button", { type: "button", onclick: () => moveOrCopy(nodes, "move", refresh) }, "Move"),
       h("button", { type: "button", onclick: () => moveOrCopy(nodes, "copy", refresh) }, "Copy"),
       h("button", { type: "button", class: "danger", onclick: () => trashItems(nodes, refresh) }, "Delete"),
-      h("button", { type: "button", onclick: () => { selected.clear(); tbody.querySelectorAll("input[type=checkbox]").forEach((c) => { c.checked = false; }); selectAll.checked = false; updateSelection(); } }, "Clear"),
+      h("button", { type: "button", onclick: () => { selected.clear(); items.querySelectorAll("input[type=checkbox]").forEach((c) => { c.checked = false; }); selectAll.checked = false; updateSelection(); } }, "Clear"),
     ].filter(Boolean));
   }
   selectAll.addEventListener("change", () => {
-    tbody.querySelectorAll("tr[data-id]").forEach((tr) => {
+    items.querySelectorAll("[data-id]").forEach((tr) => {
       const box = tr.querySelector("input[type=checkbox]");
       box.checked = selectAll.checked;
       box.dispatchEvent(new Event("change"));
@@ -69,9 +73,10 @@ export async function filesView(folderId, params) {
   async function load(cursor) {
     const query = `sort=${sort}&order=${order}&limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
     const page = await api("GET", `/nodes/${folderId}/children?${query}`);
-    if (!cursor) { tbody.replaceChildren(); selected.clear(); selectAll.checked = false; updateSelection(); }
-    for (const n of page.items) tbody.append(row(n, selected, updateSelection, refresh, { into, dragged }));
-    if (!tbody.children.length) tbody.append(h("tr", {}, h("td", { colspan: 5, class: "muted empty" }, "This folder is empty. Drop files here or use Upload.")));
+    if (!cursor) { items.replaceChildren(); selected.clear(); selectAll.checked = false; updateSelection(); }
+    for (const n of page.items) items.append(row(n, selected, updateSelection, refresh, { into, dragged, grid }));
+    const empty = "This folder is empty. Drop files here or use Upload.";
+    if (!items.children.length) items.append(grid ? h("li", { class: "muted empty" }, empty) : h("tr", {}, h("td", { colspan: 5, class: "muted empty" }, empty)));
     more.replaceChildren(page.next_cursor ? h("button", { type: "button", onclick: () => attempt(() => load(page.next_cursor)) }, "Show more") : "");
   }
 
@@ -116,7 +121,8 @@ export async function filesView(folderId, params) {
   const dragged = (n) => (selected.has(n.id) ? [...selected.keys()] : [n.id]);
   const picker = h("input", { type: "file", multiple: true, hidden: true, "data-upload": "files", onchange: (e) => upload([...e.target.files].map((f) => [f, f.name])) });
   const folderPicker = h("input", { type: "file", webkitdirectory: true, hidden: true, "data-upload": "folder", onchange: (e) => upload([...e.target.files].map((f) => [f, f.webkitRelativePath])) });
-  const drop = h("div", { class: "drop", "data-drop": "" }, table, more);
+  const drop = h("div", { class: "drop", "data-drop": "" },
+    grid ? [h("label", { class: "row select-all" }, selectAll, "Select all"), items] : table, more);
   // Rows dragged within the folder they are in stay where they are.
   drop.addEventListener("dragover", (e) => {
     if (e.dataTransfer?.types?.includes(DRAGGED)) return;
@@ -138,6 +144,10 @@ export async function filesView(folderId, params) {
       h("button", { type: "button", class: "primary", onclick: () => picker.click() }, "Upload files"),
       h("button", { type: "button", onclick: () => folderPicker.click() }, "Upload a folder"),
       h("button", { type: "button", onclick: () => newFolder(folderId, refresh) }, "New folder"),
+      h("button", { type: "button", "aria-pressed": String(grid), onclick: () => {
+        localStorage.setItem("stratus-view", grid ? "list" : "grid");
+        go(location.pathname + location.search);
+      } }, "Grid view"),
       h("a", { class: "button", href: `/api/v1/nodes/${folderId}/zip`, download: "" }, "Download as zip"),
       folder.parent_id && folder.owner_id === session.me.id ? h("button", { type: "button", onclick: () => share(folder) }, "Share folder") : null,
       picker, folderPicker),
@@ -152,7 +162,7 @@ function row(n, selected, updateSelection, refresh, drag) {
   const typeIcon = () => h("span", { class: "thumb", "aria-hidden": "true" }, icon(n));
   const thumb = n.kind === "file" && PICTURE.test(n.name) && n.size <= THUMBNAIL_MAX
     ? h("img", {
-      class: "thumb", loading: "lazy", alt: "", src: `/api/v1/nodes/${n.id}/thumbnail?size=64&v=${n.content_hash}`,
+      class: "thumb", loading: "lazy", alt: "", src: `/api/v1/nodes/${n.id}/thumbnail?size=${drag.grid ? 256 : 64}&v=${n.content_hash}`,
       onerror: (e) => e.target.replaceWith(typeIcon()),
     })
     : typeIcon();
@@ -177,12 +187,16 @@ function row(n, selected, updateSelection, refresh, drag) {
     menu.removeAttribute("open");
     menu.querySelector("summary").focus();
   });
-  const tr = h("tr", { "data-id": n.id, "data-name": n.name, draggable: "true" },
-    h("td", { class: "pick" }, check),
-    h("td", {}, h("div", { class: "name-cell" }, thumb, name)),
-    h("td", { class: "num" }, n.kind === "file" ? size(n.size) : ""),
-    h("td", { class: "when" }, when(n.modified_at)),
-    h("td", { class: "acts" }, menu));
+  const tr = drag.grid
+    ? h("li", { class: "card-item", "data-id": n.id, "data-name": n.name, draggable: "true" },
+      h("div", { class: "card-top" }, check, menu), thumb, name,
+      h("span", { class: "muted" }, n.kind === "file" ? size(n.size) : ""))
+    : h("tr", { "data-id": n.id, "data-name": n.name, draggable: "true" },
+      h("td", { class: "pick" }, check),
+      h("td", {}, h("div", { class: "name-cell" }, thumb, name)),
+      h("td", { class: "num" }, n.kind === "file" ? size(n.size) : ""),
+      h("td", { class: "when" }, when(n.modified_at)),
+      h("td", { class: "acts" }, menu));
   // Dragged, a row carries itself, or the whole selection when it is part of it.
   tr.addEventListener("dragstart", (e) => {
     e.dataTransfer.setData(DRAGGED, JSON.stringify(drag.dragged(n)));
