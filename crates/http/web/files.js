@@ -4,7 +4,7 @@
 // thumbnails (the choice is remembered).
 
 import { api, trail } from "/assets/api.js";
-import { ask, attempt, h, icon, size, toast, when } from "/assets/dom.js";
+import { ask, attempt, h, icon, modal, size, toast, when } from "/assets/dom.js";
 import { chooseFolder, preview, share, trashItems, versions } from "/assets/dialogs.js";
 import { dropped, uploadAll } from "/assets/upload.js";
 import { go, refreshMe, session, show } from "/assets/app.js";
@@ -12,6 +12,19 @@ import { go, refreshMe, session, show } from "/assets/app.js";
 // The pictures the server makes thumbnails of (up to 64 MiB), and how they are told apart.
 const THUMBNAIL_MAX = 64 * 1024 * 1024;
 const PICTURE = /\.(jpe?g|png|gif|webp)$/i;
+// The file browser's keys, as `?` lists them; the files view on screen answers them.
+const KEYS = [
+  ["/", "Search"], ["n", "New folder"], ["↑ ↓", "Move between items"], ["Enter", "Open the item"],
+  ["Space", "Select or unselect the item"], ["Shift + click", "Select a range"], ["Ctrl/⌘ + A", "Select all"],
+  ["F2", "Rename"], ["Delete", "Move to the trash"], ["Escape", "Clear the selection"], ["?", "This list"],
+];
+let onKey = null;
+document.addEventListener("keydown", (e) => onKey?.(e));
+
+function shortcuts() {
+  return modal("Keyboard shortcuts", () => h("dl", { class: "keys" }, KEYS.flatMap(([k, what]) => [h("dt", {}, h("kbd", {}, k)), h("dd", {}, what)])));
+}
+
 // What a dragged row carries: the ids of the items it moves.
 const DRAGGED = "application/x-stratus-nodes";
 // Uploads keep showing while the user moves between folders.
@@ -59,7 +72,7 @@ export async function filesView(folderId, params) {
       h("button", { type: "button", onclick: () => moveOrCopy(nodes, "move", refresh) }, "Move"),
       h("button", { type: "button", onclick: () => moveOrCopy(nodes, "copy", refresh) }, "Copy"),
       h("button", { type: "button", class: "danger", onclick: () => trashItems(nodes, refresh) }, "Delete"),
-      h("button", { type: "button", onclick: () => { selected.clear(); items.querySelectorAll("input[type=checkbox]").forEach((c) => { c.checked = false; }); selectAll.checked = false; updateSelection(); } }, "Clear"),
+      h("button", { type: "button", onclick: () => clear() }, "Clear"),
     ].filter(Boolean));
   }
   selectAll.addEventListener("change", () => {
@@ -70,10 +83,35 @@ export async function filesView(folderId, params) {
     });
   });
 
+  const clear = () => {
+    selected.clear();
+    items.querySelectorAll("input[type=checkbox]").forEach((c) => { c.checked = false; });
+    selectAll.checked = false;
+    updateSelection();
+  };
+  // Shift-click selects (or unselects) everything between the last box clicked and this one.
+  let anchor = null;
+  items.addEventListener("click", (e) => {
+    const box = e.target.closest("input[type=checkbox]");
+    if (!box) return;
+    const at = box.closest("[data-id]");
+    if (e.shiftKey && anchor && anchor !== at && items.contains(anchor)) {
+      const rows = [...items.querySelectorAll("[data-id]")];
+      const [a, b] = [rows.indexOf(anchor), rows.indexOf(at)].sort((x, y) => x - y);
+      for (const r of rows.slice(a, b + 1)) {
+        const c = r.querySelector("input[type=checkbox]");
+        if (c !== box && c.checked !== box.checked) { c.checked = box.checked; c.dispatchEvent(new Event("change")); }
+      }
+    }
+    anchor = at;
+  });
+  const listed = new Map();
+
   async function load(cursor) {
     const query = `sort=${sort}&order=${order}&limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
     const page = await api("GET", `/nodes/${folderId}/children?${query}`);
-    if (!cursor) { items.replaceChildren(); selected.clear(); selectAll.checked = false; updateSelection(); }
+    if (!cursor) { items.replaceChildren(); listed.clear(); selected.clear(); selectAll.checked = false; updateSelection(); }
+    for (const n of page.items) listed.set(n.id, n);
     for (const n of page.items) items.append(row(n, selected, updateSelection, refresh, { into, dragged, grid }));
     const empty = "This folder is empty. Drop files here or use Upload.";
     if (!items.children.length) items.append(grid ? h("li", { class: "muted empty" }, empty) : h("tr", {}, h("td", { colspan: 5, class: "muted empty" }, empty)));
@@ -137,6 +175,31 @@ export async function filesView(folderId, params) {
   });
 
   await load();
+  onKey = (e) => {
+    if (!document.contains(items)) { onKey = null; return; }
+    const t = e.target;
+    const typing = t.closest?.("input, textarea, select, [contenteditable]") && t.type !== "checkbox";
+    if (e.defaultPrevented || e.altKey || typing || document.querySelector("dialog[open]")) return;
+    const rows = [...items.querySelectorAll("[data-id]")];
+    const at = t.closest?.("[data-id]");
+    const one = at ? listed.get(at.dataset.id) : selected.size === 1 ? [...selected.values()][0] : null;
+    const mod = e.ctrlKey || e.metaKey;
+    const handled = () => e.preventDefault();
+    if (e.key === "/" && !mod) { handled(); document.querySelector("input[name=q]")?.focus(); }
+    else if (e.key === "n" && !mod) { handled(); newFolder(folderId, refresh); }
+    else if (e.key === "?") { handled(); shortcuts(); }
+    else if (mod && e.key.toLowerCase() === "a") { handled(); selectAll.checked = true; selectAll.dispatchEvent(new Event("change")); }
+    else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      handled();
+      const i = rows.indexOf(at);
+      const next = rows[e.key === "ArrowDown" ? Math.min(i + 1, rows.length - 1) : Math.max(i - 1, 0)];
+      next?.focus();
+    } else if (e.key === "Enter" && at && t === at) { handled(); at.querySelector(".name").click(); }
+    else if (e.key === " " && at && t === at) { handled(); at.querySelector("input[type=checkbox]").click(); }
+    else if (e.key === "F2" && one) { handled(); rename(one, refresh); }
+    else if (e.key === "Delete" && (selected.size || one)) { handled(); trashItems(selected.size ? [...selected.values()] : [one], refresh); }
+    else if (e.key === "Escape" && selected.size) { handled(); clear(); }
+  };
   show(
     h("div", { class: "head" }, await crumbs(folder, into),
       folder.owner_id !== session.me.id ? h("span", { class: "badge" }, "shared with you") : null),
@@ -144,6 +207,7 @@ export async function filesView(folderId, params) {
       h("button", { type: "button", class: "primary", onclick: () => picker.click() }, "Upload files"),
       h("button", { type: "button", onclick: () => folderPicker.click() }, "Upload a folder"),
       h("button", { type: "button", onclick: () => newFolder(folderId, refresh) }, "New folder"),
+      h("button", { type: "button", onclick: shortcuts, "aria-label": "Keyboard shortcuts" }, "?"),
       h("button", { type: "button", "aria-pressed": String(grid), onclick: () => {
         localStorage.setItem("stratus-view", grid ? "list" : "grid");
         go(location.pathname + location.search);
@@ -188,10 +252,10 @@ function row(n, selected, updateSelection, refresh, drag) {
     menu.querySelector("summary").focus();
   });
   const tr = drag.grid
-    ? h("li", { class: "card-item", "data-id": n.id, "data-name": n.name, draggable: "true" },
+    ? h("li", { class: "card-item", "data-id": n.id, "data-name": n.name, draggable: "true", tabindex: "-1" },
       h("div", { class: "card-top" }, check, menu), thumb, name,
       h("span", { class: "muted" }, n.kind === "file" ? size(n.size) : ""))
-    : h("tr", { "data-id": n.id, "data-name": n.name, draggable: "true" },
+    : h("tr", { "data-id": n.id, "data-name": n.name, draggable: "true", tabindex: "-1" },
       h("td", { class: "pick" }, check),
       h("td", {}, h("div", { class: "name-cell" }, thumb, name)),
       h("td", { class: "num" }, n.kind === "file" ? size(n.size) : ""),
