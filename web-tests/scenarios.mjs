@@ -333,6 +333,26 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     assert.equal(stored, createHash("sha256").update(big).digest("hex"), "the stored file is the one sent");
     await page.unroute(/\/uploads\/[^/]+\/blocks\/1$/);
 
+    step("leaving during an upload asks first; the same file picked again after a reload resumes it");
+    const reloadPath = join(mkdtempSync(join(tmpdir(), "stratus-reload-")), "reload-me.bin");
+    writeFileSync(reloadPath, big.subarray(0, 6 * 1024 * 1024));
+    const heldBlocks = [];
+    await page.route(/\/uploads\/[^/]+\/blocks\/\d+$/, (route) => { heldBlocks.push(route); });
+    await page.setInputFiles("input[data-upload=files]", reloadPath);
+    while (!heldBlocks.length) await page.waitForTimeout(50);
+    const asks = await page.evaluate(() => { const e = new Event("beforeunload", { cancelable: true }); dispatchEvent(e); return e.defaultPrevented; });
+    assert.equal(asks, true, "leaving mid-upload asks first");
+    page.once("dialog", (d) => d.accept());
+    await page.reload();
+    for (const route of heldBlocks) await route.abort().catch(() => {});
+    await page.unroute(/\/uploads\/[^/]+\/blocks\/\d+$/);
+    await page.waitForSelector("[data-pending='reload-me.bin'] >> text=Pick the file again to resume");
+    await page.setInputFiles("[data-resume='reload-me.bin']", reloadPath);
+    await page.waitForSelector(".file-progress[data-path='reload-me.bin'] >> text=done");
+    await page.waitForSelector("[data-pending='reload-me.bin']", { state: "detached" });
+    const resumed = await apiJson(page, `/nodes/by-path?path=${encodeURIComponent("/Holiday/reload-me.bin")}`);
+    assert.equal(resumed.size, 6 * 1024 * 1024);
+
     step("cancel an upload, then discard it");
     let held = [];
     await page.route(/\/uploads\/[^/]+\/blocks\/\d+$/, (route) => { held.push(route); });

@@ -6,7 +6,7 @@
 import { api, trail } from "/assets/api.js";
 import { ask, attempt, h, icon, modal, size, toast, when } from "/assets/dom.js";
 import { chooseFolder, preview, share, trashItems, versions } from "/assets/dialogs.js";
-import { dropped, uploadAll } from "/assets/upload.js";
+import { dropped, forgetPending, pendingIn, uploadAll } from "/assets/upload.js";
 import { go, refreshMe, session, show } from "/assets/app.js";
 
 // The pictures the server makes thumbnails of (up to 64 MiB), and how they are told apart.
@@ -175,6 +175,26 @@ export async function filesView(folderId, params) {
   });
 
   await load();
+  // Uploads into this folder that a reload or a closed tab cut short: the same file picked
+  // again resumes where it stopped.
+  const unfinished = h("section", { class: "card pending", "aria-label": "Unfinished uploads" });
+  const showPending = () => {
+    const pending = pendingIn(folderId);
+    unfinished.hidden = !pending.length;
+    unfinished.replaceChildren(h("strong", {}, "Unfinished uploads"), h("ul", { class: "uploads" }, pending.map((p) => {
+      const pick = h("input", { type: "file", hidden: true, "data-resume": p.name, onchange: (e) => {
+        const file = e.target.files[0];
+        if (!file) return;
+        if (file.size !== p.size) return toast(`That is not “${p.name}” (${size(p.size)})`, "error");
+        upload([[file, p.name]]).finally(showPending);
+        showPending();
+      } });
+      return h("li", { class: "row", "data-pending": p.name }, h("span", { class: "name" }, `${p.name} (${size(p.size)})`),
+        h("button", { type: "button", onclick: () => pick.click() }, "Pick the file again to resume"),
+        h("button", { type: "button", onclick: async () => { await forgetPending(p.key); showPending(); } }, "Forget"), pick);
+    })));
+  };
+  showPending();
   onKey = (e) => {
     if (!document.contains(items)) { onKey = null; return; }
     const t = e.target;
@@ -215,7 +235,7 @@ export async function filesView(folderId, params) {
       h("a", { class: "button", href: `/api/v1/nodes/${folderId}/zip`, download: "" }, "Download as zip"),
       folder.parent_id && folder.owner_id === session.me.id ? h("button", { type: "button", onclick: () => share(folder) }, "Share folder") : null,
       picker, folderPicker),
-    bar, uploads, drop,
+    bar, unfinished, uploads, drop,
   );
 }
 

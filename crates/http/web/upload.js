@@ -12,6 +12,37 @@ import { h, modal, size, toast } from "/assets/dom.js";
 const BLOCK = 4 * 1024 * 1024;
 const PARALLEL = 3;
 const FILES_AT_ONCE = 4;
+// Uploads that were under way when the page went (a reload, a closed tab): picking the same
+// file again in the same folder resumes them, sending only the blocks that did not arrive.
+const PENDING = "stratus-pending-uploads";
+
+// The block uploads this page is sending now (not unfinished: under way).
+const sending = new Set();
+
+/** The unfinished block uploads into folder `parent`: `{ key, name, size }` each. */
+export function pendingIn(parent) {
+  return Object.entries(pendingAll()).filter(([key, p]) => p.parent === parent && !sending.has(key)).map(([key, p]) => ({ key, ...p }));
+}
+
+/** Gives an unfinished upload up: its server-side session goes (and its reserved quota). */
+export async function forgetPending(key) {
+  const saved = localStorage.getItem(key);
+  localStorage.removeItem(key);
+  setPending(key, null);
+  if (saved) await api("DELETE", `/uploads/${saved}`).catch(() => {});
+}
+function pendingAll() {
+  try { return JSON.parse(localStorage.getItem(PENDING)) || {}; } catch { return {}; }
+}
+function setPending(key, value) {
+  const all = pendingAll();
+  if (value) all[key] = value; else delete all[key];
+  localStorage.setItem(PENDING, JSON.stringify(all));
+}
+
+// Leaving the page while bytes are still going asks first.
+let running = 0;
+addEventListener("beforeunload", (e) => { if (running) { e.preventDefault(); e.returnValue = ""; } });
 
 /** Every file under a dropped entry, with its path relative to the drop. */
 export async function walk(entry, prefix = "") {
@@ -78,11 +109,17 @@ class Transfer {
     status("");
     const started = await api("POST", "/uploads", { parent_id: this.parent, name: this.name, size: this.file.size, blocks, on_conflict: this.policy });
     localStorage.setItem(this.key, started.upload_id);
+    setPending(this.key, { parent: this.parent, name: this.name, size: this.file.size });
     return started;
   }
 
   async inBlocks(status = () => {}) {
     this.cancelled = false;
+    sending.add(this.key);
+    try { return await this.sendBlocks(status); } finally { sending.delete(this.key); }
+  }
+
+  async sendBlocks(status) {
     const session = await this.session(status);
     const id = session.upload_id;
     const blockSize = (i) => Math.min(BLOCK, this.file.size - i * BLOCK);
@@ -109,14 +146,13 @@ class Transfer {
     if (this.cancelled) throw new ApiError(0, { code: "cancelled", detail: "cancelled" });
     const node = await api("POST", `/uploads/${id}/commit`);
     localStorage.removeItem(this.key);
+    setPending(this.key, null);
     return node;
   }
 
   /** Gives the server-side session up (its reserved quota comes back). */
-  async discard() {
-    const saved = localStorage.getItem(this.key);
-    localStorage.removeItem(this.key);
-    if (saved) await api("DELETE", `/uploads/${saved}`).catch(() => {});
+  discard() {
+    return forgetPending(this.key);
   }
 }
 
@@ -147,9 +183,25 @@ export async function uploadAll(root, files, box, changed) {
   const loaded = new Map();
   const overall = h("progress", { max: total, value: 0, "aria-label": "All uploads" });
   const summary = h("span", {}, `Uploading ${files.length} file${files.length > 1 ? "s" : ""} (${size(total)})`);
+  const speed = h("span", { class: "muted", "data-speed": "" });
   const list = h("ul", { class: "uploads" });
-  box.replaceChildren(h("div", { class: "overall" }, summary, overall), list);
-  const update = () => { overall.value = [...loaded.values()].reduce((a, b) => a + b, 0); };
+  box.replaceChildren(h("div", { class: "overall" }, h("span", {}, summary, speed), overall), list);
+  // Speed over the last few seconds, and the time left at that speed.
+  const began = performance.now();
+  let seen = [[began, 0]];
+  const update = () => {
+    const now = performance.now();
+    const sent = [...loaded.values()].reduce((a, b) => a + b, 0);
+    overall.value = sent;
+    if (now - seen.at(-1)[0] < 500) return;
+    seen = [...seen.filter(([t]) => now - t < 5000), [now, sent]];
+    const [t0, s0] = seen[0];
+    const rate = now > t0 ? ((sent - s0) * 1000) / (now - t0) : 0;
+    if (rate > 0 && sent < total) {
+      const left = Math.ceil((total - sent) / rate);
+      speed.textContent = ` · ${size(rate)}/s, ${left < 60 ? `${left} s` : `${Math.ceil(left / 60)} min`} left`;
+    }
+  };
 
   // Each folder is made once, even with several files waiting for it (a promise per path).
   const folders = new Map([["", Promise.resolve(root)]]);
@@ -280,9 +332,15 @@ export async function uploadAll(root, files, box, changed) {
   // A few files at a time: small files are dominated by round trips, large ones already send
   // three blocks at once.
   const queue = [...files];
-  await Promise.all(Array.from({ length: Math.min(FILES_AT_ONCE, queue.length) }, async () => {
-    while (queue.length) await one(queue.shift());
-  }));
+  running++;
+  try {
+    await Promise.all(Array.from({ length: Math.min(FILES_AT_ONCE, queue.length) }, async () => {
+      while (queue.length) await one(queue.shift());
+    }));
+  } finally {
+    running--;
+  }
+  speed.textContent = "";
   tell();
   // Only what stopped for a reason other than the user's own cancel is an error.
   const failed = [...stopped].some((p) => list.querySelector(`[data-path="${CSS.escape(p)}"] .error`));
