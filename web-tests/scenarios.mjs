@@ -248,6 +248,19 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     const copied = await apiJson(page, `/nodes/by-path?path=${encodeURIComponent("/diary.txt")}`);
     assert.equal(copied.size, "Day one: the sea.\n".length);
 
+    step("a copy into its own folder is named “(copy)”; a rename to a taken name keeps the dialog and what was typed");
+    await act(page, "diary.txt", "Copy");
+    await page.click("dialog[open] button:text('Holiday')");
+    await page.click("dialog[open] button:text('Copy here')");
+    await page.waitForSelector(row("diary (copy).txt"));
+    await act(page, "diary (copy).txt", "Rename");
+    await answer(page, "diary.txt");
+    await page.waitForSelector("dialog[open] [role=alert]:text('“diary.txt” is already taken here.')");
+    assert.equal(await page.inputValue("dialog[open] input[name=value]"), "diary.txt");
+    await accessible(page, "a name that is taken");
+    await answer(page, "diary copy.txt");
+    await page.waitForSelector(row("diary copy.txt"));
+
     step("upload a whole folder with the folder picker");
     const local = mkdtempSync(join(tmpdir(), "stratus-pick-"));
     mkdirSync(join(local, "Receipts", "2026"), { recursive: true });
@@ -550,6 +563,13 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await page.click("button:text('Go back to the free 1 GB')");
     await page.waitForSelector("#toast:text('Your plan is now 1 GB')");
     await page.waitForSelector("text=/free 1 GB plan/");
+
+    step("with payments off, the plan page says whom to ask instead of listing prices");
+    await page.route("**/api/v1/plans", async (route) => route.fulfill({ json: { ...(await (await route.fetch()).json()), payments_enabled: false } }));
+    await page.reload();
+    await page.waitForSelector("[data-payments=off]:text('This server takes no payments')");
+    assert.equal(await page.locator("input[aria-label=GB]").count(), 0, "no prices to choose from");
+    await page.unroute("**/api/v1/plans");
     await page.click("#nav >> text=Profile");
     await page.setInputFiles("input[name=photo]", { name: "me.png", mimeType: "image/png", buffer: pngImage(3, 3) });
     await page.waitForFunction(() => document.querySelector("img.avatar.big")?.naturalWidth === 3);

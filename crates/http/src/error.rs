@@ -62,7 +62,9 @@ impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         let status = match &err {
             ServiceError::NotFound => StatusCode::NOT_FOUND,
-            ServiceError::Unauthenticated | ServiceError::LinkPassword => StatusCode::UNAUTHORIZED,
+            ServiceError::Unauthenticated | ServiceError::WrongCredentials | ServiceError::LinkPassword => {
+                StatusCode::UNAUTHORIZED
+            }
             ServiceError::Gone { .. } => StatusCode::GONE,
             ServiceError::ChecksumMismatch => StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
             ServiceError::Forbidden(_) | ServiceError::Denied { .. } => StatusCode::FORBIDDEN,
@@ -90,7 +92,7 @@ impl From<ServiceError> for ApiError {
         };
         let api = Self::new(status, err.code(), detail);
         match err {
-            ServiceError::Unauthenticated => api
+            ServiceError::Unauthenticated | ServiceError::WrongCredentials => api
                 .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"stratus\"")),
             ServiceError::RateLimited { retry_after } | ServiceError::Unavailable { retry_after, .. } => {
                 api.with_header(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)))

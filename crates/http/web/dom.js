@@ -74,11 +74,12 @@ export function modal(title, build) {
   });
 }
 
-/** Asks for one line of text; null when cancelled. */
-export function ask(title, label, value = "", submit = "OK") {
+/** Asks for one line of text; null when cancelled. `problem` says what was wrong with the
+ * last answer (shown above the field, which keeps what was typed). */
+export function ask(title, label, value = "", submit = "OK", problem = "") {
   return modal(title, (close) => {
-    const input = h("input", { name: "value", value, required: true, autofocus: true });
-    const f = h("form", { class: "stack" }, h("label", {}, label, input),
+    const input = h("input", { name: "value", value, required: true, autofocus: true, "aria-invalid": problem ? "true" : null });
+    const f = h("form", { class: "stack" }, problem ? h("p", { class: "error", role: "alert" }, problem) : null, h("label", {}, label, input),
       h("div", { class: "row end" }, h("button", { type: "button", onclick: () => close() }, "Cancel"),
         h("button", { class: "primary", type: "submit" }, submit)));
     f.addEventListener("submit", (e) => { e.preventDefault(); close(input.value.trim() || null); });

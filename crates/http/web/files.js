@@ -300,24 +300,62 @@ async function moveInto(ids, folder, refresh) {
   refresh();
 }
 
+/** Asks for a name until `act(name)` takes it: a name that is taken or invalid asks again,
+ * with what was typed and what was wrong; another failure is a toast. */
+async function named(title, label, value, submit, act, done) {
+  let problem = "";
+  for (;;) {
+    value = await ask(title, label, value, submit, problem);
+    if (!value) return;
+    try {
+      await act(value);
+      toast(done(value));
+      return;
+    } catch (err) {
+      if (err.code !== "name_conflict" && err.code !== "invalid_name") return toast(err.message, "error");
+      problem = err.code === "name_conflict" ? `“${value}” is already taken here.` : err.message;
+    }
+  }
+}
+
 async function newFolder(parent, refresh) {
-  const name = await ask("New folder", "Name", "", "Create");
-  if (name) await attempt(async () => { await api("POST", `/nodes/${parent}/children`, { name, kind: "folder" }); refresh(); }, `Folder “${name}” created`);
+  await named("New folder", "Name", "", "Create", async (name) => {
+    await api("POST", `/nodes/${parent}/children`, { name, kind: "folder" });
+    refresh();
+  }, (name) => `Folder “${name}” created`);
 }
 
 async function rename(n, refresh) {
-  const name = await ask(`Rename ${n.kind}`, "New name", n.name, "Rename");
-  if (name && name !== n.name) await attempt(async () => { await api("PATCH", `/nodes/${n.id}`, { name }); refresh(); }, `Renamed to “${name}”`);
+  await named(`Rename ${n.kind}`, "New name", n.name, "Rename", async (name) => {
+    if (name !== n.name) await api("PATCH", `/nodes/${n.id}`, { name });
+    refresh();
+  }, (name) => `Renamed to “${name}”`);
+}
+
+/** `name (copy).ext`, then `name (copy 2).ext`…: a copy's name beside its original. */
+function copyName(name, kind, n) {
+  const dot = kind === "file" ? name.lastIndexOf(".") : -1;
+  const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ""];
+  return `${stem} (copy${n > 1 ? ` ${n}` : ""})${ext}`;
 }
 
 async function moveOrCopy(nodes, verb, refresh) {
   const target = await chooseFolder(`${verb === "move" ? "Move" : "Copy"} ${nodes.length === 1 ? `“${nodes[0].name}”` : `${nodes.length} items`}`, session.me.root_id, verb === "move" ? "Move" : "Copy");
   if (!target) return;
   let done = 0;
+  // A copy into its own folder is named `… (copy)`, numbered on until a name is free.
+  const copy = async (n) => {
+    if (target !== n.parent_id) return api("POST", `/nodes/${n.id}/copy`, { parent_id: target });
+    for (let i = 1; ; i++) {
+      try {
+        return await api("POST", `/nodes/${n.id}/copy`, { parent_id: target, name: copyName(n.name, n.kind, i) });
+      } catch (err) {
+        if (err.code !== "name_conflict" || i >= 50) throw err;
+      }
+    }
+  };
   for (const n of nodes) {
-    const ok = await attempt(() => (verb === "move"
-      ? api("PATCH", `/nodes/${n.id}`, { parent_id: target })
-      : api("POST", `/nodes/${n.id}/copy`, { parent_id: target })));
+    const ok = await attempt(() => (verb === "move" ? api("PATCH", `/nodes/${n.id}`, { parent_id: target }) : copy(n)));
     if (!ok) break;
     done++;
   }

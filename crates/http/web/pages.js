@@ -113,9 +113,12 @@ export async function planView(params) {
     h("section", { class: "card" }, h("p", {}, `You have the ${billing.plan_gb === plans.free_gb ? "free " : ""}${billing.plan_gb} GB plan and use ${size(billing.quota.used)} of ${size(billing.quota.limit)}.`),
       usageBar(billing.quota)),
     h("section", { class: "card stack" }, h("h2", {}, "More space"),
-      h("div", { class: "row" }, range, number, h("span", {}, "GB")), h("p", {}, cost),
-      plans.payments_enabled ? h("p", { class: "muted" }, "You pay on Paystack's page, then come back here.") : h("p", { class: "muted" }, "Payments are not set up on this server."),
-      h("div", { class: "row" }, choose,
+      // Without payments there is nothing to buy here: no prices, only who to ask.
+      plans.payments_enabled
+        ? [h("div", { class: "row" }, range, number, h("span", {}, "GB")), h("p", {}, cost),
+          h("p", { class: "muted" }, "You pay on Paystack's page, then come back here.")]
+        : h("p", { "data-payments": "off" }, "This server takes no payments: ask its administrator for more space."),
+      h("div", { class: "row" }, plans.payments_enabled ? choose : null,
         billing.plan_gb !== plans.free_gb ? h("button", { type: "button", onclick: () => attempt(() => checkout(plans.free_gb)) }, `Go back to the free ${plans.free_gb} GB`) : null)),
     h("section", { class: "card" }, h("h2", {}, "Payments"), table(["Date", "Plan", "Amount", "Status"], billing.payments.map((p) =>
       h("tr", {}, h("td", {}, when(p.created_at)), h("td", {}, `${p.gb} GB`), h("td", {}, `${(p.amount / 100).toFixed(2)} ${p.currency}`), h("td", {}, p.status))), "No payments yet.")));

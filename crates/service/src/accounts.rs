@@ -437,7 +437,7 @@ impl Stratus {
         let ok = self.verify_password(password.to_string(), hash).await?;
         match record {
             Some(r) if ok && !r.disabled => Ok(r.id),
-            _ => Err(ServiceError::Unauthenticated),
+            _ => Err(ServiceError::WrongCredentials),
         }
     }
 }

@@ -12,6 +12,10 @@ pub enum ServiceError {
     NotFound,
     #[error("authentication required")]
     Unauthenticated,
+    /// A login whose username (or email) and password do not match an account (401,
+    /// `unauthenticated`): which of the two was wrong is not told.
+    #[error("the username or password is wrong")]
+    WrongCredentials,
     #[error("{0}")]
     Forbidden(&'static str),
     /// Forbidden, with a code of its own (403).
@@ -76,7 +80,7 @@ impl ServiceError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotFound => "not_found",
-            Self::Unauthenticated => "unauthenticated",
+            Self::Unauthenticated | Self::WrongCredentials => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
             Self::InvalidName(_) => "invalid_name",
             Self::Invalid { code, .. }
@@ -89,7 +93,7 @@ impl ServiceError {
             Self::NameConflict => "name_conflict",
             Self::QuotaExceeded => "quota_exceeded",
             Self::Locked => "locked",
-            Self::Changed => "changed",
+            Self::Changed => "precondition_failed",
             Self::UploadIncomplete(_) => "upload_incomplete",
             Self::Timeout => "request_timeout",
             Self::InsufficientStorage => "insufficient_storage",

@@ -76,9 +76,12 @@ dual_test!(async fn bad_registrations_and_logins_are_refused(backend) {
         "unsupported_media_type",
     )
     .await;
+    // A failed login says what went wrong, the same whether or not the account exists.
     for (login, password) in [("bob", "wrong password"), ("nobody", "bob-secret-pw")] {
         let r = app.anon(Method::POST, "/api/v1/auth/login").json(&json!({"login": login, "password": password})).send().await.unwrap();
-        assert_problem(r, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+        assert!(r.headers().contains_key("www-authenticate"));
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!((body["code"].as_str(), body["detail"].as_str()), (Some("unauthenticated"), Some("the username or password is wrong")), "{login}");
     }
     for token in ["", "stx_forged", "garbage"] {
         let r = app.anon(Method::GET, "/api/v1/me").bearer_auth(token).send().await.unwrap();

@@ -239,7 +239,7 @@ dual_test!(async fn a_write_over_what_the_client_read_loses_to_one_that_came_fir
     tx.send(Ok(bytes::Bytes::from_static(b"finished"))).await.unwrap();
     drop(tx);
     let r = slow.await.unwrap().unwrap();
-    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED, "A must learn that B wrote in between");
+    assert_problem(r, StatusCode::PRECONDITION_FAILED, "precondition_failed").await;
     let id = app.by_path(&u, "/shared.txt").await;
     assert_eq!(app.download(&u, &id).await, b"from device B");
     let versions = ok_json(app.req(Method::GET, &format!("/api/v1/nodes/{id}/versions"), &u).send().await.unwrap()).await;
