@@ -450,6 +450,36 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await bobPage.waitForSelector(`${row("Holiday")} >> text=alice`);
     assert.match(await bobPage.textContent(row("Holiday")), /editor/);
     await shot(bobPage, "shared");
+
+    step("in a share, the actions are what the role allows, and the breadcrumbs lead back to Shared with me");
+    await bobPage.click(`${row("Holiday")} a.name`);
+    await bobPage.waitForSelector(".crumbs a:text('Shared with me')");
+    await bobPage.waitForSelector(".badge:text('shared with you to edit')");
+    await bobPage.click(`${row("days")} summary`);
+    const editorMenu = await bobPage.locator(`${row("days")} .menu-items > *`).allTextContents();
+    assert.ok(editorMenu.includes("Move") && editorMenu.includes("Rename") && !editorMenu.includes("Share"), editorMenu.join(", "));
+    await bobPage.click(`${row("days")} .menu-items >> text="Move"`);
+    await bobPage.waitForSelector("dialog[open] .crumbs button:text('Holiday')");
+    assert.equal(await bobPage.locator("dialog[open] .crumbs button:text('My files')").count(), 0, "a move stays in alice's drive");
+    await bobPage.click("dialog[open] button:text('Cancel')");
+    // Alice shares a folder with bob to view only (through the app's own API client).
+    const readOnly = await page.evaluate(async () => {
+      const { api } = await import("/assets/api.js");
+      const me = await api("GET", "/me");
+      const folder = await api("POST", `/nodes/${me.root_id}/children`, { name: "Read only", kind: "folder" });
+      await api("PUT", `/nodes/${folder.id}/files/rules.txt`, new Blob(["look, don't touch"]));
+      await api("POST", `/nodes/${folder.id}/shares`, { user: "bob", role: "viewer" });
+      return folder.id;
+    });
+    await bobPage.goto(`${base}/files/${readOnly}`);
+    await bobPage.waitForSelector(".badge:text('shared with you to view')");
+    await bobPage.waitForSelector(row("rules.txt"));
+    assert.equal(await bobPage.locator("button:text('Upload files'), button:text('New folder')").count(), 0, "a viewer cannot add");
+    await bobPage.click(`${row("rules.txt")} summary`);
+    const viewerMenu = await bobPage.locator(`${row("rules.txt")} .menu-items > *`).allTextContents();
+    assert.deepEqual(viewerMenu, ["Download", "Copy"]);
+    await accessible(bobPage, "a folder shared to view");
+    await bobPage.click(".crumbs a:text('Shared with me')");
     await bobPage.click(`${row("Holiday")} a`);
     await bobPage.waitForSelector(row("days"));
     await bobPage.waitForSelector(".badge:text('shared with you')");

@@ -26,7 +26,7 @@ export function preview(name, url, downloadUrl = url) {
 }
 
 /** Lets the user pick a folder of their drive; resolves with its id (or null). */
-export function chooseFolder(title, root, verb) {
+export function chooseFolder(title, root, verb, rootName = "My files") {
   return modal(title, (close) => {
     const box = h("div", { class: "stack" });
     async function open(id, trail) {
@@ -41,7 +41,7 @@ export function chooseFolder(title, root, verb) {
         h("div", { class: "row end" }, h("button", { type: "button", onclick: () => close() }, "Cancel"),
           h("button", { type: "button", class: "primary", onclick: () => close(id) }, `${verb} here`)));
     }
-    open(root, [[root, "My files"]]).catch((err) => box.replaceChildren(h("p", { class: "error" }, err.message)));
+    open(root, [[root, rootName]]).catch((err) => box.replaceChildren(h("p", { class: "error" }, err.message)));
     return box;
   });
 }

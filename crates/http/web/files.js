@@ -32,12 +32,13 @@ const uploads = h("section", { class: "uploads-box", "aria-live": "polite", "ari
 
 /** The chain of folders from the drive's root (or the first one the user may not read); each
  * folder above this one takes dropped rows and files (`into`). */
-async function crumbs(folder, into) {
-  const chain = await trail(folder);
+function crumbs(chain, into, shared) {
   const label = (n) => (n.parent_id ? n.name : "My files");
   const items = chain.map((n, i) => (i === chain.length - 1
     ? h("h1", { "aria-current": "page" }, label(n))
     : into(h("a", { href: `/files/${n.id}` }, label(n)), n)));
+  // Someone else's folder is reached from Shared with me, and leads back there.
+  if (shared) items.unshift(h("a", { href: "/shared" }, "Shared with me"));
   return h("nav", { class: "crumbs", "aria-label": "Breadcrumbs" }, items.flatMap((a, i) => (i ? [h("span", { class: "sep", "aria-hidden": "true" }, "›"), a] : [a])));
 }
 
@@ -50,6 +51,20 @@ export async function filesView(folderId, params) {
     await preview(folder.name, `/api/v1/nodes/${folder.id}/content`);
     return go(`/files/${folder.parent_id}`);
   }
+  // What the caller may do here: all of it in their own drive; in someone else's, what the
+  // share they reached it by allows (its top is where a move may go).
+  const chain = await trail(folder);
+  const own = folder.owner_id === session.me.id;
+  let role = own ? "owner" : "viewer";
+  let shareTop = null;
+  if (!own) {
+    const shared = await api("GET", "/shared-with-me").catch(() => ({ items: [] }));
+    const roles = new Map(shared.items.map((s) => [s.node.id, s.role]));
+    shareTop = chain.find((n) => roles.has(n.id)) || null;
+    if (chain.some((n) => roles.get(n.id) === "editor")) role = "editor";
+  }
+  const can = { write: role !== "viewer", share: own };
+  const moveRoot = shareTop ? [shareTop.id, shareTop.name] : [session.me.root_id, "My files"];
   const selected = new Map();
   const grid = localStorage.getItem("stratus-view") === "grid";
   const tbody = h("tbody");
@@ -69,9 +84,9 @@ export async function filesView(folderId, params) {
     bar.replaceChildren(...[
       h("strong", {}, `${selected.size} selected`),
       nodes.length === 1 && nodes[0].kind === "file" ? h("a", { class: "button", href: `/api/v1/nodes/${nodes[0].id}/content`, download: nodes[0].name }, "Download") : null,
-      h("button", { type: "button", onclick: () => moveOrCopy(nodes, "move", refresh) }, "Move"),
+      can.write ? h("button", { type: "button", onclick: () => moveOrCopy(nodes, "move", refresh, moveRoot) }, "Move") : null,
       h("button", { type: "button", onclick: () => moveOrCopy(nodes, "copy", refresh) }, "Copy"),
-      h("button", { type: "button", class: "danger", onclick: () => trashItems(nodes, refresh) }, "Delete"),
+      can.write ? h("button", { type: "button", class: "danger", onclick: () => trashItems(nodes, refresh) }, "Delete") : null,
       h("button", { type: "button", onclick: () => clear() }, "Clear"),
     ].filter(Boolean));
   }
@@ -112,7 +127,7 @@ export async function filesView(folderId, params) {
     const page = await api("GET", `/nodes/${folderId}/children?${query}`);
     if (!cursor) { items.replaceChildren(); listed.clear(); selected.clear(); selectAll.checked = false; updateSelection(); }
     for (const n of page.items) listed.set(n.id, n);
-    for (const n of page.items) items.append(row(n, selected, updateSelection, refresh, { into, dragged, grid }));
+    for (const n of page.items) items.append(row(n, selected, updateSelection, refresh, { into, dragged, grid, can, moveRoot }));
     const empty = "This folder is empty. Drop files here or use Upload.";
     if (!items.children.length) items.append(grid ? h("li", { class: "muted empty" }, empty) : h("tr", {}, h("td", { colspan: 5, class: "muted empty" }, empty)));
     more.replaceChildren(page.next_cursor ? h("button", { type: "button", onclick: () => attempt(() => load(page.next_cursor)) }, "Show more") : "");
@@ -163,13 +178,14 @@ export async function filesView(folderId, params) {
     grid ? [h("label", { class: "row select-all" }, selectAll, "Select all"), items] : table, more);
   // Rows dragged within the folder they are in stay where they are.
   drop.addEventListener("dragover", (e) => {
-    if (e.dataTransfer?.types?.includes(DRAGGED)) return;
+    if (!can.write || e.dataTransfer?.types?.includes(DRAGGED)) return;
     e.preventDefault();
     drop.classList.add("over");
   });
   drop.addEventListener("dragleave", (e) => { if (!drop.contains(e.relatedTarget)) drop.classList.remove("over"); });
   drop.addEventListener("drop", async (e) => {
     e.preventDefault();
+    if (!can.write) return;
     drop.classList.remove("over");
     upload(await dropped(e));
   });
@@ -206,7 +222,7 @@ export async function filesView(folderId, params) {
     const mod = e.ctrlKey || e.metaKey;
     const handled = () => e.preventDefault();
     if (e.key === "/" && !mod) { handled(); document.querySelector("input[name=q]")?.focus(); }
-    else if (e.key === "n" && !mod) { handled(); newFolder(folderId, refresh); }
+    else if (e.key === "n" && !mod && can.write) { handled(); newFolder(folderId, refresh); }
     else if (e.key === "?") { handled(); shortcuts(); }
     else if (mod && e.key.toLowerCase() === "a") { handled(); selectAll.checked = true; selectAll.dispatchEvent(new Event("change")); }
     else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
@@ -216,17 +232,17 @@ export async function filesView(folderId, params) {
       next?.focus();
     } else if (e.key === "Enter" && at && t === at) { handled(); at.querySelector(".name").click(); }
     else if (e.key === " " && at && t === at) { handled(); at.querySelector("input[type=checkbox]").click(); }
-    else if (e.key === "F2" && one) { handled(); rename(one, refresh); }
-    else if (e.key === "Delete" && (selected.size || one)) { handled(); trashItems(selected.size ? [...selected.values()] : [one], refresh); }
+    else if (e.key === "F2" && one && can.write) { handled(); rename(one, refresh); }
+    else if (e.key === "Delete" && (selected.size || one) && can.write) { handled(); trashItems(selected.size ? [...selected.values()] : [one], refresh); }
     else if (e.key === "Escape" && selected.size) { handled(); clear(); }
   };
   show(
-    h("div", { class: "head" }, await crumbs(folder, into),
-      folder.owner_id !== session.me.id ? h("span", { class: "badge" }, "shared with you") : null),
+    h("div", { class: "head" }, crumbs(chain, can.write ? into : (el) => el, !own),
+      own ? null : h("span", { class: "badge" }, `shared with you${role === "viewer" ? " to view" : " to edit"}`)),
     h("div", { class: "toolbar" },
-      h("button", { type: "button", class: "primary", onclick: () => picker.click() }, "Upload files"),
-      h("button", { type: "button", onclick: () => folderPicker.click() }, "Upload a folder"),
-      h("button", { type: "button", onclick: () => newFolder(folderId, refresh) }, "New folder"),
+      can.write ? h("button", { type: "button", class: "primary", onclick: () => picker.click() }, "Upload files") : null,
+      can.write ? h("button", { type: "button", onclick: () => folderPicker.click() }, "Upload a folder") : null,
+      can.write ? h("button", { type: "button", onclick: () => newFolder(folderId, refresh) }, "New folder") : null,
       h("button", { type: "button", onclick: shortcuts, "aria-label": "Keyboard shortcuts" }, "?"),
       h("button", { type: "button", "aria-pressed": String(grid), onclick: () => {
         localStorage.setItem("stratus-view", grid ? "list" : "grid");
@@ -256,12 +272,12 @@ function row(n, selected, updateSelection, refresh, drag) {
   const menu = h("details", { class: "menu" }, h("summary", { "aria-label": `Actions for ${n.name}` }, "⋯"),
     h("div", { class: "menu-items" },
       n.kind === "file" ? h("a", { class: "button", href: `/api/v1/nodes/${n.id}/content`, download: n.name }, "Download") : h("a", { class: "button", href: `/api/v1/nodes/${n.id}/zip`, download: "" }, "Download as zip"),
-      h("button", { type: "button", onclick: () => share(n) }, "Share"),
-      h("button", { type: "button", onclick: () => rename(n, refresh) }, "Rename"),
-      h("button", { type: "button", onclick: () => moveOrCopy([n], "move", refresh) }, "Move"),
+      drag.can.share ? h("button", { type: "button", onclick: () => share(n) }, "Share") : null,
+      drag.can.write ? h("button", { type: "button", onclick: () => rename(n, refresh) }, "Rename") : null,
+      drag.can.write ? h("button", { type: "button", onclick: () => moveOrCopy([n], "move", refresh, drag.moveRoot) }, "Move") : null,
       h("button", { type: "button", onclick: () => moveOrCopy([n], "copy", refresh) }, "Copy"),
-      n.kind === "file" ? h("button", { type: "button", onclick: () => versions(n, refresh) }, "Versions") : null,
-      h("button", { type: "button", class: "danger", onclick: () => trashItems([n], refresh) }, "Delete")));
+      n.kind === "file" && drag.can.write ? h("button", { type: "button", onclick: () => versions(n, refresh) }, "Versions") : null,
+      drag.can.write ? h("button", { type: "button", class: "danger", onclick: () => trashItems([n], refresh) }, "Delete") : null));
   // One menu open at a time; choosing an item closes it.
   menu.addEventListener("toggle", () => menu.open && document.querySelectorAll("details.menu[open]").forEach((d) => d !== menu && d.removeAttribute("open")));
   menu.addEventListener("click", (e) => e.target.closest(".menu-items") && menu.removeAttribute("open"));
@@ -272,10 +288,10 @@ function row(n, selected, updateSelection, refresh, drag) {
     menu.querySelector("summary").focus();
   });
   const tr = drag.grid
-    ? h("li", { class: "card-item", "data-id": n.id, "data-name": n.name, draggable: "true", tabindex: "-1" },
+    ? h("li", { class: "card-item", "data-id": n.id, "data-name": n.name, draggable: drag.can.write ? "true" : null, tabindex: "-1" },
       h("div", { class: "card-top" }, check, menu), thumb, name,
       h("span", { class: "muted" }, n.kind === "file" ? size(n.size) : ""))
-    : h("tr", { "data-id": n.id, "data-name": n.name, draggable: "true", tabindex: "-1" },
+    : h("tr", { "data-id": n.id, "data-name": n.name, draggable: drag.can.write ? "true" : null, tabindex: "-1" },
       h("td", { class: "pick" }, check),
       h("td", {}, h("div", { class: "name-cell" }, thumb, name)),
       h("td", { class: "num" }, n.kind === "file" ? size(n.size) : ""),
@@ -286,7 +302,7 @@ function row(n, selected, updateSelection, refresh, drag) {
     e.dataTransfer.setData(DRAGGED, JSON.stringify(drag.dragged(n)));
     e.dataTransfer.effectAllowed = "move";
   });
-  return n.kind === "folder" ? drag.into(tr, n) : tr;
+  return n.kind === "folder" && drag.can.write ? drag.into(tr, n) : tr;
 }
 
 /** Moves the items `ids` into `folder` (dropped there), one by one, stopping at a refusal. */
@@ -339,8 +355,11 @@ function copyName(name, kind, n) {
   return `${stem} (copy${n > 1 ? ` ${n}` : ""})${ext}`;
 }
 
-async function moveOrCopy(nodes, verb, refresh) {
-  const target = await chooseFolder(`${verb === "move" ? "Move" : "Copy"} ${nodes.length === 1 ? `“${nodes[0].name}”` : `${nodes.length} items`}`, session.me.root_id, verb === "move" ? "Move" : "Copy");
+/** Moves or copies `nodes` into a folder the user picks: a move stays in the drive they are in
+ * (`[root, name]`: the top of the share they reached it by), a copy goes to their own. */
+async function moveOrCopy(nodes, verb, refresh, [root, rootName] = [session.me.root_id, "My files"]) {
+  const title = `${verb === "move" ? "Move" : "Copy"} ${nodes.length === 1 ? `“${nodes[0].name}”` : `${nodes.length} items`}`;
+  const target = await chooseFolder(title, verb === "move" ? root : session.me.root_id, verb === "move" ? "Move" : "Copy", verb === "move" ? rootName : "My files");
   if (!target) return;
   let done = 0;
   // A copy into its own folder is named `… (copy)`, numbered on until a name is free.
