@@ -714,6 +714,18 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     assert.equal(dark, "rgb(15, 18, 22)");
     await shot(page, "files-dark");
+    step("a light or dark choice of one's own overrides the system's, and is kept");
+    const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    await page.click("#nav >> text=Profile");
+    await page.selectOption("select[name=theme]", "light");
+    assert.equal(await background(), "rgb(245, 247, 250)", "light although the system is dark");
+    await page.emulateMedia({ colorScheme: "light" });
+    await page.selectOption("select[name=theme]", "dark");
+    await page.reload();
+    await page.waitForSelector("select[name=theme]");
+    assert.equal(await background(), "rgb(15, 18, 22)", "dark although the system is light, after a reload");
+    await page.selectOption("select[name=theme]", "");
+    assert.equal(await background(), "rgb(245, 247, 250)", "back to the system's");
     await alice.close();
 
     step("an app signs in (Login Flow v2): the user logs in in the browser, grants, the app's poll gets a password");

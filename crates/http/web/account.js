@@ -2,7 +2,7 @@
 
 import { api } from "/assets/api.js";
 import { attempt, confirmed, field, form, h, toast, when } from "/assets/dom.js";
-import { refreshMe, session, show } from "/assets/app.js";
+import { refreshMe, session, setTheme, show } from "/assets/app.js";
 
 export async function profileView() {
   await refreshMe();
@@ -26,7 +26,11 @@ export async function profileView() {
   const secret = h("div", { class: "secret", "aria-live": "polite" });
   await loadTokens();
 
+  const current = localStorage.getItem("stratus-theme") || "";
+  const theme = h("select", { name: "theme", onchange: (e) => setTheme(e.target.value) },
+    [["", "As the system says"], ["light", "Light"], ["dark", "Dark"]].map(([value, label]) => h("option", { value, selected: value === current }, label)));
   show(h("h1", {}, "Profile"),
+    h("section", { class: "card stack" }, h("h2", {}, "Appearance"), h("label", {}, "Colours", theme)),
     h("section", { class: "card stack" }, h("h2", {}, "You"),
       h("div", { class: "row" }, photo,
         h("button", { type: "button", onclick: () => photoInput.click() }, me.has_photo ? "Change photo" : "Add a photo"),

@@ -13,6 +13,13 @@ import { publicView } from "/assets/public.js";
 const app = document.getElementById("app");
 export const session = { me: null };
 
+/** Light, dark, or (`""`) as the system says; kept in this browser. */
+export function setTheme(theme) {
+  if (theme) localStorage.setItem("stratus-theme", theme); else localStorage.removeItem("stratus-theme");
+  if (theme) document.documentElement.dataset.theme = theme; else delete document.documentElement.dataset.theme;
+}
+setTheme(localStorage.getItem("stratus-theme") || "");
+
 export function go(path) {
   history.pushState(null, "", path);
   route();
