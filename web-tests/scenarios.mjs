@@ -555,15 +555,28 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await c.waitForSelector("table.files");
     await carol.close();
 
-    step("delete, then restore from the trash");
-    await act(page, "Holiday", "Delete");
-    await page.click("dialog[open] button:text('Move to trash')");
-    await page.waitForSelector("#toast:text('moved to the trash')");
-    await page.waitForFunction(() => !document.querySelector("tr[data-name='Holiday']"));
+    step("delete, then restore from the trash, one by one and several at once");
+    for (const name of ["Holiday", "diary.txt", "Read only"]) {
+      await act(page, name, "Delete");
+      await page.click("dialog[open] button:text('Move to trash')");
+      await page.waitForSelector(row(name), { state: "detached" });
+    }
     await page.click("#nav >> text=Trash");
     await page.waitForSelector(row("Holiday"));
     await shot(page, "trash");
     await page.click(`${row("Holiday")} button:text('Restore')`);
+    await page.waitForSelector(row("Holiday"), { state: "detached" });
+    await page.check(`${row("diary.txt")} input[type=checkbox]`);
+    await page.check(`${row("Read only")} input[type=checkbox]`);
+    await page.waitForSelector(".selection >> text=2 selected");
+    await page.uncheck(`${row("Read only")} input[type=checkbox]`);
+    await page.click(".selection >> text=Restore selected");
+    await page.waitForSelector("#toast:text('1 item restored')");
+    await page.waitForSelector(row("diary.txt"), { state: "detached" });
+    await page.check("thead input[aria-label='Select all']");
+    await page.click(".selection >> text=Delete selected forever");
+    await page.click("dialog[open] button:text('Delete forever')");
+    await page.waitForSelector("#toast:text('1 item deleted forever')");
     await page.waitForSelector("text=The trash is empty.");
     await page.click("#nav >> text=Files");
     await page.waitForSelector(row("Holiday"));

@@ -99,7 +99,7 @@ export function confirmed(title, text, yes = "Delete") {
  * narrow screens. */
 export function table(head, rows, empty) {
   // Focusable, so a keyboard can scroll it too.
-  return h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": `Table: ${head.join(", ")}` }, h("table", { class: "files" }, h("thead", {}, h("tr", {}, head.map((t) => h("th", {}, t)))),
+  return h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": `Table: ${head.map((t) => (typeof t === "string" ? t : t.getAttribute?.("aria-label") || "")).join(", ")}` }, h("table", { class: "files" }, h("thead", {}, h("tr", {}, head.map((t) => h("th", {}, t)))),
     h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: head.length, class: "muted empty" }, empty)))));
 }
 

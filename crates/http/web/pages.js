@@ -30,7 +30,42 @@ export async function searchView(params) {
 export async function trashView() {
   const page = await api("GET", "/trash");
   const reload = () => trashView();
+  // Several at once: a box per item, and the selection restored or deleted together.
+  const picked = new Map();
+  const bulk = h("div", { class: "selection", hidden: true });
+  const each = async (verb, done) => {
+    let n = 0;
+    for (const t of picked.values()) {
+      const path = verb === "restore" ? `/trash/${t.id}/restore` : `/trash/${t.id}`;
+      if (!(await attempt(() => api(verb === "restore" ? "POST" : "DELETE", path).then(() => true)))) break;
+      n++;
+    }
+    await refreshMe();
+    if (n) toast(done(n));
+    reload();
+  };
+  const updateBulk = () => {
+    bulk.hidden = !picked.size;
+    bulk.replaceChildren(h("strong", {}, `${picked.size} selected`),
+      h("button", { type: "button", onclick: () => each("restore", (n) => `${n} item${n > 1 ? "s" : ""} restored`) }, "Restore selected"),
+      h("button", { type: "button", class: "danger", onclick: async () => {
+        if (await confirmed("Delete forever?", `${picked.size} item${picked.size > 1 ? "s" : ""} cannot be brought back afterwards.`, "Delete forever")) {
+          await each("delete", (n) => `${n} item${n > 1 ? "s" : ""} deleted forever`);
+        }
+      } }, "Delete selected forever"));
+  };
+  const pick = (t) => {
+    const box = h("input", { type: "checkbox", "aria-label": `Select ${t.name}` });
+    box.addEventListener("change", () => { if (box.checked) picked.set(t.id, t); else picked.delete(t.id); updateBulk(); });
+    return box;
+  };
+  const all = h("input", { type: "checkbox", "aria-label": "Select all" });
+  all.addEventListener("change", () => document.querySelectorAll("table.files tbody input[type=checkbox]").forEach((b) => {
+    b.checked = all.checked;
+    b.dispatchEvent(new Event("change"));
+  }));
   const rows = page.items.map((t) => h("tr", { "data-name": t.name },
+    h("td", { class: "pick" }, pick(t)),
     h("td", {}, [icon(t), " ", t.name]), h("td", {}, t.original_path), h("td", { class: "num" }, size(t.size)), h("td", { class: "when" }, when(t.trashed_at)),
     h("td", { class: "row" },
       h("button", { type: "button", onclick: () => attempt(async () => { await api("POST", `/trash/${t.id}/restore`); await refreshMe(); reload(); }, `“${t.name}” restored to ${t.original_path}`) }, "Restore"),
@@ -45,8 +80,8 @@ export async function trashView() {
     }
   } }, "Empty trash");
   show(h("div", { class: "head" }, h("h1", {}, "Trash"), empty),
-    h("p", { class: "muted" }, "Deleted items stay here for 30 days, then they are deleted for good."),
-    table(["Name", "Was in", "Size", "Deleted", "Actions"], rows, "The trash is empty."));
+    h("p", { class: "muted" }, "Deleted items stay here for 30 days, then they are deleted for good."), bulk,
+    table([all, "Name", "Was in", "Size", "Deleted", "Actions"], rows, "The trash is empty."));
 }
 
 const COLORS = { images: "#4f8cff", video: "#e0585b", audio: "#f0a030", documents: "#3bb273", archives: "#9b6ad6", other: "#8a8f98" };
