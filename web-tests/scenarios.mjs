@@ -701,6 +701,9 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await boxes.nth(0).click();
     await boxes.nth(2).click({ modifiers: ["Shift"] });
     await page.waitForSelector(".selection >> text=3 selected");
+    const [archive] = await Promise.all([page.waitForEvent("download"), page.click(".selection >> text=Download as zip")]);
+    assert.equal(archive.suggestedFilename(), "selection.zip");
+    assert.equal(readFileSync(await archive.path()).subarray(0, 2).toString(), "PK", "a zip of the selection");
     await page.keyboard.press("Escape");
     await page.focus(row(secondRow));
     await page.keyboard.press("F2");

@@ -83,7 +83,9 @@ export async function filesView(folderId, params) {
     const nodes = [...selected.values()];
     bar.replaceChildren(...[
       h("strong", {}, `${selected.size} selected`),
-      nodes.length === 1 && nodes[0].kind === "file" ? h("a", { class: "button", href: `/api/v1/nodes/${nodes[0].id}/content`, download: nodes[0].name }, "Download") : null,
+      nodes.length === 1 && nodes[0].kind === "file"
+        ? h("a", { class: "button", href: `/api/v1/nodes/${nodes[0].id}/content`, download: nodes[0].name }, "Download")
+        : h("a", { class: "button", href: `/api/v1/zip?items=${nodes.map((n) => n.id).join(",")}`, download: "" }, "Download as zip"),
       can.write ? h("button", { type: "button", onclick: () => moveOrCopy(nodes, "move", refresh, moveRoot) }, "Move") : null,
       h("button", { type: "button", onclick: () => moveOrCopy(nodes, "copy", refresh) }, "Copy"),
       can.write ? h("button", { type: "button", class: "danger", onclick: () => trashItems(nodes, refresh) }, "Delete") : null,

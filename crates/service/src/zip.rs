@@ -190,12 +190,48 @@ impl Stratus {
         self.zip_of(folder).await
     }
 
+    /// Several items the caller may read (a selection: files and folders, each with what is
+    /// below it) as one streamed ZIP archive, each at its own name (a repeated name numbered).
+    /// Every item is authorised before a byte is sent.
+    pub async fn zip_items(&self, caller: Option<&Caller>, items: &[NodeId]) -> Result<(String, ZipStream)> {
+        if items.is_empty() || items.len() > MAX_ZIP_ITEMS {
+            return Err(ServiceError::bad_request(
+                "invalid_items",
+                format!("an archive holds 1 to {MAX_ZIP_ITEMS} items"),
+            ));
+        }
+        let mut entries = Vec::new();
+        let mut taken = std::collections::HashSet::new();
+        for &id in items {
+            let item = self.authorize::<Read>(caller, id).await?;
+            let node = item.node().clone();
+            let mut name = node.name.clone();
+            let mut n = 1;
+            while !taken.insert(name.clone()) {
+                n += 1;
+                name = stratus_core::NodeName::new(&node.name)
+                    .ok()
+                    .and_then(|plain| plain.numbered(n, !node.is_folder()))
+                    .map_or_else(|| format!("{} ({n})", node.name), |named| named.as_str().to_string());
+            }
+            let below = if node.is_folder() { self.subtree(&item).await? } else { Vec::new() };
+            entries.push((name.clone(), item));
+            entries.extend(below.into_iter().map(|(path, grant)| (format!("{name}/{path}"), grant)));
+        }
+        Ok(("selection.zip".to_string(), self.stream_zip(entries)))
+    }
+
     /// The archive of a folder the caller holds a grant to read.
     pub(crate) async fn zip_of(&self, folder: Grant<Read>) -> Result<(String, ZipStream)> {
         let folder = folder.folder()?;
         let entries = self.subtree(&folder).await?;
         let name = &folder.node().name;
         let name = if name.is_empty() { "drive".to_string() } else { name.clone() };
+        Ok((format!("{name}.zip"), self.stream_zip(entries)))
+    }
+
+    /// `entries` (path, grant) written as an archive while the client reads it.
+    fn stream_zip(&self, entries: Vec<(String, Grant<Read>)>) -> ZipStream {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(2);
         let me = self.clone();
         tokio::spawn(async move {
@@ -203,7 +239,7 @@ impl Stratus {
                 let _ = tx.send(Err(err)).await;
             }
         });
-        Ok((format!("{name}.zip"), ZipStream(rx)))
+        ZipStream(rx)
     }
 
     async fn write_zip(
@@ -246,6 +282,9 @@ impl Stratus {
 fn entry_path(path: &str) -> String {
     path.chars().map(|c| if c == '\\' || c.is_control() { '_' } else { c }).collect()
 }
+
+/// The most items one archive of a selection names (what is below each is not counted).
+pub const MAX_ZIP_ITEMS: usize = 1000;
 
 /// The bytes of an archive, produced as the client reads them.
 pub struct ZipStream(tokio::sync::mpsc::Receiver<Result<Bytes>>);

@@ -29,6 +29,7 @@ pub fn routes() -> OpenApiRouter<Stratus> {
         .routes(routes!(version_content))
         .routes(routes!(restore_version))
         .routes(routes!(zip_folder))
+        .routes(routes!(zip_selection))
         .layer(DefaultBodyLimit::disable())
 }
 
@@ -382,5 +383,34 @@ async fn zip_folder(
     Path(id): Path<NodeId>,
 ) -> ApiResult<Response> {
     let (name, zip) = s.zip(c.as_ref(), id).await?;
+    serve_zip(&name, zip)
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ZipItems {
+    /// The ids of the files and folders to put in the archive, comma-separated (1 to 1,000).
+    items: String,
+}
+
+/// Download several files and folders (a selection) as one ZIP archive, streamed.
+#[utoipa::path(get, path = "/zip", tag = "files", params(ZipItems),
+    responses((status = 200, content_type = "application/zip"), (status = 400, body = Problem),
+        (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+async fn zip_selection(
+    State(s): State<Stratus>,
+    MaybeAuth(c): MaybeAuth,
+    Query(q): Query<ZipItems>,
+) -> ApiResult<Response> {
+    let items = q
+        .items
+        .split(',')
+        .filter(|id| !id.trim().is_empty())
+        .map(|id| id.trim().parse::<NodeId>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_items", "items are node ids, comma-separated")
+        })?;
+    let (name, zip) = s.zip_items(c.as_ref(), &items).await?;
     serve_zip(&name, zip)
 }

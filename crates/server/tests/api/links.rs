@@ -245,3 +245,44 @@ dual_test!(async fn folders_download_as_streamed_zip_archives(backend) {
     let r = app.req(Method::GET, &format!("/api/v1/nodes/{}/zip", file["id"].as_str().unwrap()), &u).send().await.unwrap();
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "not_a_folder").await;
 });
+
+dual_test!(async fn a_selection_downloads_as_one_archive_of_what_the_caller_may_read(backend) {
+    let app = TestApp::spawn(backend).await;
+    let u = app.register("picker").await;
+    let eve = app.register("eve").await;
+    let album = app.mkdir(&u, &u.root, "Album").await;
+    let album_id = album["id"].as_str().unwrap();
+    app.upload(&u, album_id, "a.txt", b"alpha".to_vec()).await;
+    let inner = app.mkdir(&u, album_id, "inner").await;
+    let big = data(5 << 20, 22);
+    app.upload(&u, inner["id"].as_str().unwrap(), "big.bin", big.clone()).await;
+    let note = app.upload(&u, &u.root, "note.txt", b"a note".to_vec()).await;
+    let note_id = note["id"].as_str().unwrap();
+    let zip = |who: &TestUser, items: String| app.req(Method::GET, &format!("/api/v1/zip?items={items}"), who).send();
+
+    let r = zip(&u, format!("{album_id},{note_id}")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/zip");
+    let listing = python_unzip(&r.bytes().await.unwrap());
+    let expected = [
+        "Album/:0:e3b0c44298fc".to_string(),
+        format!("Album/a.txt:5:{}", short_hash(b"alpha")),
+        "Album/inner/:0:e3b0c44298fc".to_string(),
+        format!("Album/inner/big.bin:{}:{}", big.len(), short_hash(&big)),
+        format!("note.txt:6:{}", short_hash(b"a note")),
+    ];
+    assert_eq!(listing.lines().collect::<Vec<_>>(), expected);
+
+    // Two items of one name (from two folders) are both kept.
+    let other = app.upload(&u, album_id, "note.txt", b"another note".to_vec()).await;
+    let r = zip(&u, format!("{note_id},{}", other["id"].as_str().unwrap())).await.unwrap();
+    let listing = python_unzip(&r.bytes().await.unwrap());
+    assert!(listing.contains("note.txt:6:") && listing.contains("note (2).txt:12:"), "{listing}");
+
+    // One item the caller may not read refuses the whole archive, before a byte is sent.
+    assert_problem(zip(&eve, note_id.to_string()).await.unwrap(), StatusCode::NOT_FOUND, "not_found").await;
+    assert_problem(zip(&u, String::new()).await.unwrap(), StatusCode::BAD_REQUEST, "invalid_items").await;
+    assert_problem(zip(&u, "x,y".into()).await.unwrap(), StatusCode::BAD_REQUEST, "invalid_items").await;
+    let many = vec![note_id; 1001].join(",");
+    assert_problem(zip(&u, many).await.unwrap(), StatusCode::BAD_REQUEST, "invalid_items").await;
+});
