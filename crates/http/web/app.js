@@ -75,6 +75,8 @@ function nav() {
 async function logout() {
   await api("POST", "/auth/logout").catch(() => {});
   session.me = null;
+  // What this browser kept of the user's uploads (names, sizes, session ids) goes with them.
+  for (const key of Object.keys(localStorage)) if (key.startsWith("stratus-upload:") || key === "stratus-pending-uploads") localStorage.removeItem(key);
   go("/login");
 }
 

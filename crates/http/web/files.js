@@ -85,7 +85,7 @@ export async function filesView(folderId, params) {
       h("strong", {}, `${selected.size} selected`),
       nodes.length === 1 && nodes[0].kind === "file"
         ? h("a", { class: "button", href: `/api/v1/nodes/${nodes[0].id}/content`, download: nodes[0].name }, "Download")
-        : h("a", { class: "button", href: `/api/v1/zip?items=${nodes.map((n) => n.id).join(",")}`, download: "" }, "Download as zip"),
+        : nodes.length <= 1000 ? h("a", { class: "button", href: `/api/v1/zip?items=${nodes.map((n) => n.id).join(",")}`, download: "" }, "Download as zip") : null,
       can.write ? h("button", { type: "button", onclick: () => moveOrCopy(nodes, "move", refresh, moveRoot) }, "Move") : null,
       h("button", { type: "button", onclick: () => moveOrCopy(nodes, "copy", refresh) }, "Copy"),
       can.write ? h("button", { type: "button", class: "danger", onclick: () => trashItems(nodes, refresh) }, "Delete") : null,
@@ -227,7 +227,7 @@ export async function filesView(folderId, params) {
     else if (e.key === "n" && !mod && can.write) { handled(); newFolder(folderId, refresh); }
     else if (e.key === "?") { handled(); shortcuts(); }
     else if (mod && e.key.toLowerCase() === "a") { handled(); selectAll.checked = true; selectAll.dispatchEvent(new Event("change")); }
-    else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+    else if ((e.key === "ArrowDown" || e.key === "ArrowUp") && rows.length && (at || t === document.body)) {
       handled();
       const i = rows.indexOf(at);
       const next = rows[e.key === "ArrowDown" ? Math.min(i + 1, rows.length - 1) : Math.max(i - 1, 0)];

@@ -310,7 +310,11 @@ export async function uploadAll(root, files, box, changed) {
         }
         state.textContent = err.code === "cancelled" ? "cancelled" : err.message;
         state.className = err.code === "cancelled" ? "muted" : "error";
-        const again = h("button", { type: "button", onclick: async () => { if (await attemptOnce()) toast(`“${path}” uploaded`); } },
+        // A resume counts as an upload under way (leaving the page asks first).
+        const again = h("button", { type: "button", onclick: async () => {
+          running++;
+          try { if (await attemptOnce()) toast(`“${path}” uploaded`); } finally { running--; }
+        } },
           file.size > BLOCK ? "Resume" : "Retry");
         // Given up on purpose: no longer stopped, and not an error.
         const discard = h("button", { type: "button", onclick: async () => {

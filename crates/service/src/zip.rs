@@ -201,22 +201,31 @@ impl Stratus {
             ));
         }
         let mut entries = Vec::new();
+        // Names compared as the extracting system will (case aside), each item once.
         let mut taken = std::collections::HashSet::new();
-        for &id in items {
+        let mut seen = std::collections::HashSet::new();
+        for &id in items.iter().filter(|id| seen.insert(**id)) {
             let item = self.authorize::<Read>(caller, id).await?;
             let node = item.node().clone();
-            let mut name = node.name.clone();
+            let plain = if node.parent_id.is_none() { "drive".to_string() } else { node.name.clone() };
+            let mut name = plain.clone();
             let mut n = 1;
-            while !taken.insert(name.clone()) {
+            while !taken.insert(name.to_lowercase()) {
                 n += 1;
-                name = stratus_core::NodeName::new(&node.name)
+                name = stratus_core::NodeName::new(&plain)
                     .ok()
-                    .and_then(|plain| plain.numbered(n, !node.is_folder()))
-                    .map_or_else(|| format!("{} ({n})", node.name), |named| named.as_str().to_string());
+                    .and_then(|named| named.numbered(n, !node.is_folder()))
+                    .map_or_else(|| format!("{plain} ({n})"), |named| named.as_str().to_string());
             }
             let below = if node.is_folder() { self.subtree(&item).await? } else { Vec::new() };
             entries.push((name.clone(), item));
             entries.extend(below.into_iter().map(|(path, grant)| (format!("{name}/{path}"), grant)));
+            if entries.len() > MAX_ZIP_ENTRIES {
+                return Err(ServiceError::bad_request(
+                    "too_many_entries",
+                    format!("an archive of a selection holds at most {MAX_ZIP_ENTRIES} files and folders"),
+                ));
+            }
         }
         Ok(("selection.zip".to_string(), self.stream_zip(entries)))
     }
@@ -283,8 +292,10 @@ fn entry_path(path: &str) -> String {
     path.chars().map(|c| if c == '\\' || c.is_control() { '_' } else { c }).collect()
 }
 
-/// The most items one archive of a selection names (what is below each is not counted).
+/// The most items one archive of a selection names, and the most entries (with what is below
+/// them) it holds.
 pub const MAX_ZIP_ITEMS: usize = 1000;
+pub const MAX_ZIP_ENTRIES: usize = 100_000;
 
 /// The bytes of an archive, produced as the client reads them.
 pub struct ZipStream(tokio::sync::mpsc::Receiver<Result<Bytes>>);

@@ -279,6 +279,15 @@ dual_test!(async fn a_selection_downloads_as_one_archive_of_what_the_caller_may_
     let listing = python_unzip(&r.bytes().await.unwrap());
     assert!(listing.contains("note.txt:6:") && listing.contains("note (2).txt:12:"), "{listing}");
 
+    // Names that differ only in case would overwrite each other on extraction: numbered too.
+    // The drive's top is named "drive", and an item named twice is in once.
+    let upper = app.upload(&u, &u.root, "NOTE.txt", b"loud".to_vec()).await;
+    let r = zip(&u, format!("{note_id},{},{note_id},{}", upper["id"].as_str().unwrap(), u.root)).await.unwrap();
+    let listing = python_unzip(&r.bytes().await.unwrap());
+    assert!(listing.lines().any(|l| l.starts_with("NOTE (2).txt:4:")), "{listing}");
+    assert_eq!(listing.lines().filter(|l| l.starts_with("note.txt:")).count(), 1, "{listing}");
+    assert!(listing.lines().any(|l| l.starts_with("drive/Album/a.txt:5:")), "{listing}");
+    assert!(!listing.lines().any(|l| l.starts_with('/')), "{listing}");
     // One item the caller may not read refuses the whole archive, before a byte is sent.
     assert_problem(zip(&eve, note_id.to_string()).await.unwrap(), StatusCode::NOT_FOUND, "not_found").await;
     assert_problem(zip(&u, String::new()).await.unwrap(), StatusCode::BAD_REQUEST, "invalid_items").await;

@@ -104,6 +104,15 @@ dual_test!(async fn pictures_get_small_thumbnails_keyed_by_their_content(backend
     assert_problem(thumb(&app, &u, &id, "?size=5000").await, StatusCode::BAD_REQUEST, "invalid_size").await;
     let broken = app.upload(&u, &u.root, "broken.png", picture(40, 40, ImageFormat::Png, false, 1)[..60].to_vec()).await;
     assert_problem(thumb(&app, &u, broken["id"].as_str().unwrap(), "").await, StatusCode::UNPROCESSABLE_ENTITY, "no_thumbnail").await;
+    // A picture smaller than the size asked keeps its size; one turned by its EXIF note is
+    // drawn upright (here: none, so as stored).
+    let tiny = app.upload(&u, &u.root, "icon.png", picture(16, 10, ImageFormat::Png, false, 1)).await;
+    let r = thumb(&app, &u, tiny["id"].as_str().unwrap(), "?size=256").await;
+    let small = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!((small.width(), small.height()), (16, 10), "never enlarged");
+    // A file that failed once fails again without being decoded again (the same answer).
+    let broken_id = broken["id"].as_str().unwrap();
+    assert_problem(thumb(&app, &u, broken_id, "").await, StatusCode::UNPROCESSABLE_ENTITY, "no_thumbnail").await;
     // A picture claiming 100,000 × 100,000 pixels (40 GB decoded) is refused, not decoded.
     let mut bomb = picture(1, 1, ImageFormat::Png, false, 1);
     bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
