@@ -227,7 +227,7 @@ export async function filesView(folderId, params) {
     else if (e.key === "n" && !mod && can.write) { handled(); newFolder(folderId, refresh); }
     else if (e.key === "?") { handled(); shortcuts(); }
     else if (mod && e.key.toLowerCase() === "a") { handled(); selectAll.checked = true; selectAll.dispatchEvent(new Event("change")); }
-    else if ((e.key === "ArrowDown" || e.key === "ArrowUp") && rows.length && (at || t === document.body)) {
+    else if ((e.key === "ArrowDown" || e.key === "ArrowUp") && rows.length && (at || t === document.body || t.id === "app")) {
       handled();
       const i = rows.indexOf(at);
       const next = rows[e.key === "ArrowDown" ? Math.min(i + 1, rows.length - 1) : Math.max(i - 1, 0)];
