@@ -1,13 +1,13 @@
 //! The tree: lookups, keyset-paginated listings, folders, rename/move and server-side copy.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use stratus_core::{Node, NodeId, NodeKind, PublicAccess, SortKey, SortOrder, UserId, VersionId};
 
 use crate::{
     Db, MetaError, Result,
-    row::{NodeRow, contains_pattern, ms, node_columns, nodes},
+    row::{NodeRow, ms, node_columns, nodes},
 };
 
 /// Where the next page of a listing starts: just after this entry in the listing's order.
@@ -126,9 +126,6 @@ macro_rules! listing {
     };
 }
 
-/// A folder's id, its parent's id and its name (to spell out paths).
-type FolderName = (String, Option<String>, String);
-
 impl Db {
     /// A live (not trashed) node.
     pub async fn live_node(&self, node: NodeId) -> Result<Node> {
@@ -189,6 +186,17 @@ impl Db {
             .await?
         });
         rows.into_iter().map(Node::try_from).collect()
+    }
+
+    /// How many live items a folder holds (counted on its listing's index).
+    pub async fn count_children(&self, parent: NodeId) -> Result<u64> {
+        let n: i64 = on_db!(self, |pool| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM nodes WHERE parent_id = $1 AND trashed_at IS NULL")
+                .bind(parent.to_string())
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// One page of a folder's live children, in one query whatever the folder's size.
@@ -514,87 +522,5 @@ impl Db {
     /// Whether `node` lies inside the subtree rooted at `ancestor` (or is it).
     pub async fn is_within(&self, node: NodeId, ancestor: NodeId) -> Result<bool> {
         Ok(self.ancestry(node).await?.iter().any(|n| n.id == ancestor))
-    }
-
-    /// The owner's live files and folders whose name contains `text` (any case), folders
-    /// first, by name, each with the path of the folder holding it (`/` for the root): two
-    /// queries whatever the number of hits, the paths resolved for the returned page only. On
-    /// PostgreSQL a trigram index serves the match.
-    pub async fn search(&self, owner: UserId, text: &str, limit: u32) -> Result<Vec<(Node, String)>> {
-        let pattern = contains_pattern(text);
-        // The hits' ids, ordered and limited. On SQLite, a text of three characters or more
-        // takes its candidates from the trigram index (migration 0018); PostgreSQL's planner
-        // uses its own trigram index for the `LIKE`.
-        let lowered = text.to_lowercase();
-        let indexed = matches!(self, Db::Sqlite(_)) && lowered.chars().count() >= 3;
-        let (owner_term, candidates) = if indexed {
-            // `+owner_id`: SQLite's way to keep the planner off the owner index, which would
-            // walk the whole drive of a user with millions of files.
-            (
-                "+owner_id = $1",
-                " AND id IN (SELECT r.node_id FROM search_names s JOIN search_rows r ON r.seq = s.rowid \
-                 WHERE search_names MATCH $4)",
-            )
-        } else {
-            ("owner_id = $1", "")
-        };
-        let phrase = format!("\"{}\"", lowered.replace('"', "\"\""));
-        let rows_sql = format!(
-            "SELECT {} FROM nodes WHERE {owner_term} AND parent_id IS NOT NULL AND trashed_at IS NULL \
-             AND sort_name LIKE $2 ESCAPE '\\'{candidates} ORDER BY kind DESC, sort_name, id LIMIT $3",
-            node_columns!()
-        );
-        let rows: Vec<NodeRow> = on_db!(self, |pool| {
-            let mut rows = sqlx::query_as(sqlx::AssertSqlSafe(rows_sql))
-                .bind(owner.to_string())
-                .bind(&pattern)
-                .bind(i64::from(limit));
-            if indexed {
-                rows = rows.bind(&phrase);
-            }
-            rows.fetch_all(pool).await?
-        });
-        // Every folder above the page's hits, to name their locations.
-        let parents: HashSet<&str> = rows.iter().filter_map(|r| r.parent_id.as_deref()).collect();
-        let folders: Vec<FolderName> = if parents.is_empty() {
-            Vec::new()
-        } else {
-            let marks: Vec<String> = (1..=parents.len()).map(|i| format!("${i}")).collect();
-            let folders_sql = format!(
-                "WITH RECURSIVE up(node_id) AS (SELECT id FROM nodes WHERE id IN ({}) \
-                 UNION SELECT n.parent_id FROM nodes n JOIN up ON n.id = up.node_id \
-                 WHERE n.parent_id IS NOT NULL) \
-                 SELECT id, parent_id, name FROM nodes WHERE id IN (SELECT node_id FROM up)",
-                marks.join(", ")
-            );
-            on_db!(self, |pool| {
-                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(folders_sql.as_str()));
-                for parent in &parents {
-                    query = query.bind(*parent);
-                }
-                query.fetch_all(pool).await?
-            })
-        };
-        let folders: HashMap<String, (Option<String>, String)> =
-            folders.into_iter().map(|(id, parent, name)| (id, (parent, name))).collect();
-        let path_of = |mut at: Option<String>| {
-            let mut names = Vec::new();
-            while let Some((parent, name)) = at.as_ref().and_then(|id| folders.get(id)) {
-                if parent.is_none() {
-                    break; // the root, whose name is not part of paths
-                }
-                names.push(name.as_str());
-                at = parent.clone();
-            }
-            names.reverse();
-            format!("/{}", names.join("/"))
-        };
-        nodes(rows)?
-            .into_iter()
-            .map(|node| {
-                let path = path_of(node.parent_id.map(|p| p.to_string()));
-                Ok((node, path))
-            })
-            .collect()
     }
 }

@@ -67,7 +67,7 @@ pub use stratus_blob::{RepairReport, ScrubReport, VolumeStatus};
 pub use stratus_meta::ClusterNode;
 pub use stratus_meta::{AuditFilter, UserFilter};
 pub use thumbs::{THUMBNAIL_SIZES, Thumbnail};
-pub use tree::{ListQuery, MAX_SEARCH_HITS, NodeUpdate, Page, SearchHit};
+pub use tree::{ListQuery, MAX_SEARCH_HITS, NodeUpdate, Page, SearchHit, SearchPage};
 pub use tus::{TusChecksum, TusCreate, TusState};
 pub use zip::ZipStream;
 

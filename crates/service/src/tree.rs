@@ -4,7 +4,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use stratus_core::{Node, NodeId, NodeKind, NodeName, PublicAccess, Role, SortKey, SortOrder, UserId};
-use stratus_meta::{ChildCursor, CursorKey, NewFolder, NodeChange, Replacing};
+use stratus_meta::{ChildCursor, CursorKey, NewFolder, NodeChange, Replacing, SearchCursor};
 
 use crate::{
     Caller, Result, ServiceError, Stratus,
@@ -26,6 +26,15 @@ pub struct ListQuery {
 #[derive(Debug, Clone)]
 pub struct Page {
     pub items: Vec<Node>,
+    pub next_cursor: Option<String>,
+    /// How many live items the folder holds; counted for the first page only.
+    pub total: Option<u64>,
+}
+
+/// One page of search hits.
+#[derive(Debug, Clone)]
+pub struct SearchPage {
+    pub items: Vec<SearchHit>,
     pub next_cursor: Option<String>,
 }
 
@@ -68,6 +77,27 @@ fn encode_cursor(sort: SortKey, c: &ChildCursor) -> String {
     };
     let wire = CursorWire { s: sort, k: c.kind, t, n, i: c.id };
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&wire).unwrap_or_default())
+}
+
+/// A search cursor's wire form: base64url of this JSON.
+#[derive(Serialize, Deserialize)]
+struct SearchCursorWire {
+    k: NodeKind,
+    n: String,
+    i: NodeId,
+}
+
+fn encode_search_cursor(node: &Node) -> String {
+    let c = SearchCursor::after(node);
+    let wire = SearchCursorWire { k: c.kind, n: c.sort_name, i: node.id };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&wire).unwrap_or_default())
+}
+
+fn decode_search_cursor(raw: &str) -> Result<SearchCursor> {
+    let bad = || ServiceError::bad_request("invalid_cursor", "this cursor is not valid for this search");
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+    let wire: SearchCursorWire = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    Ok(SearchCursor { kind: wire.k, sort_name: wire.n, id: wire.i.to_string() })
 }
 
 fn decode_cursor(sort: SortKey, raw: &str) -> Result<ChildCursor> {
@@ -117,12 +147,24 @@ impl Stratus {
         } else {
             None
         };
-        Ok(Page { items, next_cursor })
+        // A first page that holds everything is its own count.
+        let total = match (&after, &next_cursor) {
+            (Some(_), _) => None,
+            (None, None) => Some(items.len() as u64),
+            (None, Some(_)) => Some(self.db().count_children(folder.id).await?),
+        };
+        Ok(Page { items, next_cursor, total })
     }
 
-    /// The caller's files and folders whose name contains `text`, ignoring case (folders
-    /// first, then by name).
-    pub async fn search(&self, caller: &Caller, text: &str, limit: Option<u32>) -> Result<Vec<SearchHit>> {
+    /// One page of the caller's files and folders whose name contains `text`, ignoring case
+    /// (folders first, then by name), from `cursor` (a previous page's `next_cursor`).
+    pub async fn search(
+        &self,
+        caller: &Caller,
+        text: &str,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<SearchPage> {
         let text = text.trim();
         if text.is_empty() || text.chars().count() > 255 {
             return Err(ServiceError::bad_request("invalid_query", "search for 1 to 255 characters"));
@@ -139,8 +181,16 @@ impl Stratus {
                 message: format!("limit is 1 to {MAX_SEARCH_HITS}"),
             });
         }
-        let hits = self.db().search(caller.user(), text, limit).await?;
-        Ok(hits.into_iter().map(|(node, folder_path)| SearchHit { node, folder_path }).collect())
+        let after = cursor.map(decode_search_cursor).transpose()?;
+        let mut hits = self.db().search(caller.user(), text, after.as_ref(), limit + 1).await?;
+        let next_cursor = if hits.len() > limit as usize {
+            hits.truncate(limit as usize);
+            hits.last().map(|(node, _)| encode_search_cursor(node))
+        } else {
+            None
+        };
+        let items = hits.into_iter().map(|(node, folder_path)| SearchHit { node, folder_path }).collect();
+        Ok(SearchPage { items, next_cursor })
     }
 
     /// Creates a folder (owned by the parent's owner, whoever the caller).

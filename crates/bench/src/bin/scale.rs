@@ -117,8 +117,8 @@ async fn measure(db: &Db, engine: &str, size: u64, rounds: usize) -> anyhow::Res
     let deep =
         median(rounds, || db.children(big.id, SortKey::Name, SortOrder::Asc, Some(&cursor), PAGE)).await?;
     row("list page at 90 %", deep);
-    row("search, 1 hit", median(rounds, || db.search(user, &one_hit, 100)).await?);
-    row("search, 0 hits", median(rounds, || db.search(user, "nothing-like-it", 100)).await?);
+    row("search, 1 hit", median(rounds, || db.search(user, &one_hit, None, 100)).await?);
+    row("search, 0 hits", median(rounds, || db.search(user, "nothing-like-it", None, 100)).await?);
     row("trash list (1 item)", median(rounds, || db.trash(user)).await?);
     row("usage statistics", median(rounds, || db.usage(user)).await?);
 

@@ -145,6 +145,8 @@ pub struct PublicView {
 pub struct PublicPage {
     items: Vec<PublicNode>,
     next_cursor: Option<String>,
+    /// How many items the folder holds; on the first page only.
+    total: Option<u64>,
 }
 
 /// What a visitor sees of a node: no owner, no ids of what lies outside the link.
@@ -189,6 +191,7 @@ async fn public_view(
         Some(PublicPage {
             items: page.items.iter().map(PublicNode::from).collect(),
             next_cursor: page.next_cursor,
+            total: page.total,
         })
     } else {
         None

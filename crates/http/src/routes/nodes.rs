@@ -42,11 +42,15 @@ pub struct SearchParams {
     q: String,
     /// At most this many hits (1–200, default 100).
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct SearchResults {
     items: Vec<SearchHit>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    next_cursor: Option<String>,
 }
 
 /// The caller's live files and folders whose name contains `q`, folders first, then by name,
@@ -58,7 +62,8 @@ async fn search(
     Auth(c): Auth,
     Query(p): Query<SearchParams>,
 ) -> ApiResult<Json<SearchResults>> {
-    Ok(Json(SearchResults { items: s.search(&c, &p.q, p.limit).await? }))
+    let page = s.search(&c, &p.q, p.limit, p.cursor.as_deref()).await?;
+    Ok(Json(SearchResults { items: page.items, next_cursor: page.next_cursor }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -97,6 +102,8 @@ pub struct NodePage {
     pub(crate) items: Vec<Node>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub(crate) next_cursor: Option<String>,
+    /// How many items the folder holds; on the first page only (`null` on later pages).
+    pub(crate) total: Option<u64>,
 }
 
 /// List a folder, one page at a time.
@@ -110,7 +117,7 @@ async fn list_children(
     Query(p): Query<ChildrenParams>,
 ) -> ApiResult<Json<NodePage>> {
     let page = s.children(c.as_ref(), id, &p.query()).await?;
-    Ok(Json(NodePage { items: page.items, next_cursor: page.next_cursor }))
+    Ok(Json(NodePage { items: page.items, next_cursor: page.next_cursor, total: page.total }))
 }
 
 #[derive(Deserialize, ToSchema)]

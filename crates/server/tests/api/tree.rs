@@ -47,11 +47,21 @@ dual_test!(async fn listing_sorts_folders_first_and_pages_with_cursors(backend) 
     let by_modified = all_pages(&app, &u, &u.root, "sort=modified&limit=1").await;
     assert_eq!(&names(&by_modified)[3..], ["b.txt", "C.txt", "a.txt", "d.txt", "e.txt"]);
 
-    // One page with everything has no next cursor; a page boundary does.
+    // One page with everything has no next cursor; a page boundary does. The first page
+    // says how many items the folder holds (trashed ones not counted), later pages do not.
     let page = ok_json(app.req(Method::GET, &format!("/api/v1/nodes/{}/children?limit=8", u.root), &u).send().await.unwrap()).await;
     assert!(page["next_cursor"].is_null());
+    assert_eq!(page["total"], 8);
     let page = ok_json(app.req(Method::GET, &format!("/api/v1/nodes/{}/children?limit=7", u.root), &u).send().await.unwrap()).await;
+    assert_eq!(page["total"], 8);
     let cursor = page["next_cursor"].as_str().unwrap().to_string();
+    let last = ok_json(app.req(Method::GET, &format!("/api/v1/nodes/{}/children?limit=7&cursor={cursor}", u.root), &u).send().await.unwrap()).await;
+    assert!(last["total"].is_null());
+    let gone = by_name[7]["id"].as_str().unwrap();
+    let r = app.req(Method::DELETE, &format!("/api/v1/nodes/{gone}"), &u).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let page = ok_json(app.req(Method::GET, &format!("/api/v1/nodes/{}/children?limit=2", u.root), &u).send().await.unwrap()).await;
+    assert_eq!(page["total"], 7);
 
     // A cursor is tied to its sort; garbage and out-of-range limits are refused.
     let bad = [
@@ -295,6 +305,20 @@ dual_test!(async fn search_finds_names_anywhere_in_the_callers_drive_only(backen
     assert_eq!(hits(ok_json(search("_").await.unwrap()).await), [("Holiday_2024.JPG".into(), "/Photos/2024".into())]);
     assert!(hits(ok_json(search("nothing like it").await.unwrap()).await).is_empty());
     let one = ok_json(app.req(Method::GET, "/api/v1/search?q=2024&limit=1", &u).send().await.unwrap()).await;
+    assert!(found["next_cursor"].is_null(), "everything fits one page");
+    // A search pages on: page by page, the same hits in the same order, each once.
+    let mut paged = hits(one.clone());
+    let mut cursor = one["next_cursor"].as_str().unwrap().to_string();
+    loop {
+        let page = ok_json(app.req(Method::GET, &format!("/api/v1/search?q=2024&limit=1&cursor={cursor}"), &u).send().await.unwrap()).await;
+        paged.extend(hits(page.clone()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(paged, hits(found.clone()));
+    assert_problem(app.req(Method::GET, "/api/v1/search?q=2024&cursor=nonsense", &u).send().await.unwrap(), StatusCode::BAD_REQUEST, "invalid_cursor").await;
     assert_eq!(hits(one), [("2024".into(), "/Photos".into())]);
     // The name index follows renames, quotes are plain characters, non-ASCII names fold.
     let notes = app.by_path(&u, "/notes 2024.txt").await;
