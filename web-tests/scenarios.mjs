@@ -301,6 +301,29 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
       return t && t.getAttribute("src") !== old && t.naturalHeight === 64 && t.naturalWidth === 32;
     }, [thumb, first]);
 
+    step("the preview goes through a folder's pictures by Previous, Next and the arrow keys; Markdown is rendered");
+    await page.setInputFiles("input[data-upload=files]", [
+      { name: "beach.png", mimeType: "image/png", buffer: pngImage(120, 80) },
+      { name: "README.md", mimeType: "text/markdown", buffer: Buffer.from("# Trip notes\n\n- [x] tickets\n\n<script>window.pwned=1</script>\n") },
+    ]);
+    await page.waitForSelector(row("README.md"));
+    await page.click(`${row("beach.png")} button.name`);
+    await page.waitForSelector("dialog[open][aria-label='beach.png'] >> text=1 of 2");
+    await page.keyboard.press("ArrowRight");
+    await page.waitForSelector("dialog[open][aria-label='sunset.png'] >> text=2 of 2");
+    await page.waitForFunction(() => document.querySelector("dialog[open] .preview img")?.naturalWidth === 100);
+    await page.click("dialog[open] button:text('‹ Previous')");
+    await page.waitForSelector("dialog[open][aria-label='beach.png'] >> text=1 of 2");
+    await page.keyboard.press("Escape");
+    await page.click(`${row("README.md")} button.name`);
+    await page.waitForSelector("dialog[open] .markdown-preview h1:text('Trip notes')");
+    await page.waitForSelector("dialog[open] .markdown-preview li:text('☑ tickets')");
+    assert.equal(await page.locator("dialog[open] .markdown-preview script").count(), 0, "raw HTML is shown as text");
+    await page.waitForSelector("dialog[open] .markdown-preview >> text=<script>window.pwned=1</script>");
+    assert.equal(await page.evaluate(() => window.pwned), undefined);
+    await accessible(page, "the Markdown preview");
+    await page.keyboard.press("Escape");
+
     step("a grid of large thumbnails, remembered across a reload");
     await page.click("button:text('Grid view')");
     const card = "li.card-item[data-name='sunset.png'] img.thumb";
@@ -426,6 +449,59 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await page.press("input[name=q]", "Enter");
     await page.waitForSelector(`${row("diary.txt")} >> text="/Holiday/days"`);
     await shot(page, "search");
+
+    step("a folder of 1,500 items: its count, a window of rows drawn, the rest loaded by scrolling, select all is all, search pages on");
+    const manyId = await page.evaluate(async (root) => {
+      const { api } = await import("/assets/api.js");
+      const folder = await api("POST", `/nodes/${root}/children`, { name: "Many", kind: "folder" });
+      const form = new FormData();
+      for (let i = 0; i < 1500; i++) form.append("file", new Blob([`entry ${i}`]), `entry-${String(i).padStart(4, "0")}.txt`);
+      await api("POST", `/nodes/${folder.id}/files`, form);
+      return folder.id;
+    }, (await apiJson(page, "/me")).root_id);
+    await page.goto(`${base}/files/${manyId}`);
+    const focused = () => page.evaluate(() => document.activeElement.dataset?.name ?? document.activeElement.name);
+    await page.waitForSelector(".head .count:text('1,500 items')");
+    await page.waitForSelector(row("entry-0000.txt"));
+    const drawnRows = () => page.locator("tbody tr[data-id]").count();
+    assert.ok((await drawnRows()) < 150, `only a window is drawn (${await drawnRows()} rows)`);
+    assert.equal(await page.getAttribute("table.listing", "aria-rowcount"), "1501");
+    // Scrolled to the end, the last entries are loaded and drawn, and still only a window.
+    for (let i = 0; i < 30 && !(await page.locator(row("entry-1499.txt")).count()); i++) {
+      await page.evaluate(() => scrollTo(0, document.documentElement.scrollHeight));
+      await page.waitForTimeout(100);
+    }
+    await page.waitForSelector(row("entry-1499.txt"));
+    assert.equal(await page.getAttribute(row("entry-1499.txt"), "aria-rowindex"), "1501");
+    assert.ok((await drawnRows()) < 150, `still only a window (${await drawnRows()} rows)`);
+    // Back at the top, the arrow keys walk past the drawn window.
+    await page.evaluate(() => scrollTo(0, 0));
+    await page.waitForSelector(row("entry-0000.txt"));
+    await page.focus(row("entry-0000.txt"));
+    await page.keyboard.press("Tab");
+    assert.equal(await focused(), "entry-0001.txt", "a row is one Tab stop");
+    await page.focus(row("entry-0000.txt"));
+    for (let i = 0; i < 120; i++) await page.keyboard.press("ArrowDown");
+    assert.equal(await focused(), "entry-0120.txt");
+    // Select all, on a fresh page with only the first entries loaded, selects all 1,500.
+    await page.reload();
+    await page.waitForSelector(".head .count:text('1,500 items')");
+    await page.check("input[aria-label='Select all']");
+    await page.waitForSelector(".selection >> text=All 1,500 selected");
+    await page.click(".selection button:text('Clear')");
+    await page.waitForSelector(".selection", { state: "hidden" });
+    // A search of 500 hits comes page by page as the results scroll by.
+    await page.fill("input[name=q]", "entry-1");
+    await page.press("input[name=q]", "Enter");
+    await page.waitForSelector(".head .count:text('The first 100 results; more as you scroll')");
+    for (let i = 0; i < 30 && !(await page.locator(".head .count:text('500 results')").count()); i++) {
+      await page.evaluate(() => scrollTo(0, document.documentElement.scrollHeight));
+      await page.waitForTimeout(100);
+    }
+    await page.waitForSelector(".head .count:text('500 results')");
+    assert.equal(await page.locator("tbody tr[data-name]").count(), 500);
+    assert.equal(await page.locator("tbody tr[data-name='entry-1499.txt']").count(), 1);
+    await page.goto(`${base}/files`);
 
     step("share with a second user, who sees it under Shared with me");
     const bob = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -676,7 +752,6 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await page.waitForSelector(row("Odd name"));
 
     step("keys: ? lists them, / searches, arrows, Enter, Space, Escape, Ctrl+A, Shift-click, F2, Delete, n");
-    const focused = () => page.evaluate(() => document.activeElement.dataset?.name ?? document.activeElement.name);
     await page.click(".crumbs h1");
     await page.keyboard.press("?");
     await page.waitForSelector("dialog[open][aria-label='Keyboard shortcuts']");

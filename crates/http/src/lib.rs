@@ -69,7 +69,7 @@ fn split() -> (Router<Stratus>, utoipa::openapi::OpenApi) {
         .merge(routes::billing::routes())
         .merge(routes::nodes::routes())
         .merge(routes::content::routes())
-        .merge(routes::thumbnails::routes())
+        .merge(routes::derived::routes())
         .merge(routes::shares::routes())
         .merge(routes::links::routes())
         .merge(routes::admin::routes())

@@ -30,6 +30,7 @@ const ASSETS: &[(&str, &str, &str)] = assets![
     "dom.js" => JS,
     "auth.js" => JS,
     "files.js" => JS,
+    "vlist.js" => JS,
     "upload.js" => JS,
     "dialogs.js" => JS,
     "pages.js" => JS,

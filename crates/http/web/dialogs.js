@@ -6,22 +6,74 @@ import { attempt, confirmed, field, form, h, icon, kindOf, modal, size, toast, w
 
 /** Shows a file in the page: image, video, audio, PDF or the start of a text file. */
 export function preview(name, url, downloadUrl = url) {
+  return gallery([{ name, url, download: downloadUrl }], 0);
+}
+
+/** Shows a file of the drive in the page, a Markdown file rendered; a picture with the pictures
+ * among `beside` (the folder's items) one after the other, by Previous and Next or the arrow
+ * keys. */
+export function previewNode(n, beside = []) {
+  const item = (x) => ({
+    name: x.name, url: `/api/v1/nodes/${x.id}/content?v=${x.content_hash}`, download: `/api/v1/nodes/${x.id}/content`,
+    markdown: /\.(md|markdown)$/i.test(x.name) ? `/api/v1/nodes/${x.id}/markdown` : null,
+  });
+  const pictures = kindOf(n.name) === "image" ? beside.filter((x) => x.kind === "file" && kindOf(x.name) === "image") : [];
+  const at = pictures.findIndex((x) => x.id === n.id);
+  return at >= 0 ? gallery(pictures.map(item), at) : gallery([item(n)], 0);
+}
+
+function shown({ name, url, markdown }) {
   const inline = `${url}${url.includes("?") ? "&" : "?"}inline=true`;
   const kind = kindOf(name);
-  return modal(name, () => {
-    let body;
-    if (kind === "image") body = h("img", { src: inline, alt: name });
-    else if (kind === "video") body = h("video", { src: inline, controls: true, preload: "metadata" });
-    else if (kind === "audio") body = h("audio", { src: inline, controls: true, preload: "metadata" });
-    else if (kind === "pdf") body = h("iframe", { src: inline, title: name });
-    else if (kind === "text") {
-      body = h("pre", { class: "text-preview" }, "Loading…");
-      fetch(url, { headers: { range: "bytes=0-262143" }, credentials: "same-origin" })
-        .then((r) => (r.ok ? r.text() : Promise.reject(new Error(`the file could not be read (${r.status})`))))
-        .then((text) => { body.textContent = text; })
-        .catch((err) => { body.textContent = err.message; body.classList.add("error"); });
-    } else body = h("p", { class: "muted" }, "There is no preview for this kind of file.");
-    return h("div", { class: "preview" }, body, h("p", {}, h("a", { class: "button primary", href: downloadUrl, download: name }, "Download")));
+  if (markdown) {
+    const body = h("div", { class: "markdown-preview" }, "Loading…");
+    api("GET", markdown.replace(/^\/api\/v1/, ""))
+      // The server's HTML holds no raw HTML, script or unsafe link (see service `markdown.rs`).
+      .then((r) => { body.innerHTML = r.html; if (r.truncated) body.append(h("p", { class: "muted" }, "Only the first MiB is shown.")); })
+      .catch((err) => { body.textContent = err.message; body.classList.add("error"); });
+    return body;
+  }
+  if (kind === "image") return h("img", { src: inline, alt: name });
+  if (kind === "video") return h("video", { src: inline, controls: true, preload: "metadata" });
+  if (kind === "audio") return h("audio", { src: inline, controls: true, preload: "metadata" });
+  if (kind === "pdf") return h("iframe", { src: inline, title: name });
+  if (kind === "text") {
+    const body = h("pre", { class: "text-preview" }, "Loading…");
+    fetch(url, { headers: { range: "bytes=0-262143" }, credentials: "same-origin" })
+      .then((r) => (r.ok ? r.text() : Promise.reject(new Error(`the file could not be read (${r.status})`))))
+      .then((text) => { body.textContent = text; })
+      .catch((err) => { body.textContent = err.message; body.classList.add("error"); });
+    return body;
+  }
+  return h("p", { class: "muted" }, "There is no preview for this kind of file.");
+}
+
+/** A preview of `items[at]`, stepping through the others. */
+function gallery(items, at) {
+  return modal(items[at].name, () => {
+    const box = h("div", { class: "preview" });
+    const go = (to) => {
+      if (to < 0 || to >= items.length) return;
+      at = to;
+      const item = items[at];
+      const dialog = box.closest("dialog");
+      dialog?.setAttribute("aria-label", item.name);
+      if (dialog) dialog.querySelector("header h2").textContent = item.name;
+      const step = items.length > 1 ? [
+        h("button", { type: "button", disabled: at === 0, onclick: () => go(at - 1) }, "‹ Previous"),
+        h("span", { class: "muted" }, `${at + 1} of ${items.length}`),
+        h("button", { type: "button", disabled: at === items.length - 1, onclick: () => go(at + 1) }, "Next ›"),
+      ] : [];
+      box.replaceChildren(shown(item), h("p", { class: "row" }, ...step,
+        h("a", { class: "button primary", href: item.download, download: item.name }, "Download")));
+    };
+    go(at);
+    queueMicrotask(() => box.closest("dialog")?.addEventListener("keydown", (e) => {
+      if (e.target.closest?.("video, audio, input")) return;
+      if (e.key === "ArrowLeft") { e.preventDefault(); go(at - 1); }
+      if (e.key === "ArrowRight") { e.preventDefault(); go(at + 1); }
+    }));
+    return box;
   });
 }
 

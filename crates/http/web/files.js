@@ -5,17 +5,21 @@
 
 import { api, trail } from "/assets/api.js";
 import { ask, attempt, h, icon, modal, size, toast, when } from "/assets/dom.js";
-import { chooseFolder, preview, share, trashItems, versions } from "/assets/dialogs.js";
+import { chooseFolder, previewNode, share, trashItems, versions } from "/assets/dialogs.js";
 import { dropped, forgetPending, pendingIn, uploadAll } from "/assets/upload.js";
 import { go, refreshMe, session, show } from "/assets/app.js";
+import { windowed } from "/assets/vlist.js";
 
+// The first page of a folder is small, to be on screen at once; the rest come in large pages.
+const FIRST_PAGE = 200;
+const NEXT_PAGE = 1000;
 // The pictures the server makes thumbnails of (up to 64 MiB), and how they are told apart.
 const THUMBNAIL_MAX = 64 * 1024 * 1024;
 const PICTURE = /\.(jpe?g|png|gif|webp)$/i;
 // The file browser's keys, as `?` lists them; the files view on screen answers them.
 const KEYS = [
   ["/", "Search"], ["n", "New folder"], ["↑ ↓", "Move between items"], ["Enter", "Open the item"],
-  ["Space", "Select or unselect the item"], ["Shift + click", "Select a range"], ["Ctrl/⌘ + A", "Select all"],
+  ["Space", "Select or unselect the item"], ["Shift + F10", "The item's actions"], ["Shift + click", "Select a range"], ["Ctrl/⌘ + A", "Select all"],
   ["F2", "Rename"], ["Delete", "Move to the trash"], ["Escape", "Clear the selection"], ["?", "This list"],
 ];
 let onKey = null;
@@ -48,7 +52,7 @@ export async function filesView(folderId, params) {
   const here = location.pathname + location.search;
   const folder = await api("GET", `/nodes/${folderId}`);
   if (folder.kind !== "folder") {
-    await preview(folder.name, `/api/v1/nodes/${folder.id}/content`);
+    await previewNode(folder);
     return go(`/files/${folder.parent_id}`);
   }
   // What the caller may do here: all of it in their own drive; in someone else's, what the
@@ -70,7 +74,7 @@ export async function filesView(folderId, params) {
   const tbody = h("tbody");
   // Where the items go: the table's body, or the grid's cards.
   const items = grid ? h("ul", { class: "grid", "aria-label": `Contents of ${folder.parent_id ? folder.name : "My files"}` }) : tbody;
-  const more = h("div", { class: "more" });
+  const count = h("p", { class: "muted count", "aria-live": "polite" });
   const selectAll = h("input", { type: "checkbox", "aria-label": "Select all" });
   const bar = h("div", { class: "selection", hidden: true });
   const refresh = () => {
@@ -78,11 +82,18 @@ export async function filesView(folderId, params) {
     return location.pathname + location.search === here && load();
   };
 
+  // What the folder holds: every entry loaded so far, in the listing's order.
+  const entries = [];
+  const index = new Map(); // id → position in `entries`
+  let cursor = null;
+  let total = 0;
+  let generation = 0; // a reload starts a new one; pages of an older one are dropped
+
   function updateSelection() {
     bar.hidden = selected.size === 0;
     const nodes = [...selected.values()];
     bar.replaceChildren(...[
-      h("strong", {}, `${selected.size} selected`),
+      h("strong", {}, selected.size === total && total > 1 ? `All ${total.toLocaleString()} selected` : `${selected.size.toLocaleString()} selected`),
       nodes.length === 1 && nodes[0].kind === "file"
         ? h("a", { class: "button", href: `/api/v1/nodes/${nodes[0].id}/content`, download: nodes[0].name }, "Download")
         : nodes.length <= 1000 ? h("a", { class: "button", href: `/api/v1/zip?items=${nodes.map((n) => n.id).join(",")}`, download: "" }, "Download as zip") : null,
@@ -92,17 +103,27 @@ export async function filesView(folderId, params) {
       h("button", { type: "button", onclick: () => clear() }, "Clear"),
     ].filter(Boolean));
   }
-  selectAll.addEventListener("change", () => {
-    items.querySelectorAll("[data-id]").forEach((tr) => {
-      const box = tr.querySelector("input[type=checkbox]");
-      box.checked = selectAll.checked;
-      box.dispatchEvent(new Event("change"));
-    });
-  });
+  // The boxes on screen show the selection, which holds entries drawn or not.
+  const showChecks = () => {
+    for (const [i, el] of list.drawn()) el.querySelector("input[type=checkbox]").checked = selected.has(entries[i].id);
+  };
+  // Select all means all: the entries not loaded yet are loaded first.
+  selectAll.addEventListener("change", () => attempt(async () => {
+    if (!selectAll.checked) return clear();
+    if (entries.length < total) {
+      bar.hidden = false;
+      bar.replaceChildren(h("strong", {}, `Selecting all ${total.toLocaleString()}…`));
+      await list.loadAll();
+    }
+    if (!selectAll.checked) return;
+    for (const n of entries) selected.set(n.id, n);
+    showChecks();
+    updateSelection();
+  }));
 
   const clear = () => {
     selected.clear();
-    items.querySelectorAll("input[type=checkbox]").forEach((c) => { c.checked = false; });
+    showChecks();
     selectAll.checked = false;
     updateSelection();
   };
@@ -111,29 +132,61 @@ export async function filesView(folderId, params) {
   items.addEventListener("click", (e) => {
     const box = e.target.closest("input[type=checkbox]");
     if (!box) return;
-    const at = box.closest("[data-id]");
-    if (e.shiftKey && anchor && anchor !== at && items.contains(anchor)) {
-      const rows = [...items.querySelectorAll("[data-id]")];
-      const [a, b] = [rows.indexOf(anchor), rows.indexOf(at)].sort((x, y) => x - y);
-      for (const r of rows.slice(a, b + 1)) {
-        const c = r.querySelector("input[type=checkbox]");
-        if (c !== box && c.checked !== box.checked) { c.checked = box.checked; c.dispatchEvent(new Event("change")); }
+    const at = index.get(box.closest("[data-id]").dataset.id);
+    if (e.shiftKey && anchor !== null && index.has(anchor) && anchor !== entries[at].id) {
+      const [a, b] = [index.get(anchor), at].sort((x, y) => x - y);
+      for (const n of entries.slice(a, b + 1)) {
+        if (box.checked) selected.set(n.id, n); else selected.delete(n.id);
       }
+      showChecks();
     }
-    anchor = at;
+    anchor = entries[at].id;
   });
-  const listed = new Map();
 
-  async function load(cursor) {
-    const query = `sort=${sort}&order=${order}&limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
-    const page = await api("GET", `/nodes/${folderId}/children?${query}`);
-    if (!cursor) { items.replaceChildren(); listed.clear(); selected.clear(); selectAll.checked = false; updateSelection(); }
-    for (const n of page.items) listed.set(n.id, n);
-    for (const n of page.items) items.append(row(n, selected, updateSelection, refresh, { into, dragged, grid, can, moveRoot }));
+  const query = (limit, after) => `sort=${sort}&order=${order}&limit=${limit}${after ? `&cursor=${encodeURIComponent(after)}` : ""}`;
+  const add = (page) => {
+    for (const n of page.items) { index.set(n.id, entries.length); entries.push(n); }
+    cursor = page.next_cursor;
+  };
+  const emptyNote = () => {
     const empty = "This folder is empty. Drop files here or use Upload.";
-    if (!items.children.length) items.append(grid ? h("li", { class: "muted empty" }, empty) : h("tr", {}, h("td", { colspan: 5, class: "muted empty" }, empty)));
-    more.replaceChildren(page.next_cursor ? h("button", { type: "button", onclick: () => attempt(() => load(page.next_cursor)) }, "Show more") : "");
+    items.replaceChildren(grid ? h("li", { class: "muted empty" }, empty) : h("tr", {}, h("td", { colspan: 5, class: "muted empty" }, empty)));
+  };
+  /** The folder afresh: its first page, its count, no selection. */
+  async function load() {
+    const page = await api("GET", `/nodes/${folderId}/children?${query(FIRST_PAGE)}`);
+    generation++;
+    entries.length = 0;
+    index.clear();
+    add(page);
+    total = page.total ?? entries.length;
+    count.textContent = `${total.toLocaleString()} item${total === 1 ? "" : "s"}`;
+    table.setAttribute("aria-rowcount", String(total + 1));
+    selected.clear();
+    selectAll.checked = false;
+    updateSelection();
+    list.reset();
+    if (!entries.length) emptyNote();
   }
+  /** The next page, as the list scrolls near the end of what is loaded. */
+  async function more() {
+    if (!cursor) return false;
+    const at = generation;
+    const page = await api("GET", `/nodes/${folderId}/children?${query(NEXT_PAGE, cursor)}`);
+    if (at === generation) add(page);
+    return true;
+  }
+  const list = windowed({
+    box: items, entries, more,
+    total: () => total,
+    draw: (i) => {
+      const el = row(entries[i], selected, updateSelection, refresh, { into, dragged, grid, can, moveRoot, entries });
+      if (!grid) el.setAttribute("aria-rowindex", String(i + 2));
+      el.querySelector("input[type=checkbox]").checked = selected.has(entries[i].id);
+      return el;
+    },
+    spacer: () => (grid ? h("li", { class: "spacer", "aria-hidden": "true" }) : h("tr", { class: "spacer", "aria-hidden": "true" }, h("td", { colspan: 5 }))),
+  });
 
   // The header a list is sorted by says so (`aria-sort`); its button sorts the other way.
   const sortHeader = (key, label, cls) => {
@@ -142,7 +195,7 @@ export async function filesView(folderId, params) {
     return h("th", { class: cls, "aria-sort": sort === key ? `${order}ending` : null },
       h("button", { type: "button", class: "link", onclick: () => go(`/files/${folderId}?sort=${key}&order=${next}`) }, label + mark));
   };
-  const table = h("table", { class: "files" },
+  const table = h("table", { class: "files listing" },
     h("thead", {}, h("tr", {}, h("th", { class: "pick" }, selectAll), sortHeader("name", "Name"),
       sortHeader("size", "Size", "num"), sortHeader("modified", "Modified", "when"),
       h("th", { class: "acts" }, h("span", { class: "sr-only" }, "Actions")))),
@@ -177,7 +230,7 @@ export async function filesView(folderId, params) {
   const picker = h("input", { type: "file", multiple: true, hidden: true, "data-upload": "files", onchange: (e) => upload([...e.target.files].map((f) => [f, f.name])) });
   const folderPicker = h("input", { type: "file", webkitdirectory: true, hidden: true, "data-upload": "folder", onchange: (e) => upload([...e.target.files].map((f) => [f, f.webkitRelativePath])) });
   const drop = h("div", { class: "drop", "data-drop": "" },
-    grid ? [h("label", { class: "row select-all" }, selectAll, "Select all"), items] : table, more);
+    grid ? [h("label", { class: "row select-all" }, selectAll, "Select all"), items] : table);
   // Rows dragged within the folder they are in stay where they are.
   drop.addEventListener("dragover", (e) => {
     if (!can.write || e.dataTransfer?.types?.includes(DRAGGED)) return;
@@ -218,28 +271,32 @@ export async function filesView(folderId, params) {
     const t = e.target;
     const typing = t.closest?.("input, textarea, select, [contenteditable]") && t.type !== "checkbox";
     if (e.defaultPrevented || e.altKey || typing || document.querySelector("dialog[open]")) return;
-    const rows = [...items.querySelectorAll("[data-id]")];
     const at = t.closest?.("[data-id]");
-    const one = at ? listed.get(at.dataset.id) : selected.size === 1 ? [...selected.values()][0] : null;
+    const i = at ? index.get(at.dataset.id) : -1;
+    const one = at ? entries[i] : selected.size === 1 ? [...selected.values()][0] : null;
     const mod = e.ctrlKey || e.metaKey;
     const handled = () => e.preventDefault();
     if (e.key === "/" && !mod) { handled(); document.querySelector("input[name=q]")?.focus(); }
     else if (e.key === "n" && !mod && can.write) { handled(); newFolder(folderId, refresh); }
     else if (e.key === "?") { handled(); shortcuts(); }
     else if (mod && e.key.toLowerCase() === "a") { handled(); selectAll.checked = true; selectAll.dispatchEvent(new Event("change")); }
-    else if ((e.key === "ArrowDown" || e.key === "ArrowUp") && rows.length && (at || t === document.body || t.id === "app")) {
+    else if ((e.key === "ArrowDown" || e.key === "ArrowUp") && entries.length && (at || t === document.body || t.id === "app")) {
       handled();
-      const i = rows.indexOf(at);
-      const next = rows[e.key === "ArrowDown" ? Math.min(i + 1, rows.length - 1) : Math.max(i - 1, 0)];
-      next?.focus();
+      list.element(e.key === "ArrowDown" ? Math.min(i + 1, entries.length - 1) : Math.max(i - 1, 0))?.focus();
     } else if (e.key === "Enter" && at && t === at) { handled(); at.querySelector(".name").click(); }
     else if (e.key === " " && at && t === at) { handled(); at.querySelector("input[type=checkbox]").click(); }
+    else if ((e.key === "ContextMenu" || (e.key === "F10" && e.shiftKey)) && at && t === at) {
+      handled();
+      const menu = at.querySelector("details.menu");
+      menu.open = true;
+      menu.querySelector(".menu-items > *")?.focus();
+    }
     else if (e.key === "F2" && one && can.write) { handled(); rename(one, refresh); }
     else if (e.key === "Delete" && (selected.size || one) && can.write) { handled(); trashItems(selected.size ? [...selected.values()] : [one], refresh); }
     else if (e.key === "Escape" && selected.size) { handled(); clear(); }
   };
   show(
-    h("div", { class: "head" }, crumbs(chain, can.write ? into : (el) => el, !own),
+    h("div", { class: "head" }, crumbs(chain, can.write ? into : (el) => el, !own), count,
       own ? null : h("span", { class: "badge" }, `shared with you${role === "viewer" ? " to view" : " to edit"}`)),
     h("div", { class: "toolbar" },
       can.write ? h("button", { type: "button", class: "primary", onclick: () => picker.click() }, "Upload files") : null,
@@ -255,10 +312,13 @@ export async function filesView(folderId, params) {
       picker, folderPicker),
     bar, unfinished, uploads, drop,
   );
+  list.update();
 }
 
 function row(n, selected, updateSelection, refresh, drag) {
-  const check = h("input", { type: "checkbox", "aria-label": `Select ${n.name}` });
+  // A row is one Tab stop: its controls are reached by click, or from the row by key (Space,
+  // Enter, Shift + F10).
+  const check = h("input", { type: "checkbox", "aria-label": `Select ${n.name}`, tabindex: "-1" });
   check.addEventListener("change", () => { if (check.checked) selected.set(n.id, n); else selected.delete(n.id); updateSelection(); });
   // Made on the server, and named by the content it shows: a new picture is a new URL.
   const typeIcon = () => h("span", { class: "thumb", "aria-hidden": "true" }, icon(n));
@@ -269,9 +329,9 @@ function row(n, selected, updateSelection, refresh, drag) {
     })
     : typeIcon();
   const name = n.kind === "folder"
-    ? h("a", { href: `/files/${n.id}`, class: "name" }, n.name)
-    : h("button", { type: "button", class: "link name", onclick: () => preview(n.name, `/api/v1/nodes/${n.id}/content?v=${n.content_hash}`) }, n.name);
-  const menu = h("details", { class: "menu" }, h("summary", { "aria-label": `Actions for ${n.name}` }, "⋯"),
+    ? h("a", { href: `/files/${n.id}`, class: "name", tabindex: "-1", title: n.name }, n.name)
+    : h("button", { type: "button", class: "link name", tabindex: "-1", title: n.name, onclick: () => previewNode(n, drag.entries) }, n.name);
+  const menu = h("details", { class: "menu" }, h("summary", { "aria-label": `Actions for ${n.name}`, tabindex: "-1" }, "⋯"),
     h("div", { class: "menu-items" },
       n.kind === "file" ? h("a", { class: "button", href: `/api/v1/nodes/${n.id}/content`, download: n.name }, "Download") : h("a", { class: "button", href: `/api/v1/nodes/${n.id}/zip`, download: "" }, "Download as zip"),
       drag.can.share ? h("button", { type: "button", onclick: () => share(n) }, "Share") : null,
@@ -290,10 +350,10 @@ function row(n, selected, updateSelection, refresh, drag) {
     menu.querySelector("summary").focus();
   });
   const tr = drag.grid
-    ? h("li", { class: "card-item", "data-id": n.id, "data-name": n.name, draggable: drag.can.write ? "true" : null, tabindex: "-1" },
+    ? h("li", { class: "card-item", "data-id": n.id, "data-name": n.name, draggable: drag.can.write ? "true" : null, tabindex: "0" },
       h("div", { class: "card-top" }, check, menu), thumb, name,
       h("span", { class: "muted" }, n.kind === "file" ? size(n.size) : ""))
-    : h("tr", { "data-id": n.id, "data-name": n.name, draggable: drag.can.write ? "true" : null, tabindex: "-1" },
+    : h("tr", { "data-id": n.id, "data-name": n.name, draggable: drag.can.write ? "true" : null, tabindex: "0" },
       h("td", { class: "pick" }, check),
       h("td", {}, h("div", { class: "name-cell" }, thumb, name)),
       h("td", { class: "num" }, n.kind === "file" ? size(n.size) : ""),

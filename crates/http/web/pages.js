@@ -2,13 +2,13 @@
 
 import { api } from "/assets/api.js";
 import { attempt, confirmed, h, icon, size, svg, table, toast, when } from "/assets/dom.js";
-import { preview } from "/assets/dialogs.js";
+import { previewNode } from "/assets/dialogs.js";
 import { refreshMe, show } from "/assets/app.js";
 
 function openable(n) {
   return n.kind === "folder"
     ? h("a", { href: `/files/${n.id}`, class: "name" }, [icon(n), " ", n.name])
-    : h("button", { type: "button", class: "link name", onclick: () => preview(n.name, `/api/v1/nodes/${n.id}/content`) }, [icon(n), " ", n.name]);
+    : h("button", { type: "button", class: "link name", onclick: () => previewNode(n) }, [icon(n), " ", n.name]);
 }
 
 export async function sharedView() {
@@ -18,13 +18,47 @@ export async function sharedView() {
       h("td", { class: "num" }, s.node.kind === "file" ? size(s.node.size) : ""))), "Nothing is shared with you yet."));
 }
 
+/** Search results, a page at a time: the next page comes as the end of the list scrolls into
+ * view (or by its button). */
 export async function searchView(params) {
   const q = params.get("q") || "";
-  const hits = q.trim() ? (await api("GET", `/search?q=${encodeURIComponent(q)}`)).items : [];
-  show(h("h1", {}, q ? `Search: ${q}` : "Search"), table(["Name", "Folder", "Size", "Modified"], hits.map((n) =>
-    h("tr", { "data-name": n.name }, h("td", {}, openable(n)), h("td", {}, h("a", { href: `/files/${n.parent_id}` }, n.folder_path)),
-      h("td", { class: "num" }, n.kind === "file" ? size(n.size) : ""), h("td", { class: "when" }, when(n.modified_at)))),
-  q ? "Nothing in your drive has a name like this." : "Type in the search box above."));
+  const page = (after) => api("GET", `/search?q=${encodeURIComponent(q)}&limit=100${after ? `&cursor=${encodeURIComponent(after)}` : ""}`);
+  let { items: hits, next_cursor: cursor } = q.trim() ? await page() : { items: [], next_cursor: null };
+  const hit = (n) => h("tr", { "data-name": n.name }, h("td", {}, openable(n)), h("td", {}, h("a", { href: `/files/${n.parent_id}` }, n.folder_path)),
+    h("td", { class: "num" }, n.kind === "file" ? size(n.size) : ""), h("td", { class: "when" }, when(n.modified_at)));
+  const list = table(["Name", "Folder", "Size", "Modified"], hits.map(hit),
+    q ? "Nothing in your drive has a name like this." : "Type in the search box above.");
+  let found = hits.length;
+  const count = h("p", { class: "muted count", "aria-live": "polite" });
+  const more = h("button", { type: "button", onclick: () => next() }, "Show more results");
+  const tell = () => {
+    count.textContent = !q ? "" : cursor ? `The first ${found.toLocaleString()} results; more as you scroll` : `${found.toLocaleString()} result${found === 1 ? "" : "s"}`;
+    more.hidden = !cursor;
+  };
+  let loading = null;
+  const next = () => {
+    loading ||= attempt(async () => {
+      const got = await page(cursor);
+      list.querySelector("tbody").append(...got.items.map(hit));
+      found += got.items.length;
+      cursor = got.next_cursor;
+      tell();
+    }).finally(() => {
+      loading = null;
+      // Still in view after a short page: look again.
+      seen.unobserve(end);
+      if (cursor) seen.observe(end);
+    });
+    return loading;
+  };
+  const end = h("div", { class: "more" }, more);
+  const seen = new IntersectionObserver((e) => {
+    if (!document.contains(end)) return seen.disconnect();
+    if (e.some((x) => x.isIntersecting) && cursor) next();
+  });
+  seen.observe(end);
+  tell();
+  show(h("div", { class: "head" }, h("h1", {}, q ? `Search: ${q}` : "Search"), count), list, end);
 }
 
 export async function trashView() {

@@ -18,6 +18,7 @@ mod files;
 mod jobs;
 mod lifecycle;
 mod links;
+mod markdown;
 mod matrix;
 mod nextcloud;
 mod nextcloud_files;

@@ -1,25 +1,27 @@
-//! `GET /api/v1/nodes/{id}/thumbnail`: a picture's thumbnail, made on the server. Its URL may
-//! name the content it shows (`v`, the file's `content_hash`): then it is cached for good, since
-//! new content means a new URL.
+//! What the server makes of a file's content to show it. `GET /api/v1/nodes/{id}/thumbnail`: a
+//! picture's thumbnail, whose URL may name the content it shows (`v`, the file's
+//! `content_hash`): then it is cached for good, since new content means a new URL.
+//! `GET /api/v1/nodes/{id}/markdown`: a Markdown file as HTML without raw HTML or unsafe links,
+//! in JSON (never a page of its own).
 
 use axum::{
     extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use stratus_core::NodeId;
 use stratus_service::Stratus;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     error::{ApiResult, Problem},
-    extract::{MaybeAuth, Path, Query},
+    extract::{Json, MaybeAuth, Path, Query},
 };
 
 pub fn routes() -> OpenApiRouter<Stratus> {
-    OpenApiRouter::new().routes(routes!(thumbnail))
+    OpenApiRouter::new().routes(routes!(thumbnail)).routes(routes!(markdown))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -68,4 +70,25 @@ async fn thumbnail(
     }
     out.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     Ok((out, thumb.data).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RenderedMarkdown {
+    /// The HTML: only the tags a CommonMark renderer writes (raw HTML in the file is text).
+    html: String,
+    /// Whether the file is longer than the first MiB, which is what is rendered.
+    truncated: bool,
+}
+
+/// A Markdown file (`.md`, `.markdown`) rendered: its first MiB as HTML.
+#[utoipa::path(get, path = "/nodes/{id}/markdown", tag = "files", params(("id" = NodeId, Path)),
+    responses((status = 200, body = RenderedMarkdown), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+async fn markdown(
+    State(s): State<Stratus>,
+    MaybeAuth(c): MaybeAuth,
+    Path(id): Path<NodeId>,
+) -> ApiResult<Json<RenderedMarkdown>> {
+    let rendered = s.markdown(c.as_ref(), id).await?;
+    Ok(Json(RenderedMarkdown { html: rendered.html, truncated: rendered.truncated }))
 }
