@@ -729,7 +729,11 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await page.waitForSelector("#toast:text(' ran')");
     await page.waitForSelector("h2:text('Recent runs') + div td .badge");
     await page.click(".tabs >> text=Audit log");
-    await page.waitForSelector("td:text('share_created')");
+    // Readable: actions in words, targets by name, a link's settings rather than its JSON.
+    await page.waitForSelector("tr[data-action=share_created] span:text('Share created')");
+    await page.waitForSelector("tr[data-action=share_created] span:text('Holiday')");
+    await page.waitForSelector("tr[data-action=link_created] small:text-matches('max downloads 5, password')");
+    assert.equal(await page.locator("tr[data-action] small:text-matches('[{}]')").count(), 0, "no JSON shown");
     await shot(page, "admin-audit");
 
     step("keyboard only: open a row's menu, rename, close menus with Escape");

@@ -155,6 +155,10 @@ pub struct AuditEntry {
     /// E.g. `login`, `login_failed`, `password_reset`, `share_created`, `admin_user_updated`.
     pub action: String,
     pub target: Option<String>,
+    /// What the target is called, when it is a file, folder or account that still exists (read
+    /// with the log; not stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_name: Option<String>,
     pub ip: Option<String>,
     pub success: bool,
     pub detail: Option<String>,

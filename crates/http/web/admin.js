@@ -89,8 +89,26 @@ async function audit(params) {
   const filter = form([field("Action", { name: "action", value: action, placeholder: "e.g. login_failed" })], "Filter", (d) => go(`/admin/audit?action=${encodeURIComponent(d.action)}`));
   filter.classList.add("inline");
   return h("div", { class: "stack" }, filter,
-    table(["When", "Who", "Action", "Target", "IP", "Result"], page.items.map((e) => h("tr", {},
-      h("td", { class: "when" }, when(e.at)), h("td", {}, e.actor || "—"), h("td", {}, e.action), h("td", {}, e.target || ""), h("td", {}, e.ip || ""),
-      h("td", {}, h("span", { class: `badge ${e.success ? "" : "bad"}` }, e.success ? "ok" : "refused"), e.detail ? h("small", { class: "muted" }, ` ${e.detail}`) : null))), "Nothing recorded."),
+    table(["When", "Who", "Action", "Target", "IP", "Result"], page.items.map((e) => h("tr", { "data-action": e.action },
+      h("td", { class: "when" }, when(e.at)), h("td", {}, e.actor || "—"),
+      h("td", {}, h("span", { title: e.action }, sentence(e.action))),
+      h("td", {}, e.target_name ? h("span", { title: e.target }, e.target_name) : e.target || ""), h("td", {}, e.ip || ""),
+      h("td", {}, h("span", { class: `badge ${e.success ? "" : "bad"}` }, e.success ? "ok" : "refused"), e.detail ? h("small", { class: "muted" }, ` ${readable(e.detail)}`) : null))), "Nothing recorded."),
     page.next_before ? h("a", { class: "button", href: `/admin/audit?action=${encodeURIComponent(action)}&before=${encodeURIComponent(page.next_before)}` }, "Older") : null);
+}
+
+/** `share_created` → "Share created". */
+const sentence = (code) => code.charAt(0).toUpperCase() + code.slice(1).replaceAll("_", " ");
+
+/** An entry's detail as words: a JSON detail as its settings ("password, max downloads 5"),
+ * leaving out what is unset and the ids no one reads. */
+function readable(detail) {
+  let value;
+  try { value = JSON.parse(detail); } catch { return detail; }
+  if (!value || typeof value !== "object") return detail;
+  const id = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  return Object.entries(value)
+    .filter(([, v]) => v !== null && v !== false && !(typeof v === "string" && id.test(v)))
+    .map(([k, v]) => (v === true ? k.replaceAll("_", " ") : `${k.replaceAll("_", " ")} ${typeof v === "string" && !Number.isNaN(Date.parse(v)) && /^\d{4}-/.test(v) ? new Date(v).toLocaleString() : v}`))
+    .join(", ") || "—";
 }

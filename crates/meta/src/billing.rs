@@ -190,13 +190,16 @@ impl Db {
             Option<String>,
             bool,
             Option<String>,
+            Option<String>,
         );
         let limit = i64::try_from(f.limit).unwrap_or(i64::MAX);
         let rows: Vec<Row> = on_db!(self, |pool| {
             sqlx::query_as(
-                "SELECT id, at, actor_id, actor, action, target, ip, success, detail FROM audit_log \
-                 WHERE ($1 IS NULL OR actor_id = $1) AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR id < $3) \
-                 ORDER BY id DESC LIMIT $4",
+                "SELECT a.id, a.at, a.actor_id, a.actor, a.action, a.target, a.ip, a.success, a.detail, \
+                 COALESCE(n.name, u.username) FROM audit_log a \
+                 LEFT JOIN nodes n ON n.id = a.target LEFT JOIN users u ON u.id = a.target \
+                 WHERE ($1 IS NULL OR a.actor_id = $1) AND ($2 IS NULL OR a.action = $2) AND ($3 IS NULL OR a.id < $3) \
+                 ORDER BY a.id DESC LIMIT $4",
             )
             .bind(f.actor.map(|u| u.to_string()))
             .bind(&f.action)
@@ -206,7 +209,7 @@ impl Db {
             .await?
         });
         rows.into_iter()
-            .map(|(id_, at, actor_id, actor, action, target, ip, success, detail)| {
+            .map(|(id_, at, actor_id, actor, action, target, ip, success, detail, target_name)| {
                 Ok(AuditEntry {
                     id: id_,
                     at: time(at)?,
@@ -214,6 +217,7 @@ impl Db {
                     actor,
                     action,
                     target,
+                    target_name,
                     ip,
                     success,
                     detail,

@@ -126,6 +126,7 @@ impl Stratus {
             actor: who.name.clone(),
             action: action.to_string(),
             target,
+            target_name: None,
             ip: who.ip.map(|ip| ip.to_string()),
             success,
             detail,

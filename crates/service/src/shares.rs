@@ -49,7 +49,7 @@ impl Stratus {
             return Err(ServiceError::NotFound);
         }
         self.db().set_share_role(share, role).await?;
-        let detail = Some(format!("share {share} now {}", role_name(role)));
+        let detail = Some(format!("with {}, now as {}", found.username, role_name(role)));
         self.audit(&caller.into(), "share_updated", Some(node.to_string()), true, detail).await;
         Ok(self.db().share(share).await?)
     }
@@ -69,7 +69,7 @@ impl Stratus {
             "share_revoked",
             Some(node.to_string()),
             true,
-            Some(format!("share {share}")),
+            Some(format!("no longer shared with {}", found.username)),
         )
         .await;
         Ok(())

@@ -96,6 +96,9 @@ dual_test! {
         let id = folder["id"].as_str().unwrap();
         let r = app.req(Method::POST, &format!("/api/v1/nodes/{id}/shares"), kim).json(&json!({"user": "lee", "role": "editor"})).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
+        let share_id = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+        let r = app.req(Method::PATCH, &format!("/api/v1/nodes/{id}/shares/{share_id}"), kim).json(&json!({"role": "viewer"})).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
         let r = app.req(Method::POST, &format!("/api/v1/nodes/{id}/links"), kim).json(&json!({"password": "pw for the link"})).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
         let audit = audit_actions(&app, &admin).await;
@@ -103,6 +106,10 @@ dual_test! {
         let share = entry("share_created");
         assert_eq!((share["actor"].as_str(), share["target"].as_str(), share["ip"].as_str()), (Some("kim"), Some(id), Some("127.0.0.1")));
         assert!(share["detail"].as_str().unwrap().contains("lee as editor"));
+        // Read with the log, the target's name: the entry is readable without looking ids up.
+        assert_eq!(share["target_name"], "shared");
+        assert_eq!(entry("share_updated")["detail"], "with lee, now as viewer");
+        assert!(entry("login")["target_name"].is_null());
         let link = entry("link_created");
         assert!(link["detail"].as_str().unwrap().contains("\"password\":true") && !link["detail"].as_str().unwrap().contains("pw for"));
         let update = entry("admin_user_updated");
