@@ -490,6 +490,19 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await page.waitForSelector(".selection >> text=All 1,500 selected");
     await page.click(".selection button:text('Clear')");
     await page.waitForSelector(".selection", { state: "hidden" });
+    // The grid draws a window too, of lines of several cards, and reaches the last one.
+    await page.click("button:text('Grid view')");
+    await page.waitForSelector("li.card-item[data-name='entry-0000.txt']");
+    const drawnCards = () => page.locator("li.card-item[data-id]").count();
+    assert.ok((await drawnCards()) < 400, `only a window of cards is drawn (${await drawnCards()})`);
+    for (let i = 0; i < 30 && !(await page.locator("li.card-item[data-name='entry-1499.txt']").count()); i++) {
+      await page.evaluate(() => scrollTo(0, document.documentElement.scrollHeight));
+      await page.waitForTimeout(100);
+    }
+    await page.waitForSelector("li.card-item[data-name='entry-1499.txt']");
+    assert.ok((await drawnCards()) < 400, `still a window of cards (${await drawnCards()})`);
+    await page.click("button:text('Grid view')");
+    await page.waitForSelector(row("entry-0000.txt"));
     // A search of 500 hits comes page by page as the results scroll by.
     await page.fill("input[name=q]", "entry-1");
     await page.press("input[name=q]", "Enter");

@@ -127,6 +127,12 @@ export async function filesView(folderId, params) {
     selectAll.checked = false;
     updateSelection();
   };
+  // The row last focused: the arrow keys go on from it when it scrolled out of the window.
+  let lastFocus = -1;
+  items.addEventListener("focusin", (e) => {
+    const at = e.target.closest("[data-id]");
+    if (at) lastFocus = index.get(at.dataset.id) ?? -1;
+  });
   // Shift-click selects (or unselects) everything between the last box clicked and this one.
   let anchor = null;
   items.addEventListener("click", (e) => {
@@ -158,6 +164,7 @@ export async function filesView(folderId, params) {
     generation++;
     entries.length = 0;
     index.clear();
+    lastFocus = -1;
     add(page);
     total = page.total ?? entries.length;
     count.textContent = `${total.toLocaleString()} item${total === 1 ? "" : "s"}`;
@@ -178,6 +185,7 @@ export async function filesView(folderId, params) {
   }
   const list = windowed({
     box: items, entries, more,
+    failed: (err) => toast(`The rest of this folder could not be loaded: ${err.message}`, "error"),
     total: () => total,
     draw: (i) => {
       const el = row(entries[i], selected, updateSelection, refresh, { into, dragged, grid, can, moveRoot, entries });
@@ -282,7 +290,8 @@ export async function filesView(folderId, params) {
     else if (mod && e.key.toLowerCase() === "a") { handled(); selectAll.checked = true; selectAll.dispatchEvent(new Event("change")); }
     else if ((e.key === "ArrowDown" || e.key === "ArrowUp") && entries.length && (at || t === document.body || t.id === "app")) {
       handled();
-      list.element(e.key === "ArrowDown" ? Math.min(i + 1, entries.length - 1) : Math.max(i - 1, 0))?.focus();
+      const from = at ? i : lastFocus;
+      list.element(e.key === "ArrowDown" ? Math.min(from + 1, entries.length - 1) : Math.max(from - 1, 0))?.focus();
     } else if (e.key === "Enter" && at && t === at) { handled(); at.querySelector(".name").click(); }
     else if (e.key === " " && at && t === at) { handled(); at.querySelector("input[type=checkbox]").click(); }
     else if ((e.key === "ContextMenu" || (e.key === "F10" && e.shiftKey)) && at && t === at) {

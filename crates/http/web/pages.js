@@ -43,11 +43,12 @@ export async function searchView(params) {
       found += got.items.length;
       cursor = got.next_cursor;
       tell();
-    }).finally(() => {
+      return true;
+    }).then((ok) => {
       loading = null;
-      // Still in view after a short page: look again.
+      // Still in view after a short page: look again. After a failure, the button retries.
       seen.unobserve(end);
-      if (cursor) seen.observe(end);
+      if (ok && cursor) seen.observe(end);
     });
     return loading;
   };

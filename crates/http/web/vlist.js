@@ -7,9 +7,10 @@
  * `box` holds the drawn entries (a `tbody` or a `ul`); `entries` is the caller's array, which
  * only grows between `reset`s; `total()` is how many entries the list will hold; `draw(i)`
  * makes entry i's element; `spacer()` makes an empty element of the box's kind; `more()` loads
- * the next entries into `entries` (and resolves false when there are none).
+ * the next entries into `entries` (and resolves false when there are none); `failed(err)` hears
+ * of a page that could not be loaded, after which no more are asked for until a `reset`.
  */
-export function windowed({ box, entries, total, draw, spacer, more, overscan = 6 }) {
+export function windowed({ box, entries, total, draw, spacer, more, failed = () => {}, overscan = 6 }) {
   const top = spacer();
   const bottom = spacer();
   let from = 0;
@@ -31,11 +32,13 @@ export function windowed({ box, entries, total, draw, spacer, more, overscan = 6
     const first = drawn[0].getBoundingClientRect();
     let n = 1;
     while (n < drawn.length && Math.abs(drawn[n].getBoundingClientRect().top - first.top) < 1) n++;
-    perLine = n;
+    // Cards per line are known once a second line is drawn (a last, short line says nothing).
     if (n < drawn.length) {
+      perLine = n;
       line = drawn[n].getBoundingClientRect().top - first.top;
       gap = Math.max(0, line - first.height);
     } else if (!line) {
+      perLine = n;
       line = first.height;
     }
   }
@@ -77,6 +80,7 @@ export function windowed({ box, entries, total, draw, spacer, more, overscan = 6
       measure();
     }
     if (!line) return drawRange(0, n);
+    measure(); // a resize may have changed the cards per line
     const rect = top.hidden ? box.getBoundingClientRect() : top.getBoundingClientRect();
     const firstLine = Math.max(0, Math.floor(-rect.top / line) - overscan);
     const lastLine = Math.ceil((innerHeight - rect.top) / line) + overscan;
@@ -88,8 +92,14 @@ export function windowed({ box, entries, total, draw, spacer, more, overscan = 6
     place(top, start / perLine);
     place(bottom, Math.ceil(Math.max(total(), n) / perLine) - Math.ceil((from + drawn.length) / perLine));
     if (lastLine * perLine + overscan * perLine >= n && !exhausted && !loading) {
-      loading = more().then((got) => { exhausted = got === false; }).finally(() => { loading = null; update(); });
+      next().then(update, (err) => { exhausted = true; failed(err); });
     }
+  }
+
+  /** The next page, one at a time. */
+  function next() {
+    loading = more().then((got) => { exhausted = got === false; }).finally(() => { loading = null; });
+    return loading;
   }
 
   let frame = 0;
@@ -113,11 +123,8 @@ export function windowed({ box, entries, total, draw, spacer, more, overscan = 6
     },
     /** Loads every entry (for "select all"). */
     async loadAll() {
-      while (loading) await loading;
-      while (!exhausted) {
-        const got = await more();
-        if (got === false) exhausted = true;
-      }
+      exhausted = false;
+      while (!exhausted) await (loading || next());
       update();
     },
     /** Entry i's element, drawn (and scrolled to) first if it was not. */

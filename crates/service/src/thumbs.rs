@@ -31,8 +31,16 @@ pub struct Thumbnail {
     pub data: Bytes,
 }
 
-/// Thumbnails being made at once (each decode takes a core while it runs).
+/// Thumbnails being made at once (each decode takes a core while it runs), and Markdown
+/// renderings.
 pub(crate) struct Makers(std::sync::Arc<tokio::sync::Semaphore>);
+
+impl Makers {
+    /// A turn to run, held until the work is done.
+    pub(crate) async fn turn(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        self.0.clone().acquire_owned().await.map_err(ServiceError::internal)
+    }
+}
 
 impl Default for Makers {
     fn default() -> Self {
@@ -77,7 +85,7 @@ impl Stratus {
         if imagesize::blob_size(&head).is_ok_and(|d| d.width.max(d.height) > MAX_SIDE as usize) {
             return Err(none("it is more than 8,192 pixels on a side"));
         }
-        let turn = self.0.thumbnail_makers.0.clone().acquire_owned().await.map_err(ServiceError::internal)?;
+        let turn = self.0.thumbnail_makers.turn().await?;
         // Made meanwhile by a request that held a turn before this one.
         if let Some(kept) = self.db().thumbnail(owner, &hash, size).await? {
             return kept_thumbnail(hash, kept);

@@ -97,6 +97,10 @@ fn decode_search_cursor(raw: &str) -> Result<SearchCursor> {
     let bad = || ServiceError::bad_request("invalid_cursor", "this cursor is not valid for this search");
     let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
     let wire: SearchCursorWire = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    // No name holds a control character (and PostgreSQL refuses a NUL in text).
+    if wire.n.chars().any(char::is_control) {
+        return Err(bad());
+    }
     Ok(SearchCursor { kind: wire.k, sort_name: wire.n, id: wire.i.to_string() })
 }
 

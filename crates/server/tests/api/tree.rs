@@ -319,6 +319,9 @@ dual_test!(async fn search_finds_names_anywhere_in_the_callers_drive_only(backen
     }
     assert_eq!(paged, hits(found.clone()));
     assert_problem(app.req(Method::GET, "/api/v1/search?q=2024&cursor=nonsense", &u).send().await.unwrap(), StatusCode::BAD_REQUEST, "invalid_cursor").await;
+    use base64::Engine;
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"k":"file","n":"a\u0000b","i":"{year}"}}"#));
+    assert_problem(app.req(Method::GET, &format!("/api/v1/search?q=2024&cursor={forged}"), &u).send().await.unwrap(), StatusCode::BAD_REQUEST, "invalid_cursor").await;
     assert_eq!(hits(one), [("2024".into(), "/Photos".into())]);
     // The name index follows renames, quotes are plain characters, non-ASCII names fold.
     let notes = app.by_path(&u, "/notes 2024.txt").await;
