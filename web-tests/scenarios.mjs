@@ -467,7 +467,7 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     assert.ok((await drawnRows()) < 150, `only a window is drawn (${await drawnRows()} rows)`);
     assert.equal(await page.getAttribute("table.listing", "aria-rowcount"), "1501");
     // Scrolled to the end, the last entries are loaded and drawn, and still only a window.
-    for (let i = 0; i < 30 && !(await page.locator(row("entry-1499.txt")).count()); i++) {
+    for (let i = 0; i < 300 && !(await page.locator(row("entry-1499.txt")).count()); i++) {
       await page.evaluate(() => scrollTo(0, document.documentElement.scrollHeight));
       await page.waitForTimeout(100);
     }
@@ -483,6 +483,20 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await page.focus(row("entry-0000.txt"));
     for (let i = 0; i < 120; i++) await page.keyboard.press("ArrowDown");
     assert.equal(await focused(), "entry-0120.txt");
+    // An action deep down reloads the list where the user is, keeping the selection.
+    for (let i = 0; i < 300 && !(await page.locator(row("entry-1495.txt")).count()); i++) {
+      await page.evaluate(() => scrollTo(0, document.documentElement.scrollHeight));
+      await page.waitForTimeout(100);
+    }
+    await page.click(`${row("entry-1490.txt")} input[type=checkbox]`);
+    await page.focus(row("entry-1495.txt"));
+    await page.keyboard.press("F2");
+    await page.fill("dialog[open] input[name=value]", "entry-1495 renamed.txt");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector(row("entry-1495 renamed.txt"));
+    await page.waitForSelector(".selection >> text=1 selected");
+    assert.ok(await page.evaluate(() => scrollY > 10_000), "still deep in the list");
+    await page.click(".selection button:text('Clear')");
     // Select all, on a fresh page with only the first entries loaded, selects all 1,500.
     await page.reload();
     await page.waitForSelector(".head .count:text('1,500 items')");
@@ -495,7 +509,7 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await page.waitForSelector("li.card-item[data-name='entry-0000.txt']");
     const drawnCards = () => page.locator("li.card-item[data-id]").count();
     assert.ok((await drawnCards()) < 400, `only a window of cards is drawn (${await drawnCards()})`);
-    for (let i = 0; i < 30 && !(await page.locator("li.card-item[data-name='entry-1499.txt']").count()); i++) {
+    for (let i = 0; i < 300 && !(await page.locator("li.card-item[data-name='entry-1499.txt']").count()); i++) {
       await page.evaluate(() => scrollTo(0, document.documentElement.scrollHeight));
       await page.waitForTimeout(100);
     }
@@ -507,7 +521,7 @@ export default async function scenarios(base, out, { makeAdmin, paystack, outbox
     await page.fill("input[name=q]", "entry-1");
     await page.press("input[name=q]", "Enter");
     await page.waitForSelector(".head .count:text('The first 100 results; more as you scroll')");
-    for (let i = 0; i < 30 && !(await page.locator(".head .count:text('500 results')").count()); i++) {
+    for (let i = 0; i < 300 && !(await page.locator(".head .count:text('500 results')").count()); i++) {
       await page.evaluate(() => scrollTo(0, document.documentElement.scrollHeight));
       await page.waitForTimeout(100);
     }

@@ -13,6 +13,8 @@ import { windowed } from "/assets/vlist.js";
 // The first page of a folder is small, to be on screen at once; the rest come in large pages.
 const FIRST_PAGE = 200;
 const NEXT_PAGE = 1000;
+// How many entries a reload after an action loads again, at most, to stay where the user was.
+const KEEP_LOADED = 20_000;
 // The pictures the server makes thumbnails of (up to 64 MiB), and how they are told apart.
 const THUMBNAIL_MAX = 64 * 1024 * 1024;
 const PICTURE = /\.(jpe?g|png|gif|webp)$/i;
@@ -79,7 +81,7 @@ export async function filesView(folderId, params) {
   const bar = h("div", { class: "selection", hidden: true });
   const refresh = () => {
     refreshMe().catch(() => {}); // the usage bar
-    return location.pathname + location.search === here && load();
+    return location.pathname + location.search === here && load(entries.length);
   };
 
   // What the folder holds: every entry loaded so far, in the listing's order.
@@ -158,19 +160,31 @@ export async function filesView(folderId, params) {
     const empty = "This folder is empty. Drop files here or use Upload.";
     items.replaceChildren(grid ? h("li", { class: "muted empty" }, empty) : h("tr", {}, h("td", { colspan: 5, class: "muted empty" }, empty)));
   };
-  /** The folder afresh: its first page, its count, no selection. */
-  async function load() {
-    const page = await api("GET", `/nodes/${folderId}/children?${query(FIRST_PAGE)}`);
+  /** The folder afresh: its count, and as many entries as `depth` (what was loaded before an
+   * action, up to KEEP_LOADED), so the list stays where the user was; the old list shows until
+   * the new one is in. The selection keeps the items still here. */
+  async function load(depth = 0) {
+    const first = await api("GET", `/nodes/${folderId}/children?${query(FIRST_PAGE)}`);
+    const pages = [first];
+    let loaded = first.items.length;
+    for (let next = first.next_cursor; next && loaded < Math.min(depth, KEEP_LOADED);) {
+      const page = await api("GET", `/nodes/${folderId}/children?${query(NEXT_PAGE, next)}`);
+      pages.push(page);
+      loaded += page.items.length;
+      next = page.next_cursor;
+    }
     generation++;
     entries.length = 0;
     index.clear();
     lastFocus = -1;
-    add(page);
-    total = page.total ?? entries.length;
+    pages.forEach(add);
+    total = first.total ?? entries.length;
     count.textContent = `${total.toLocaleString()} item${total === 1 ? "" : "s"}`;
     table.setAttribute("aria-rowcount", String(total + 1));
+    const kept = entries.filter((n) => selected.has(n.id));
     selected.clear();
-    selectAll.checked = false;
+    for (const n of kept) selected.set(n.id, n);
+    selectAll.checked = total > 0 && selected.size === total;
     updateSelection();
     list.reset();
     if (!entries.length) emptyNote();

@@ -21,6 +21,9 @@ export function windowed({ box, entries, total, draw, spacer, more, failed = () 
   let loading = null;
   let exhausted = false;
   let shown = false;
+  // After a reset the drawn rows are stale; they keep their place (and the page its height, so
+  // the scroll position holds) until the new ones replace them.
+  let stale = false;
 
   const place = (el, lines) => {
     el.hidden = lines <= 0;
@@ -46,7 +49,8 @@ export function windowed({ box, entries, total, draw, spacer, more, failed = () 
   /** Draws entries [start, end), keeping the elements already drawn there (and the focus). */
   function drawRange(start, end) {
     const to = from + drawn.length;
-    if (start >= to || end <= from || !drawn.length) {
+    if (stale || start >= to || end <= from || !drawn.length) {
+      stale = false;
       drawn.forEach((el) => el.remove());
       drawn = [];
       for (let i = start; i < end; i++) drawn.push(draw(i));
@@ -73,7 +77,10 @@ export function windowed({ box, entries, total, draw, spacer, more, failed = () 
     }
     shown = true;
     const n = entries.length;
-    if (!n) return;
+    if (!n) {
+      if (stale) drawRange(0, 0);
+      return;
+    }
     if (!box.contains(top)) box.replaceChildren(top, bottom);
     if (!line && n) {
       drawRange(0, Math.min(n, 60));
@@ -115,9 +122,7 @@ export function windowed({ box, entries, total, draw, spacer, more, failed = () 
     update,
     /** The entries were replaced (a reload): draw them afresh. */
     reset() {
-      drawn.forEach((el) => el.remove());
-      drawn = [];
-      from = 0;
+      stale = true;
       exhausted = false;
       update();
     },
