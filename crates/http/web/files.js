@@ -267,7 +267,8 @@ export async function filesView(folderId, params) {
     upload(await dropped(e));
   });
 
-  await load();
+  // A view that fails to load is never shown: its list stops listening to the page.
+  await load().catch((err) => { list.stop(); throw err; });
   // Uploads into this folder that a reload or a closed tab cut short: the same file picked
   // again resumes where it stopped.
   const unfinished = h("section", { class: "card pending", "aria-label": "Unfinished uploads" });

@@ -120,6 +120,8 @@ export function windowed({ box, entries, total, draw, spacer, more, failed = () 
 
   return {
     update,
+    /** The list is not shown after all (its view failed): it stops listening. */
+    stop,
     /** The entries were replaced (a reload): draw them afresh. */
     reset() {
       stale = true;
