@@ -22,14 +22,28 @@ export function previewNode(n, beside = []) {
   return at >= 0 ? gallery(pictures.map(item), at) : gallery([item(n)], 0);
 }
 
+// The elements a rendered Markdown file may hold (the server sends no others; any other is text).
+const MARKDOWN_TAGS = new Set(["p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "code", "ul", "ol", "li",
+  "em", "strong", "del", "a", "table", "thead", "tr", "th", "td", "hr", "br"]);
+
+/** A rendered Markdown block, built with DOM calls: text, or an element of MARKDOWN_TAGS. */
+function element(b) {
+  if (typeof b === "string") return b;
+  const children = (b.c || []).map(element);
+  if (!MARKDOWN_TAGS.has(b.t)) return h("span", {}, children);
+  return h(b.t, { href: b.t === "a" ? b.href : null, title: b.title, start: b.t === "ol" ? b.start : null, rel: b.t === "a" ? "noopener noreferrer" : null }, children);
+}
+
 function shown({ name, url, markdown }) {
   const inline = `${url}${url.includes("?") ? "&" : "?"}inline=true`;
   const kind = kindOf(name);
   if (markdown) {
     const body = h("div", { class: "markdown-preview" }, "Loading…");
     api("GET", markdown.replace(/^\/api\/v1/, ""))
-      // The server's HTML holds no raw HTML, script or unsafe link (see service `markdown.rs`).
-      .then((r) => { body.innerHTML = r.html; if (r.truncated) body.append(h("p", { class: "muted" }, "Only the first MiB is shown.")); })
+      .then((r) => {
+        body.replaceChildren(...r.blocks.map(element));
+        if (r.truncated) body.append(h("p", { class: "muted" }, "Only the start of this file is shown."));
+      })
       .catch((err) => { body.textContent = err.message; body.classList.add("error"); });
     return body;
   }

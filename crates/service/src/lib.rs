@@ -60,7 +60,7 @@ pub use jobs::{Job, JobStatus};
 pub use links::{LinkOptions, LinkVisit, MAX_URL_SECONDS};
 pub use login_flow::{GrantedLogin, LoginFlow};
 pub use mail::Mailer;
-pub use markdown::{MAX_MARKDOWN, Rendered, is_markdown};
+pub use markdown::{Block, MAX_MARKDOWN, Rendered, TAGS, is_markdown};
 pub use oidc::{OidcLogin, OidcSettings};
 pub use security::{Limits, Who};
 pub use sessions::{NewUpload, SessionState};

@@ -1,8 +1,8 @@
 //! What the server makes of a file's content to show it. `GET /api/v1/nodes/{id}/thumbnail`: a
 //! picture's thumbnail, whose URL may name the content it shows (`v`, the file's
 //! `content_hash`): then it is cached for good, since new content means a new URL.
-//! `GET /api/v1/nodes/{id}/markdown`: a Markdown file as HTML without raw HTML or unsafe links,
-//! in JSON (never a page of its own).
+//! `GET /api/v1/nodes/{id}/markdown`: a Markdown file as a tree of elements from a short list,
+//! without raw HTML or unsafe links, which the web app builds with DOM calls.
 
 use axum::{
     extract::State,
@@ -74,9 +74,12 @@ async fn thumbnail(
 
 #[derive(Serialize, ToSchema)]
 pub struct RenderedMarkdown {
-    /// The HTML: only the tags a CommonMark renderer writes (raw HTML in the file is text).
-    html: String,
-    /// Whether the file is longer than the first MiB, which is what is rendered.
+    /// The document: each item a string (text) or an element `{t, href?, title?, start?, c?}`
+    /// whose tag `t` is one of p, h1–h6, blockquote, pre, code, ul, ol, li, em, strong, del, a,
+    /// table, thead, tr, th, td, hr, br, and `c` what it holds (raw HTML in the file is text).
+    #[schema(value_type = Vec<Object>)]
+    blocks: Vec<stratus_service::Block>,
+    /// Whether some of the file was left out (past its first MiB, or past 4 MiB rendered).
     truncated: bool,
 }
 
@@ -90,5 +93,5 @@ async fn markdown(
     Path(id): Path<NodeId>,
 ) -> ApiResult<Json<RenderedMarkdown>> {
     let rendered = s.markdown(c.as_ref(), id).await?;
-    Ok(Json(RenderedMarkdown { html: rendered.html, truncated: rendered.truncated }))
+    Ok(Json(RenderedMarkdown { blocks: rendered.blocks, truncated: rendered.truncated }))
 }
