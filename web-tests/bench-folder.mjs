@@ -3,22 +3,15 @@
 // time from opening the folder until its first rows and its count are on screen, the frame
 // times while scrolling through it, and the time "Select all" takes to select every entry.
 //   cargo build --release && node web-tests/run.mjs target/release/stratus bench-folder.mjs
-import { chromium } from "playwright-core";
+import { signedIn } from "./bench-page.mjs";
 
 const BATCH = 5000; // files in one multipart request (the server's largest batch)
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
 
 export default async function bench(base) {
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu"] });
+  const { browser, page } = await signedIn(base, { width: 1366, height: 850 });
   try {
-    const page = await browser.newPage({ viewport: { width: 1366, height: 850 } });
-    await page.goto(`${base}/signup`);
-    await page.fill("input[name=username]", "bench");
-    await page.fill("input[name=email]", "bench@example.com");
-    await page.fill("input[name=password]", "benchmark password");
-    await page.click("button[type=submit]");
-    await page.waitForSelector("table.files");
     for (const entries of [5_000, 100_000]) {
       const made = Date.now();
       const folder = await page.evaluate(async ({ entries, BATCH }) => {

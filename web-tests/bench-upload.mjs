@@ -2,20 +2,13 @@
 // prints figures; it asserts nothing): one large file through block negotiation (hashing in
 // the browser, three blocks in flight) and many small files (one PUT each).
 //   cargo build --release && node web-tests/run.mjs target/release/stratus bench-upload.mjs
-import { chromium } from "playwright-core";
+import { signedIn } from "./bench-page.mjs";
 
 const MIB = 1024 * 1024;
 
 export default async function bench(base) {
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu"] });
+  const { browser, page } = await signedIn(base);
   try {
-    const page = await browser.newPage();
-    await page.goto(`${base}/signup`);
-    await page.fill("input[name=username]", "bench");
-    await page.fill("input[name=email]", "bench@example.com");
-    await page.fill("input[name=password]", "benchmark password");
-    await page.click("button[type=submit]");
-    await page.waitForSelector("table.files");
     const run = (files) => page.evaluate(async ({ files, MIB }) => {
       const { uploadAll } = await import("/assets/upload.js");
       const me = await (await fetch("/api/v1/me")).json();
